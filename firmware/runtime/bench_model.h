@@ -1,0 +1,49 @@
+/*
+ * bench_model.h - the contract between the runtime and a generated model.
+ *
+ * Every engine (native, and later qualia, tflm, stm32cubeai) emits one
+ * model.c that defines bench_model_info and bench_model_run(). The runtime
+ * never looks inside: it receives the input into its own frame buffer,
+ * calls bench_model_run() inside the timed region and sends the output back.
+ */
+#ifndef BENCH_MODEL_H
+#define BENCH_MODEL_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Element types, as carried in the handshake. */
+typedef enum {
+    BENCH_DTYPE_FLOAT32 = 0,
+    BENCH_DTYPE_INT16 = 1,
+    BENCH_DTYPE_INT8 = 2,
+} bench_dtype;
+
+typedef struct {
+    uint32_t input_bytes;   /* bytes the host sends per inference */
+    uint32_t output_bytes;  /* bytes the device returns per inference */
+    uint32_t arena_bytes;   /* activation memory planned by the generator */
+    uint8_t input_dtype;    /* bench_dtype */
+    uint8_t output_dtype;   /* bench_dtype */
+    uint8_t reserved[2];
+    uint8_t model_hash[8];  /* first 8 bytes of the model's sha256 */
+    const char *engine;     /* "native", ... */
+} bench_model_info_t;
+
+extern const bench_model_info_t bench_model_info;
+
+/*
+ * Run one inference. input is 4-byte aligned and holds input_bytes; output
+ * is 4-byte aligned and has room for output_bytes. Returns 0 on success.
+ * Must not allocate from the heap.
+ */
+int32_t bench_model_run(const void *input, void *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BENCH_MODEL_H */
