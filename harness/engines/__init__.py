@@ -1,0 +1,55 @@
+"""Inference engines: code generators that turn the graph IR into C.
+
+One file per engine plus one entry in ENGINES. Each engine writes C that
+implements firmware/runtime/bench_model.h; the build compiles it with the
+same runtime, board support and flags as every other engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from harness.errors import ConfigError
+from harness.model.ir import Graph
+
+
+@dataclass(frozen=True)
+class GeneratedModel:
+    """What an engine wrote, and the sizes the runtime must be built for."""
+
+    sources: tuple[Path, ...]  # C files to compile (generated + the engine's kernels)
+    include_dirs: tuple[Path, ...]
+    input_bytes: int
+    output_bytes: int
+    arena_bytes: int
+    input_dtype: str
+    output_dtype: str
+    defines: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    name: str
+    dtypes: tuple[str, ...]
+
+    def generate(self, graph: Graph, out_dir: Path, model_hash: bytes,
+                 dtype: str) -> GeneratedModel: ...
+
+
+def _engines() -> dict[str, Engine]:
+    from harness.engines.native import NativeEngine
+
+    return {"native": NativeEngine()}
+
+
+def engine_names() -> list[str]:
+    return list(_engines())
+
+
+def get_engine(name: str) -> Engine:
+    engines = _engines()
+    if name not in engines:
+        raise ConfigError(f"unknown engine {name!r}; known engines: {', '.join(engines)}")
+    return engines[name]

@@ -1,0 +1,34 @@
+# Two commands on a fresh Debian 12 machine:
+#   make demo   - install what is needed, train a small CNN, measure it on the emulated STM32L452
+#   make test   - install what is needed, run the test suite
+# Both are idempotent.
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+	@bash scripts/install-system.sh
+
+# torch is pinned to the CPU build (pyproject.toml); an unpinned torch pulls a CUDA build.
+$(STAMP): pyproject.toml
+	@bash scripts/install-system.sh
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/bench demo
+
+test: setup
+	$(VENV)/bin/ruff check harness tests examples benchmarks
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/link_throughput.py
+
+clean:
+	rm -rf build results/demo .pytest_cache

@@ -1,0 +1,138 @@
+/*
+ * bench_kernels.h - float32 neural-network kernels used by generated models.
+ *
+ * Layout is channels-first, as in PyTorch, without the batch dimension:
+ *   2-D tensors (C, H, W), 1-D tensors (C, L) stored as dims {c, 1, L},
+ *   features (F,) stored as a flat array.
+ * Conv weights are (C_out, C_in / groups, kH, kW) in C order (PyTorch's),
+ * linear weights (out_features, in_features).
+ *
+ * Conventions (after CMSIS-NN): small parameter structs instead of long
+ * argument lists; order is params, then (dims, data) pairs, output last;
+ * inputs are const; every kernel returns a bench_status and never allocates.
+ * Output buffers must not overlap inputs, except for the element-wise kernels
+ * (relu, relu6, add), which may run in place.
+ *
+ * The plain-C versions live in kernels/ref/; an optimized variant for a core
+ * (kernels/m4/...) keeps the same names and replaces the file at build time.
+ */
+#ifndef BENCH_KERNELS_H
+#define BENCH_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    BENCH_OK = 0,
+    BENCH_ARG_ERROR = -1,
+} bench_status;
+
+/* Activation fused into the producing kernel. */
+typedef enum {
+    BENCH_ACT_NONE = 0,
+    BENCH_ACT_RELU = 1,
+    BENCH_ACT_RELU6 = 2,
+} bench_activation;
+
+/* Tensor dims without batch; 1-D tensors use h = 1, w = length. */
+typedef struct {
+    int32_t c;
+    int32_t h;
+    int32_t w;
+} bench_dims;
+
+/* Convolution: zero padding on both sides, dilation 1. 1-D: stride_h = 1, pad_h = 0. */
+typedef struct {
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;
+    int32_t pad_w;
+    int32_t groups;
+    bench_activation activation;
+} bench_conv_params;
+
+/* Pooling: kernel and stride per dim; 1-D: kernel_h = stride_h = 1, pad_h = 0. */
+typedef struct {
+    int32_t kernel_h;
+    int32_t kernel_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;
+    int32_t pad_w;
+    int32_t count_include_pad; /* avg pool: 1 = divide by the full kernel area */
+} bench_pool_params;
+
+typedef struct {
+    int32_t in_features;
+    int32_t out_features;
+    bench_activation activation;
+} bench_linear_params;
+
+/**
+ * @brief 2-D convolution, float32 (includes grouped and depthwise).
+ * @param[in]  params       strides, zero padding, groups, fused activation
+ * @param[in]  input_dims   {C_in, H, W}
+ * @param[in]  input        C_in * H * W values
+ * @param[in]  filter_dims  {C_in / groups, kH, kW}
+ * @param[in]  filter       C_out * C_in/groups * kH * kW values
+ * @param[in]  bias         C_out values, or NULL
+ * @param[in]  output_dims  {C_out, H_out, W_out}, H_out = (H + 2 pad_h - kH) / stride_h + 1
+ * @param[out] output       C_out * H_out * W_out values
+ * @return BENCH_OK, or BENCH_ARG_ERROR for inconsistent dims
+ */
+bench_status bench_conv2d_f32(const bench_conv_params *params,
+                              const bench_dims *input_dims, const float *input,
+                              const bench_dims *filter_dims, const float *filter,
+                              const float *bias,
+                              const bench_dims *output_dims, float *output);
+
+/** @brief 1-D convolution, float32; dims {C, 1, L}, filter_dims {C_in / groups, 1, k}. */
+bench_status bench_conv1d_f32(const bench_conv_params *params,
+                              const bench_dims *input_dims, const float *input,
+                              const bench_dims *filter_dims, const float *filter,
+                              const float *bias,
+                              const bench_dims *output_dims, float *output);
+
+/** @brief Fully connected: output = weight * input + bias, weight (out, in). bias may be NULL. */
+bench_status bench_linear_f32(const bench_linear_params *params,
+                              const float *input, const float *weight, const float *bias,
+                              float *output);
+
+/** @brief Max pooling; padded positions never win (PyTorch's -inf padding). */
+bench_status bench_max_pool2d_f32(const bench_pool_params *params,
+                                  const bench_dims *input_dims, const float *input,
+                                  const bench_dims *output_dims, float *output);
+bench_status bench_max_pool1d_f32(const bench_pool_params *params,
+                                  const bench_dims *input_dims, const float *input,
+                                  const bench_dims *output_dims, float *output);
+
+/** @brief Average pooling; divisor per count_include_pad, as in PyTorch. */
+bench_status bench_avg_pool2d_f32(const bench_pool_params *params,
+                                  const bench_dims *input_dims, const float *input,
+                                  const bench_dims *output_dims, float *output);
+bench_status bench_avg_pool1d_f32(const bench_pool_params *params,
+                                  const bench_dims *input_dims, const float *input,
+                                  const bench_dims *output_dims, float *output);
+
+/** @brief Mean over all spatial positions: output has input_dims->c values. */
+bench_status bench_global_avg_pool_f32(const bench_dims *input_dims, const float *input,
+                                       float *output);
+
+/** @brief Element-wise max(x, 0); may run in place. */
+bench_status bench_relu_f32(int32_t size, const float *input, float *output);
+
+/** @brief Element-wise min(max(x, 0), 6); may run in place. */
+bench_status bench_relu6_f32(int32_t size, const float *input, float *output);
+
+/** @brief Element-wise input1 + input2 then activation; output may alias an input. */
+bench_status bench_add_f32(bench_activation activation, int32_t size,
+                           const float *input1, const float *input2, float *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BENCH_KERNELS_H */

@@ -1,0 +1,161 @@
+"""Firmware build: generated model + kernels + runtime + board support -> ELF.
+
+A build directory holds everything needed to reproduce and load the
+firmware: the generated C, firmware.elf, a map file and manifest.json (build
+id, model hash, compiler and flags, memory report). A directory whose
+manifest already has the same build id is reused as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness import toolchain
+from harness.boards import Board
+from harness.engines import GeneratedModel, get_engine
+from harness.errors import BuildError, ConfigError
+from harness.memory import MemoryReport, memory_report
+from harness.model.ir import Graph
+from harness.paths import FIRMWARE, ROOT
+
+RUNTIME_SOURCES = ("main.c", "crc32.c")
+OVERFLOW = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
+
+
+@dataclass(frozen=True)
+class Firmware:
+    dir: Path
+    elf: Path
+    build_id: str
+    board: str
+    engine: str
+    dtype: str
+    model_hash: str
+    input_bytes: int
+    output_bytes: int
+    arena_bytes: int
+    input_dtype: str
+    output_dtype: str
+    input_shape: tuple[int, ...]
+    n_outputs: int
+    compiler: str
+    cflags: tuple[str, ...]
+    memory: MemoryReport
+
+    def manifest(self) -> dict:
+        d = asdict(self)
+        d["dir"] = str(self.dir)
+        d["elf"] = str(self.elf)
+        return d
+
+    @staticmethod
+    def load(path: Path) -> Firmware:
+        """From a build directory or an ELF inside one."""
+        folder = path.parent if path.suffix == ".elf" else path
+        try:
+            d = json.loads((folder / "manifest.json").read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{folder} is not a bench build directory (no readable "
+                              f"manifest.json): {e}") from e
+        d["dir"] = folder
+        d["elf"] = folder / "firmware.elf"
+        d["memory"] = MemoryReport(**d["memory"])
+        d["cflags"] = tuple(d["cflags"])
+        d["input_shape"] = tuple(d["input_shape"])
+        return Firmware(**d)
+
+
+def graph_hash(graph: Graph) -> bytes:
+    """sha256 of what the model computes: structure, shapes, parameters."""
+    h = hashlib.sha256()
+    h.update(repr(tuple(graph.input_shape)).encode())
+    for layer in graph.layers:
+        h.update(repr((layer.name, layer.op, tuple(layer.inputs), layer.output,
+                       tuple(layer.out_shape), sorted(layer.params.items()))).encode())
+        for arr in (layer.weight, layer.bias):
+            if arr is not None:
+                h.update(arr.astype("<f4").tobytes())
+    return h.digest()
+
+
+def _sources_digest(paths: list[Path]) -> bytes:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p.name).encode())
+        h.update(p.read_bytes())
+    return h.digest()
+
+
+def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Path,
+          extra_cflags: tuple[str, ...] = ()) -> Firmware:
+    engine = get_engine(engine_name)
+    if dtype not in engine.dtypes:
+        raise ConfigError(f"engine {engine_name} does not support dtype {dtype}; "
+                          f"it supports: {', '.join(engine.dtypes)}")
+    cc = toolchain.compiler()
+    model_hash = graph_hash(graph)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    gen: GeneratedModel = engine.generate(graph, out_dir, model_hash[:8], dtype)
+
+    runtime = [FIRMWARE / "runtime" / s for s in RUNTIME_SOURCES]
+    sources = [*runtime, *board.sources, *gen.sources]
+    includes = [FIRMWARE / "runtime", board.folder, *gen.include_dirs]
+    cflags = (*board.cflags, *toolchain.CFLAGS, *extra_cflags)
+    identity = hashlib.sha256()
+    identity.update(_sources_digest([*sources, board.linker_script]))
+    identity.update(repr((board.name, engine_name, dtype, cflags, toolchain.LDFLAGS,
+                          toolchain.compiler_version())).encode())
+    build_id = identity.digest()[:8]
+
+    manifest_path = out_dir / "manifest.json"
+    elf = out_dir / "firmware.elf"
+    if manifest_path.exists() and elf.exists():
+        try:
+            old = Firmware.load(out_dir)
+            if old.build_id == build_id.hex():
+                return old
+        except (ConfigError, TypeError, KeyError):
+            pass
+
+    defines = [
+        f"-DBENCH_MAX_PAYLOAD={max(gen.input_bytes, 64)}u",
+        f"-DBENCH_OUTPUT_BYTES={gen.output_bytes}u",
+        f"-DBENCH_BUILD_ID=0x{int.from_bytes(build_id, 'little'):016x}ull",
+        *gen.defines,
+    ]
+    cmd = [cc, *cflags, *defines, *(f"-I{d}" for d in includes), *map(str, sources),
+           "-T", str(board.linker_script), *toolchain.LDFLAGS,
+           f"-Wl,-Map={out_dir / 'firmware.map'}", "-lm", "-o", str(elf)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    (out_dir / "build.log").write_text(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        elf.unlink(missing_ok=True)
+        over = OVERFLOW.findall(proc.stderr)
+        if over:
+            what = ", ".join(f"{region} by {int(n):,} bytes" for region, n in over)
+            raise BuildError(f"model does not fit {board.name} ({board.part}: "
+                             f"{board.rom_bytes // 1024} KB flash, {board.ram_bytes // 1024} KB "
+                             f"RAM): {what} too large")
+        first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr[-300:])
+        raise BuildError(f"firmware build failed: {first.strip()} (full log: "
+                         f"{out_dir / 'build.log'})")
+
+    fw = Firmware(
+        dir=out_dir, elf=elf, build_id=build_id.hex(), board=board.name, engine=engine_name,
+        dtype=dtype, model_hash=model_hash.hex(), input_bytes=gen.input_bytes,
+        output_bytes=gen.output_bytes, arena_bytes=gen.arena_bytes,
+        input_dtype=gen.input_dtype, output_dtype=gen.output_dtype,
+        input_shape=tuple(graph.input_shape), n_outputs=gen.output_bytes // _itemsize(
+            gen.output_dtype), compiler=toolchain.compiler_version(), cflags=cflags,
+        memory=memory_report(elf))
+    manifest_path.write_text(json.dumps(fw.manifest(), indent=2) + "\n")
+    return fw
+
+
+def _itemsize(dtype: str) -> int:
+    return {"float32": 4, "int16": 2, "int8": 1}[dtype]

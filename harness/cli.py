@@ -1,0 +1,108 @@
+"""bench: the command line (DESIGN.md section 2 is the contract).
+
+Every command exits 0 on success; bad input exits non-zero with one line on
+stderr that says what was wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.errors import BenchError
+from harness.paths import DEFAULT_DB
+
+EPILOG = """examples:
+  bench demo
+  bench boards
+  bench build --board stm32l452 --model examples/digits_cnn.py:digits_cnn
+  bench run --board stm32l452 --model model.pt2 --dataset digits --limit 100
+  bench report --format md
+"""
+
+
+def _add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--board", required=True, help="board name (see 'bench boards')")
+    p.add_argument("--model", required=required,
+                   help="a .pt2 file (torch.export) or path/to/file.py:factory")
+    p.add_argument("--engine", default="native", help="inference engine (default: native)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "int16", "int8"],
+                   help="data type (default: float32)")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="bench", description="Measure neural networks on microcontrollers: accuracy, "
+        "instructions or cycles, ROM/RAM and stack, on emulated or real boards.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("boards", help="list boards, their backends and what runs here")
+
+    p = sub.add_parser("build", help="generate and compile firmware; print its memory report")
+    _add_model_args(p)
+    p.add_argument("-o", "--output", type=Path, help="build directory (default: build/...)")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+
+    p = sub.add_parser("flash", help="program a board or load an emulator, then handshake")
+    p.add_argument("--board", required=True)
+    p.add_argument("--backend", default="qemu", help="qemu (default)")
+    p.add_argument("--firmware", type=Path, help="build directory or firmware.elf "
+                   "(default: the newest build for the board)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the emulator running and print its link URL until Ctrl-C")
+
+    p = sub.add_parser("run", help="one measured run, printed and stored")
+    _add_model_args(p)
+    p.add_argument("--backend", default="qemu", help="where to run (default: qemu)")
+    p.add_argument("--dataset", required=True,
+                   help="registry name (e.g. digits) or a .npz file with x and y")
+    p.add_argument("--limit", type=int, help="run only the first N samples")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database "
+                   f"(default: {DEFAULT_DB.relative_to(DEFAULT_DB.parents[1])})")
+    p.add_argument("--resume", type=int, metavar="RUN_ID",
+                   help="continue an incomplete run without redoing finished samples")
+    p.add_argument("--json", action="store_true", help="print one JSON object, no progress")
+
+    p = sub.add_parser("export", help="write a run's device outputs and labels to .npz")
+    p.add_argument("run_id", type=int)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--db", type=Path, default=DEFAULT_DB)
+
+    p = sub.add_parser("report", help="table of the runs in the store")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB)
+    p.add_argument("--format", choices=["md", "csv"], default="md")
+    p.add_argument("-o", "--output", type=Path, help="write to a file instead of stdout")
+
+    sub.add_parser("doctor", help="what is installed, what is missing, how to get it")
+
+    p = sub.add_parser("demo", help="train a small CNN on digits and measure it on the "
+                       "emulated STM32L452")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB)
+    p.add_argument("--limit", type=int, help="measure only the first N test samples")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from harness import commands
+
+    try:
+        return getattr(commands, f"cmd_{args.command}")(args)
+    except BenchError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+
+
+def print_json(obj: object) -> None:
+    print(json.dumps(obj, indent=None, default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

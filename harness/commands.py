@@ -1,0 +1,254 @@
+"""What each bench command does; harness/cli.py only parses arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from harness import report
+from harness.backends import BACKENDS, get_backend
+from harness.boards import all_boards, get_board
+from harness.build import Firmware
+from harness.errors import ConfigError
+from harness.paths import BUILD, RESULTS
+from harness.runner import RunRequest, Target, build_for, load_graph, resolve_board_backend, run
+from harness.store import RunSummary, Store
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _kb(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1024:.1f} KB"
+
+
+def cmd_boards(args: argparse.Namespace) -> int:
+    table = Table(title="boards")
+    for col in ("board", "part", "core", "clock", "flash / RAM", "backends"):
+        table.add_column(col)
+    for b in all_boards().values():
+        states = []
+        for name in b.backends:
+            if name in BACKENDS:
+                ok, why = get_backend(name).available()
+                states.append(f"{name} ({'available' if ok else 'missing: ' + why})")
+            else:
+                states.append(f"{name} (not built yet)")
+        table.add_row(b.name, b.part, b.core, f"{b.clock_hz / 1e6:g} MHz",
+                      f"{b.rom_bytes // 1024} KB / {b.ram_bytes // 1024} KB", "\n".join(states))
+    out.print(table)
+    return 0
+
+
+def _memory_table(fw: Firmware) -> Table:
+    t = Table(title=f"{fw.board} / {fw.engine} / {fw.dtype}")
+    t.add_column("what")
+    t.add_column("bytes", justify="right")
+    board = get_board(fw.board)
+    m = fw.memory
+    t.add_row("ROM (flash)", f"{m.rom_bytes:,}  ({100 * m.rom_bytes / board.rom_bytes:.1f}% of "
+              f"{board.rom_bytes // 1024} KB)")
+    t.add_row("RAM (.data + .bss)", f"{m.ram_bytes:,}")
+    t.add_row("  of which activation arena", f"{fw.arena_bytes:,}")
+    t.add_row("stack reserved", f"{m.stack_reserved_bytes:,}")
+    t.add_row("input / output per inference", f"{fw.input_bytes:,} / {fw.output_bytes:,}")
+    return t
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    board = get_board(args.board)
+    graph = load_graph(args.model)
+    fw = build_for(board, graph, args.engine, args.dtype, args.output)
+    if args.json:
+        print(json.dumps(fw.manifest(), default=str))
+    else:
+        out.print(_memory_table(fw))
+        out.print(f"firmware: {fw.elf}")
+    return 0
+
+
+def _newest_build(board: str) -> Path:
+    builds = sorted((p.parent for p in BUILD.glob(f"{board}-*/firmware.elf")),
+                    key=lambda p: p.stat().st_mtime)
+    if not builds:
+        raise ConfigError(f"no firmware built for {board} yet: run 'bench build --board {board} "
+                          f"--model ...' or pass --firmware")
+    return builds[-1]
+
+
+def cmd_flash(args: argparse.Namespace) -> int:
+    board, backend = resolve_board_backend(args.board, args.backend)
+    path = args.firmware or _newest_build(board.name)
+    if not path.exists():
+        raise ConfigError(f"firmware {path} does not exist")
+    fw = Firmware.load(path)
+    if fw.board != board.name:
+        raise ConfigError(f"{path} was built for {fw.board}, not {board.name}")
+    with Target(backend, board, fw) as target:
+        info = target.start()
+        assert target.session is not None
+        out.print(f"[green]loaded[/] {fw.elf} on {board.name} ({backend.name}); handshake ok: "
+                  f"protocol {info.protocol_version}, build {info.build_id}, engine "
+                  f"{info.engine}, {info.input_dtype}, {info.clock_hz / 1e6:g} MHz, timer "
+                  f"{info.timer_kind}")
+        if args.keep:
+            target.link.close()  # type: ignore[union-attr]
+            target.link = None
+            out.print(f"link: {target.session.url}  (Ctrl-C stops the emulator)")
+            while target.session.alive():
+                time.sleep(0.5)
+    return 0
+
+
+def _summary_rows(s: RunSummary) -> list[tuple[str, str]]:
+    count = "-" if s.count_per_inference is None else f"{s.count_per_inference:,} {s.count_kind}"
+    if s.count_min is not None and s.count_min != s.count_max:
+        count += f" (min {s.count_min:,}, max {s.count_max:,})"
+    rows = [
+        ("run", f"{s.run_id} ({s.status})"),
+        ("board / backend", f"{s.board} / {s.backend}"),
+        ("engine / dtype", f"{s.engine} / {s.dtype}"),
+        ("samples", f"{s.samples} of {s.samples_planned}"),
+        ("accuracy", "-" if s.accuracy is None else f"{100 * s.accuracy:.2f} %"),
+        ("per inference", count),
+    ]
+    if s.count_kind == "instructions" and s.count_per_inference and s.clock_hz:
+        rows.append(("latency estimate", f"{report.latency_estimate_us(s):,.0f} us at CPI 1, "
+                     f"{s.clock_hz / 1e6:g} MHz (estimate: QEMU has no cycle model)"))
+    rows += [
+        ("ROM", _kb(s.rom_bytes)),
+        ("RAM (static)", f"{_kb(s.ram_bytes)} (arena {_kb(s.arena_bytes)})"),
+        ("stack (measured)", _kb(s.stack_bytes)),
+        ("max |device - host reference|", "-" if s.max_abs_error is None
+         else f"{s.max_abs_error:.2e}"),
+    ]
+    return rows
+
+
+def print_summary(s: RunSummary) -> None:
+    t = Table(show_header=False, title=f"{s.model} on {s.dataset}")
+    t.add_column(style="bold")
+    t.add_column()
+    for k, v in _summary_rows(s):
+        t.add_row(k, v)
+    out.print(t)
+
+
+def _json_summary(s: RunSummary) -> dict:
+    return s.as_dict()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    req = RunRequest(board=args.board, backend=args.backend, model=args.model,
+                     dataset=args.dataset, engine=args.engine, dtype=args.dtype,
+                     limit=args.limit, resume=args.resume)
+    if args.json:
+        summary = run(req, args.db)
+        print(json.dumps(_json_summary(summary)))
+        return 0
+    summary = _run_with_progress(req, args.db)
+    print_summary(summary)
+    return 0
+
+
+def _run_with_progress(req: RunRequest, db: Path) -> RunSummary:
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err,
+                  transient=False) as bar:
+        task = bar.add_task(f"{req.board}/{req.backend}", total=None, rate="")
+        started = time.monotonic()
+        first: list[int] = []
+
+        def progress(done: int, total: int) -> None:
+            if not first:
+                first.append(done)
+            elapsed = time.monotonic() - started
+            rate = (done - first[0]) / elapsed if elapsed > 0 else 0.0
+            bar.update(task, completed=done, total=total, rate=f"{rate:.1f} samples/s")
+
+        bar.update(task, description="building")
+        return run(req, db, progress=_labelled(bar, task, progress, req))
+
+
+def _labelled(bar: Progress, task: int, progress, req: RunRequest):  # noqa: ANN001, ANN202
+    def wrapped(done: int, total: int) -> None:
+        bar.update(task, description=f"{req.board}/{req.backend}")
+        progress(done, total)
+
+    return wrapped
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with Store(args.db) as store:
+        row = store.run_row(args.run_id)
+        samples = store.samples(args.run_id)
+    if not samples:
+        raise ConfigError(f"run {args.run_id} has no finished samples to export")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.output,
+             outputs=np.stack([s.output for s in samples]).astype(np.float32),
+             labels=np.array([s.label for s in samples], dtype=np.int64),
+             predicted=np.array([s.predicted for s in samples], dtype=np.int64),
+             index=np.array([s.idx for s in samples], dtype=np.int64),
+             counts=np.array([s.count for s in samples], dtype=np.int64),
+             count_kind=np.array(row["count_kind"] or ""),
+             run=np.array(json.dumps({k: row[k] for k in ("run_id", "board", "backend",
+                                                           "engine", "dtype", "model",
+                                                           "model_hash", "dataset",
+                                                           "dataset_hash", "status")})))
+    out.print(f"wrote {len(samples)} samples of run {args.run_id} to {args.output}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    if not args.db.exists():
+        raise ConfigError(f"no results database at {args.db}: run 'bench run' or 'bench demo'")
+    with Store(args.db) as store:
+        summaries = store.summaries()
+    text = report.render(summaries, args.format)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+        out.print(f"wrote {args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from harness.doctor import checks
+
+    t = Table(title="bench doctor")
+    for col in ("what", "status", "detail / how to get it"):
+        t.add_column(col)
+    missing_required = 0
+    for c in checks():
+        status = "[green]ok[/]" if c.ok else ("[red]missing[/]" if c.required
+                                              else "[yellow]optional[/]")
+        missing_required += (not c.ok) and c.required
+        t.add_row(c.name, status, c.detail)
+    out.print(t)
+    return 1 if missing_required else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from harness.demo import prepare_demo_model
+
+    err.print("[bold]1/3[/] training the example CNN on scikit-learn digits (CPU) ...")
+    model_path, test_acc = prepare_demo_model(RESULTS / "demo")
+    err.print(f"    PyTorch test accuracy {100 * test_acc:.2f} %, exported to {model_path}")
+    err.print("[bold]2/3[/] building firmware (native engine, float32) for stm32l452 ...")
+    err.print("[bold]3/3[/] measuring on the emulated STM32L452 (QEMU b-l475e-iot01a) ...")
+    req = RunRequest(board="stm32l452", backend="qemu", model=str(model_path),
+                     dataset="digits", limit=args.limit)
+    summary = _run_with_progress(req, args.db)
+    print_summary(summary)
+    out.print(f"stored in {args.db}; see all runs with 'bench report'")
+    return 0

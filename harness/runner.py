@@ -1,0 +1,231 @@
+"""One measured run: model -> firmware -> target -> dataset streamed -> store.
+
+Each finished sample is committed before the next is sent. If the target
+goes silent or dies, it is restarted once and the run continues; if it fails
+again the run is marked incomplete and can be resumed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.backends import Backend, Session, get_backend
+from harness.boards import Board, get_board
+from harness.build import Firmware, build
+from harness.datasets import Dataset, load_dataset
+from harness.errors import BackendError, BenchError, ConfigError, ProtocolError
+from harness.link import DeviceInfo, DeviceSilent, Link
+from harness.model.importer import import_graph, load_model
+from harness.model.ir import Graph
+from harness.model.reference import run_graph
+from harness.paths import BUILD, ROOT
+from harness.store import RunSummary, Sample, Store, input_shape_text
+
+MAX_RESTARTS = 1
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    board: str
+    backend: str
+    model: str
+    dataset: str
+    engine: str = "native"
+    dtype: str = "float32"
+    limit: int | None = None
+    db: Path | None = None
+    resume: int | None = None
+    max_restarts: int = MAX_RESTARTS
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
+                             capture_output=True, text=True, check=False, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, check=False, timeout=5).stdout.strip()
+    return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def resolve_board_backend(board_name: str, backend_name: str) -> tuple[Board, Backend]:
+    board = get_board(board_name)
+    backend = get_backend(backend_name)
+    if backend_name not in board.backends or not backend.supports(board):
+        raise ConfigError(f"board {board.name} cannot run on backend {backend_name}; "
+                          f"its backends: {', '.join(board.backends)}")
+    return board, backend
+
+
+def load_graph(model_spec: str) -> Graph:
+    module, input_shape = load_model(model_spec)
+    return import_graph(module, input_shape)
+
+
+def build_for(board: Board, graph: Graph, engine: str, dtype: str,
+              out_dir: Path | None = None) -> Firmware:
+    from harness.build import graph_hash
+
+    folder = out_dir or BUILD / f"{board.name}-{engine}-{dtype}-{graph_hash(graph).hex()[:12]}"
+    return build(board, graph, engine, dtype, folder)
+
+
+def check_device(info: DeviceInfo, fw: Firmware) -> None:
+    """Refuse a device that runs other firmware than the one built."""
+    if info.build_id != fw.build_id:
+        raise ProtocolError(f"device runs firmware build {info.build_id}, expected {fw.build_id} "
+                            f"(board {info.board}, engine {info.engine}): flash the right "
+                            f"firmware")
+    if info.model_hash != fw.model_hash[:16]:
+        raise ProtocolError(f"device model hash {info.model_hash} differs from the model's "
+                            f"{fw.model_hash[:16]}")
+    if info.input_bytes != fw.input_bytes or info.output_bytes != fw.output_bytes:
+        raise ProtocolError("device tensor sizes differ from the build's manifest")
+
+
+class Target:
+    """A backend session plus its open link, restartable."""
+
+    def __init__(self, backend: Backend, board: Board, fw: Firmware) -> None:
+        self.backend, self.board, self.fw = backend, board, fw
+        self.session: Session | None = None
+        self.link: Link | None = None
+        self.info: DeviceInfo | None = None
+
+    def start(self) -> DeviceInfo:
+        self.close()
+        self.session = self.backend.start(self.board, self.fw.elf)
+        try:
+            self.link = Link(self.session.url)
+            self.info = self.link.hello()
+        except DeviceSilent as e:
+            why = self.session.why_dead()
+            self.close()
+            raise BackendError(f"no handshake from {self.board.name} on {self.backend.name} "
+                               f"({why}): {e}") from e
+        except BenchError:
+            self.close()
+            raise
+        check_device(self.info, self.fw)
+        return self.info
+
+    def close(self) -> None:
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def encode_input(x: np.ndarray, dtype: str) -> bytes:
+    if dtype != "float32":
+        raise ConfigError(f"inputs of dtype {dtype} are not supported yet")
+    return np.ascontiguousarray(x, dtype="<f4").tobytes()
+
+
+def run(req: RunRequest, db: Path, progress: Progress | None = None) -> RunSummary:
+    board, backend = resolve_board_backend(req.board, req.backend)
+    graph = load_graph(req.model)
+    data: Dataset = load_dataset(req.dataset)
+    data.check_fits(graph.input_shape)
+    n = len(data) if req.limit is None else min(req.limit, len(data))
+    if n <= 0:
+        raise ConfigError(f"dataset {data.name} has no samples to run (limit {req.limit})")
+    fw = build_for(board, graph, req.engine, req.dtype)
+    reference = run_graph(graph, data.x[:n]).astype(np.float32)
+
+    with Store(db) as store:
+        if req.resume is not None:
+            run_id = req.resume
+            row = store.run_row(run_id)
+            for key, want in (("board", board.name), ("backend", req.backend),
+                              ("engine", req.engine), ("dtype", req.dtype),
+                              ("model_hash", fw.model_hash), ("dataset_hash", data.hash)):
+                if row[key] != want:
+                    raise ConfigError(f"run {run_id} was made with {key} {row[key]!r}, not "
+                                      f"{want!r}: resume it with the same arguments")
+            n = row["samples_planned"]
+            store.update_run(run_id, status="running")
+        else:
+            run_id = store.create_run(
+                board=board.name, backend=req.backend, engine=req.engine, dtype=req.dtype,
+                model=req.model, model_hash=fw.model_hash, dataset=req.dataset,
+                dataset_hash=data.hash, samples_planned=n, git_commit=git_commit(),
+                compiler=fw.compiler, cflags=" ".join(fw.cflags), build_id=fw.build_id,
+                clock_hz=board.clock_hz, rom_bytes=fw.memory.rom_bytes,
+                ram_bytes=fw.memory.ram_bytes, arena_bytes=fw.arena_bytes,
+                stack_reserved_bytes=fw.memory.stack_reserved_bytes,
+                input_shape=input_shape_text(graph.input_shape), n_outputs=fw.n_outputs,
+                firmware_dir=str(fw.dir))
+        todo = [i for i in range(n) if i not in store.done_indices(run_id)]
+        try:
+            _stream(store, run_id, board, backend, fw, data, reference, todo, n, progress,
+                    req.max_restarts)
+        except BaseException as e:
+            note = str(e) if isinstance(e, BenchError) else f"interrupted ({type(e).__name__})"
+            store.finish_run(run_id, "incomplete", note=note)
+            if isinstance(e, BenchError):
+                raise type(e)(f"{e}; run {run_id} is stored as incomplete: continue it with "
+                              f"--resume {run_id}") from e
+            raise
+        store.finish_run(run_id, "complete")
+        return store.summary(run_id)
+
+
+def _stream(store: Store, run_id: int, board: Board, backend: Backend, fw: Firmware,
+            data: Dataset, reference: np.ndarray, todo: list[int], n: int,
+            progress: Progress | None, max_restarts: int) -> None:
+    done = n - len(todo)
+    if progress:
+        progress(done, n)
+    if not todo:
+        return
+    restarts = 0
+    with Target(backend, board, fw) as target:
+        info = target.start()
+        store.update_run(run_id, timer_kind=info.timer_kind)
+        pos = 0
+        while pos < len(todo):
+            i = todo[pos]
+            assert target.link is not None and target.session is not None
+            try:
+                res = target.link.infer(encode_input(data.x[i], fw.input_dtype))
+            except (DeviceSilent, OSError) as e:
+                why = target.session.why_dead()
+                if restarts >= max_restarts:
+                    raise BackendError(f"target stopped answering at sample {i} ({why})") from e
+                restarts += 1
+                target.start()  # reset and retry the same sample
+                continue
+            count = backend.count(board, res.count, res.timer_kind)
+            out = np.frombuffer(res.output, dtype="<f4").astype(np.float32)
+            if out.size != fw.n_outputs:
+                raise ProtocolError(f"device returned {out.size} outputs, expected "
+                                    f"{fw.n_outputs}", frame=i)
+            if pos == 0:
+                store.update_run(run_id, count_kind=count.kind)
+            err = float(np.max(np.abs(out - reference[i]))) if reference is not None else None
+            store.add_sample(run_id, Sample(
+                idx=i, label=int(data.y[i]), predicted=int(np.argmax(out)), count=count.value,
+                raw_count=count.raw, stack_bytes=res.stack_bytes, max_abs_error=err,
+                output=out))
+            pos += 1
+            done += 1
+            if progress:
+                progress(done, n)

@@ -1,0 +1,227 @@
+"""Results store: SQLite, one row per run and one per finished sample.
+
+Every sample is committed as it arrives, so a crash loses at most the sample
+in flight and ``bench run --resume RUN_ID`` continues where the run stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import statistics
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import ConfigError, StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,               -- running | complete | incomplete
+    board TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    engine TEXT NOT NULL,
+    dtype TEXT NOT NULL,
+    model TEXT NOT NULL,                -- what the user passed
+    model_hash TEXT NOT NULL,           -- sha256 of the imported graph
+    dataset TEXT NOT NULL,
+    dataset_hash TEXT NOT NULL,         -- sha256 of the x and y arrays
+    samples_planned INTEGER NOT NULL,
+    git_commit TEXT,
+    compiler TEXT,
+    cflags TEXT,
+    build_id TEXT,
+    clock_hz INTEGER,
+    count_kind TEXT,                    -- cycles | instructions
+    timer_kind TEXT,                    -- what the device counted: dwt_cycles | systick
+    rom_bytes INTEGER,
+    ram_bytes INTEGER,
+    arena_bytes INTEGER,
+    stack_reserved_bytes INTEGER,
+    input_shape TEXT,
+    n_outputs INTEGER,
+    firmware_dir TEXT,
+    note TEXT
+);
+CREATE TABLE IF NOT EXISTS samples (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    idx INTEGER NOT NULL,               -- position in the dataset
+    label INTEGER NOT NULL,
+    predicted INTEGER NOT NULL,
+    count INTEGER NOT NULL,             -- in the run's count_kind
+    raw_count INTEGER NOT NULL,         -- as the device sent it (timer ticks or cycles)
+    stack_bytes INTEGER NOT NULL,       -- stack high-water mark after this inference
+    max_abs_error REAL,                 -- vs the host float reference
+    output BLOB NOT NULL,               -- all outputs, float32 little endian, dequantized
+    PRIMARY KEY (run_id, idx)
+);
+"""
+
+RUN_FIELDS = ("board", "backend", "engine", "dtype", "model", "model_hash", "dataset",
+              "dataset_hash", "samples_planned", "git_commit", "compiler", "cflags", "build_id",
+              "clock_hz", "count_kind", "timer_kind", "rom_bytes", "ram_bytes", "arena_bytes",
+              "stack_reserved_bytes", "input_shape", "n_outputs", "firmware_dir", "note")
+
+
+@dataclass(frozen=True)
+class Sample:
+    idx: int
+    label: int
+    predicted: int
+    count: int
+    raw_count: int
+    stack_bytes: int
+    max_abs_error: float | None
+    output: np.ndarray
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: int
+    status: str
+    board: str
+    backend: str
+    engine: str
+    dtype: str
+    model: str
+    dataset: str
+    samples: int
+    samples_planned: int
+    accuracy: float | None
+    count_per_inference: int | None  # median
+    count_min: int | None
+    count_max: int | None
+    count_kind: str | None
+    clock_hz: int | None
+    rom_bytes: int | None
+    ram_bytes: int | None
+    arena_bytes: int | None
+    stack_bytes: int | None  # measured high-water mark
+    max_abs_error: float | None
+    created_at: str
+    model_hash: str
+    dataset_hash: str
+    git_commit: str | None
+    compiler: str | None
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"cannot open results database {path}: {e}") from e
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self, sql: str, args: tuple) -> sqlite3.Cursor:
+        try:
+            with self._db:
+                return self._db.execute(sql, args)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot write to {self.path}: {e}") from e
+
+    # -- runs -------------------------------------------------------------------
+
+    def create_run(self, **fields: object) -> int:
+        unknown = set(fields) - set(RUN_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown run fields: {sorted(unknown)}")
+        cols = ["created_at", "status", *fields]
+        vals = [_now(), "running", *fields.values()]
+        cur = self._write(f"INSERT INTO runs ({', '.join(cols)}) VALUES "
+                          f"({', '.join('?' * len(cols))})", tuple(vals))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def update_run(self, run_id: int, **fields: object) -> None:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self._write(f"UPDATE runs SET {sets} WHERE run_id = ?", (*fields.values(), run_id))
+
+    def finish_run(self, run_id: int, status: str, note: str | None = None) -> None:
+        self._write("UPDATE runs SET status = ?, finished_at = ?, note = COALESCE(?, note) "
+                    "WHERE run_id = ?", (status, _now(), note, run_id))
+
+    def run_row(self, run_id: int) -> dict:
+        cur = self._db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise ConfigError(f"no run {run_id} in {self.path}")
+        return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+    def run_ids(self) -> list[int]:
+        return [r[0] for r in self._db.execute("SELECT run_id FROM runs ORDER BY run_id")]
+
+    # -- samples ----------------------------------------------------------------
+
+    def add_sample(self, run_id: int, s: Sample) -> None:
+        self._write(
+            "INSERT INTO samples (run_id, idx, label, predicted, count, raw_count, stack_bytes,"
+            " max_abs_error, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, s.idx, s.label, s.predicted, s.count, s.raw_count, s.stack_bytes,
+             s.max_abs_error, s.output.astype("<f4").tobytes()))
+
+    def done_indices(self, run_id: int) -> set[int]:
+        return {r[0] for r in self._db.execute("SELECT idx FROM samples WHERE run_id = ?",
+                                               (run_id,))}
+
+    def samples(self, run_id: int) -> list[Sample]:
+        rows = self._db.execute(
+            "SELECT idx, label, predicted, count, raw_count, stack_bytes, max_abs_error, output"
+            " FROM samples WHERE run_id = ? ORDER BY idx", (run_id,))
+        return [Sample(idx, label, pred, count, raw, stack, err, np.frombuffer(out, "<f4"))
+                for idx, label, pred, count, raw, stack, err, out in rows]
+
+    # -- summaries --------------------------------------------------------------
+
+    def summary(self, run_id: int) -> RunSummary:
+        run = self.run_row(run_id)
+        rows = self._db.execute(
+            "SELECT label = predicted, count, stack_bytes, max_abs_error FROM samples "
+            "WHERE run_id = ?", (run_id,)).fetchall()
+        counts = [r[1] for r in rows]
+        errors = [r[3] for r in rows if r[3] is not None]
+        return RunSummary(
+            run_id=run_id, status=run["status"], board=run["board"], backend=run["backend"],
+            engine=run["engine"], dtype=run["dtype"], model=run["model"],
+            dataset=run["dataset"], samples=len(rows), samples_planned=run["samples_planned"],
+            accuracy=sum(r[0] for r in rows) / len(rows) if rows else None,
+            count_per_inference=int(statistics.median(counts)) if counts else None,
+            count_min=min(counts) if counts else None, count_max=max(counts) if counts else None,
+            count_kind=run["count_kind"], clock_hz=run["clock_hz"], rom_bytes=run["rom_bytes"],
+            ram_bytes=run["ram_bytes"], arena_bytes=run["arena_bytes"],
+            stack_bytes=max((r[2] for r in rows), default=None),
+            max_abs_error=max(errors) if errors else None, created_at=run["created_at"],
+            model_hash=run["model_hash"], dataset_hash=run["dataset_hash"],
+            git_commit=run["git_commit"], compiler=run["compiler"])
+
+    def summaries(self) -> list[RunSummary]:
+        return [self.summary(r) for r in self.run_ids()]
+
+
+def input_shape_text(shape: tuple[int, ...]) -> str:
+    return json.dumps(list(shape))

@@ -1,0 +1,145 @@
+"""End to end on the emulated STM32L452: build, load QEMU, stream, store, resume.
+
+Real arm-none-eabi-gcc builds, real QEMU, real SQLite; no doubles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from harness.errors import BackendError
+from harness.model.importer import import_graph, load_model
+from harness.runner import RunRequest, run
+from harness.store import Store
+pytestmark = [
+    pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
+                       reason="qemu-system-arm not installed (make setup)"),
+    pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
+                       reason="arm-none-eabi-gcc not installed (make setup)"),
+]
+BENCH = [sys.executable, "-m", "harness.cli"]
+
+
+def bench(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    p = subprocess.run([*BENCH, *args], capture_output=True, text=True, timeout=600)
+    if check and p.returncode != 0:
+        raise AssertionError(f"bench {' '.join(args)} failed: {p.stderr}")
+    return p
+
+
+def test_run_json_matches_pytorch(tiny_model: str, tiny_data: Path, tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    p = bench("run", "--board", "stm32l452", "--backend", "qemu", "--model", tiny_model,
+              "--dataset", str(tiny_data), "--limit", "25", "--json", "--db", str(db))
+    res = json.loads(p.stdout)
+    for key in ("run_id", "board", "backend", "engine", "dtype", "samples", "accuracy",
+                "count_per_inference", "count_kind", "rom_bytes", "ram_bytes", "stack_bytes"):
+        assert key in res, key
+    assert res["samples"] == 25 and res["status"] == "complete"
+    assert res["count_kind"] == "instructions"
+    assert res["count_per_inference"] > 100
+    assert 0 < res["stack_bytes"] < 16384
+    assert 1000 < res["rom_bytes"] < 524288
+
+    out = tmp_path / "out.npz"
+    bench("export", str(res["run_id"]), "-o", str(out), "--db", str(db))
+    exported = np.load(out)
+    module, shape = load_model(tiny_model)
+    data = np.load(tiny_data)
+    with torch.no_grad():
+        expect = module(torch.from_numpy(data["x"][:25])).numpy()
+    assert exported["outputs"].shape == (25, 3)
+    np.testing.assert_allclose(exported["outputs"], expect, atol=1e-4, rtol=0)
+    assert list(exported["labels"]) == list(data["y"][:25])
+
+
+def test_counts_identical_across_runs(tiny_model: str, tiny_data: Path, tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    a = run(RunRequest("stm32l452", "qemu", tiny_model, str(tiny_data), limit=5), db)
+    b = run(RunRequest("stm32l452", "qemu", tiny_model, str(tiny_data), limit=5), db)
+    with Store(db) as store:
+        ca = [s.raw_count for s in store.samples(a.run_id)]
+        cb = [s.raw_count for s in store.samples(b.run_id)]
+    assert ca == cb
+
+
+def _kill_qemu_children() -> int:
+    pids = subprocess.run(["pgrep", "-P", str(os.getpid()), "qemu-system-arm"],
+                          capture_output=True, text=True).stdout.split()
+    for pid in pids:
+        os.kill(int(pid), signal.SIGKILL)
+    return len(pids)
+
+
+def test_emulator_death_marks_incomplete_and_resume_finishes(
+        tiny_model: str, tiny_data: Path, tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    killed: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        if done == 7 and not killed:
+            killed.append(_kill_qemu_children())
+
+    req = RunRequest("stm32l452", "qemu", tiny_model, str(tiny_data), limit=15, max_restarts=0)
+    with pytest.raises(BackendError, match="incomplete.*--resume"):
+        run(req, db, progress=progress)
+    assert killed == [1]
+    with Store(db) as store:
+        run_id = store.run_ids()[-1]
+        assert store.run_row(run_id)["status"] == "incomplete"
+        assert sorted(store.done_indices(run_id)) == list(range(7))
+
+    done = run(RunRequest("stm32l452", "qemu", tiny_model, str(tiny_data), limit=15,
+                          resume=run_id), db)
+    assert done.status == "complete" and done.samples == 15
+    with Store(db) as store:
+        assert [s.idx for s in store.samples(run_id)] == list(range(15))
+
+
+def test_emulator_death_is_survived_by_a_restart(
+        tiny_model: str, tiny_data: Path, tmp_path: Path) -> None:
+    killed: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        if done == 3 and not killed:
+            killed.append(_kill_qemu_children())
+
+    s = run(RunRequest("stm32l452", "qemu", tiny_model, str(tiny_data), limit=8),
+            tmp_path / "r.db", progress=progress)
+    assert killed == [1] and s.status == "complete" and s.samples == 8
+
+
+def test_report_lists_runs(tiny_model: str, tiny_data: Path, tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    s = run(RunRequest("stm32l452", "qemu", tiny_model, str(tiny_data), limit=4), db)
+    md = bench("report", "--db", str(db)).stdout
+    assert f"| {s.run_id} | complete | stm32l452 / qemu | native / float32 |" in md
+    assert f"{s.count_per_inference:,} instructions" in md
+    csv = bench("report", "--db", str(db), "--format", "csv").stdout.splitlines()
+    assert csv[0].startswith("run,status,board")
+    assert csv[1].split(",")[10] == str(s.count_per_inference)
+
+
+def test_flash_loads_emulator_and_handshakes(tiny_model: str, tmp_path: Path) -> None:
+    out = tmp_path / "fw"
+    bench("build", "--board", "stm32l452", "--model", tiny_model, "-o", str(out))
+    p = bench("flash", "--board", "stm32l452", "--backend", "qemu", "--firmware", str(out))
+    assert "handshake ok" in p.stdout
+
+
+def test_graph_input_shape_from_pt2(tmp_path: Path, tiny_model: str) -> None:
+    module, shape = load_model(tiny_model)
+    path = tmp_path / "m.pt2"
+    torch.export.save(torch.export.export(module, (torch.zeros(1, *shape),)), path)
+    g = import_graph(*load_model(str(path)))
+    assert tuple(g.input_shape) == (3, 32)
