@@ -18,7 +18,16 @@ from harness.boards import all_boards, get_board
 from harness.build import Firmware
 from harness.errors import ConfigError
 from harness.paths import BUILD, RESULTS
-from harness.runner import RunRequest, Target, build_for, load_graph, resolve_board_backend, run
+from harness.runner import (
+    RunRequest,
+    Target,
+    build_for,
+    execute,
+    load_graph,
+    prepare,
+    resolve_board_backend,
+    run,
+)
 from harness.store import RunSummary, Store
 
 out = Console()
@@ -159,10 +168,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_with_progress(req: RunRequest, db: Path) -> RunSummary:
+    with err.status("checking inputs and building firmware ..."):
+        prepared = prepare(req)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err,
-                  transient=False) as bar:
-        task = bar.add_task(f"{req.board}/{req.backend}", total=None, rate="")
+                  disable=not err.is_terminal) as bar:
+        task = bar.add_task(f"{req.board}/{req.backend}", total=prepared.n, rate="")
         started = time.monotonic()
         first: list[int] = []
 
@@ -173,16 +184,7 @@ def _run_with_progress(req: RunRequest, db: Path) -> RunSummary:
             rate = (done - first[0]) / elapsed if elapsed > 0 else 0.0
             bar.update(task, completed=done, total=total, rate=f"{rate:.1f} samples/s")
 
-        bar.update(task, description="building")
-        return run(req, db, progress=_labelled(bar, task, progress, req))
-
-
-def _labelled(bar: Progress, task: int, progress, req: RunRequest):  # noqa: ANN001, ANN202
-    def wrapped(done: int, total: int) -> None:
-        bar.update(task, description=f"{req.board}/{req.backend}")
-        progress(done, total)
-
-    return wrapped
+        return execute(prepared, db, progress=progress)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from harness.backends import Backend, Session, get_backend
 from harness.boards import Board, get_board
 from harness.build import Firmware, build
 from harness.datasets import Dataset, load_dataset
-from harness.errors import BackendError, BenchError, ConfigError, ProtocolError
+from harness.errors import BackendError, BenchError, ConfigError, ProtocolError, ToolMissingError
 from harness.link import DeviceInfo, DeviceSilent, Link
 from harness.model.importer import import_graph, load_model
 from harness.model.ir import Graph
@@ -52,8 +52,9 @@ def git_commit() -> str | None:
         return None
     if out.returncode != 0:
         return None
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True, check=False, timeout=5).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
+                            "--untracked-files=no"], capture_output=True, text=True, check=False,
+                           timeout=5).stdout.strip()
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
@@ -139,8 +140,26 @@ def encode_input(x: np.ndarray, dtype: str) -> bytes:
     return np.ascontiguousarray(x, dtype="<f4").tobytes()
 
 
-def run(req: RunRequest, db: Path, progress: Progress | None = None) -> RunSummary:
+@dataclass(frozen=True)
+class Prepared:
+    """Everything checked and built; only the measurement is left."""
+
+    req: RunRequest
+    board: Board
+    backend: Backend
+    graph: Graph
+    data: Dataset
+    n: int
+    fw: Firmware
+
+
+def prepare(req: RunRequest) -> Prepared:
+    """Check every input and build the firmware: all the ways a run can fail
+    before it touches the store."""
     board, backend = resolve_board_backend(req.board, req.backend)
+    ok, why = backend.available()
+    if not ok:
+        raise ToolMissingError(why)
     graph = load_graph(req.model)
     data: Dataset = load_dataset(req.dataset)
     data.check_fits(graph.input_shape)
@@ -148,6 +167,15 @@ def run(req: RunRequest, db: Path, progress: Progress | None = None) -> RunSumma
     if n <= 0:
         raise ConfigError(f"dataset {data.name} has no samples to run (limit {req.limit})")
     fw = build_for(board, graph, req.engine, req.dtype)
+    return Prepared(req, board, backend, graph, data, n, fw)
+
+
+def run(req: RunRequest, db: Path, progress: Progress | None = None) -> RunSummary:
+    return execute(prepare(req), db, progress)
+
+
+def execute(p: Prepared, db: Path, progress: Progress | None = None) -> RunSummary:
+    req, board, backend, graph, data, n, fw = p.req, p.board, p.backend, p.graph, p.data, p.n, p.fw
     reference = run_graph(graph, data.x[:n]).astype(np.float32)
 
     with Store(db) as store:

@@ -249,3 +249,16 @@ def test_generate_rejects_short_hash_and_unknown_op(tmp_path: Path) -> None:
     assert gen.arena_bytes == 0  # a single layer writes straight into the output
     assert "static float arena" not in gen.model_c.read_text()
     assert gen.layers[0].location == "output" and gen.layers[0].kernel == "bench_linear_f32"
+
+
+def test_native_engine_registry_entry(tmp_path: Path) -> None:
+    from harness.engines import get_engine
+
+    graph = import_graph(*load_model(SPECS["mlp"]), verify=False)
+    engine = get_engine("native")
+    gen = engine.generate(graph, tmp_path, bytes(8), "float32")
+    assert gen.sources[0] == tmp_path / "model.c"
+    assert set(kernel_sources()) <= set(gen.sources)
+    assert tmp_path in gen.include_dirs and gen.input_bytes == 4 * 20
+    with pytest.raises(EngineError, match="float32"):
+        engine.generate(graph, tmp_path, bytes(8), "int8")

@@ -21,6 +21,7 @@ from harness.errors import BackendError
 from harness.model.importer import import_graph, load_model
 from harness.runner import RunRequest, run
 from harness.store import Store
+
 pytestmark = [
     pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
                        reason="qemu-system-arm not installed (make setup)"),

@@ -1,0 +1,157 @@
+"""Bad input: one clear line on stderr, a non-zero exit, nothing stored lost."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.store import Store
+
+BENCH = [sys.executable, "-m", "harness.cli"]
+needs_tools = pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="QEMU and arm-none-eabi-gcc needed (make setup)")
+
+
+def fails(*args: str, env: dict | None = None) -> str:
+    p = subprocess.run([*BENCH, *args], capture_output=True, text=True, timeout=600, env=env)
+    assert p.returncode != 0, p.stdout
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("bench: error: "), lines[0]
+    return lines[0]
+
+
+def run_args(model: str, data: str, *extra: str) -> list[str]:
+    return ["run", "--board", "stm32l452", "--model", model, "--dataset", data, *extra]
+
+
+def test_unknown_board(tiny_model: str, tiny_data: Path) -> None:
+    msg = fails("run", "--board", "stm32f999", "--model", tiny_model, "--dataset",
+                str(tiny_data))
+    assert "unknown board 'stm32f999'" in msg and "stm32l452" in msg
+
+
+def test_unknown_backend(tiny_model: str, tiny_data: Path) -> None:
+    msg = fails(*run_args(tiny_model, str(tiny_data), "--backend", "bochs"))
+    assert "unknown backend 'bochs'" in msg and "qemu" in msg
+
+
+def test_missing_model_file(tiny_data: Path, tmp_path: Path) -> None:
+    msg = fails(*run_args(f"{tmp_path}/nope.py:net", str(tiny_data)))
+    assert "nope.py" in msg
+
+
+def test_missing_factory(tiny_model: str, tiny_data: Path) -> None:
+    path = tiny_model.split(":")[0]
+    msg = fails(*run_args(f"{path}:nothing_here", str(tiny_data)))
+    assert "nothing_here" in msg
+
+
+def test_unsupported_layer(tmp_path: Path, tiny_data: Path) -> None:
+    src = tmp_path / "gru.py"
+    src.write_text(textwrap.dedent("""
+        from torch import nn
+        def net():
+            m = nn.Sequential(nn.Conv1d(3, 4, 3), nn.Sigmoid(), nn.Flatten(),
+                              nn.Linear(120, 3))
+            m.input_shape = (3, 32)
+            return m
+    """))
+    msg = fails(*run_args(f"{src}:net", str(tiny_data)))
+    assert "igmoid" in msg and "layer 2" in msg
+
+
+def test_dataset_shape_mismatch(tiny_model: str, tmp_path: Path) -> None:
+    path = tmp_path / "wrong.npz"
+    np.savez(path, x=np.zeros((4, 6, 128), np.float32), y=np.zeros(4, np.int64))
+    msg = fails(*run_args(tiny_model, str(path)))
+    assert "(6, 128)" in msg and "(3, 32)" in msg
+
+
+def test_npz_without_y(tiny_model: str, tmp_path: Path) -> None:
+    path = tmp_path / "noy.npz"
+    np.savez(path, x=np.zeros((4, 3, 32), np.float32), labels=np.zeros(4))
+    msg = fails(*run_args(tiny_model, str(path)))
+    assert "lacks array(s) y" in msg
+
+
+def test_unknown_dataset(tiny_model: str) -> None:
+    assert "unknown dataset 'imagenet'" in fails(*run_args(tiny_model, "imagenet"))
+
+
+@needs_tools
+def test_model_too_large_for_flash(tmp_path: Path, tiny_data: Path) -> None:
+    src = tmp_path / "big.py"
+    src.write_text(textwrap.dedent("""
+        from torch import nn
+        def big():
+            m = nn.Sequential(nn.Flatten(), nn.Linear(96, 1600), nn.ReLU(),
+                              nn.Linear(1600, 3))
+            m.input_shape = (3, 32)
+            return m
+    """).replace("nn.Linear(1600, 3)", "nn.Linear(1600, 160), nn.Linear(160, 3)"))
+    # 96x1600 + 1600x160 floats = 1.6 MB of weights: three times the 512 KB flash.
+    msg = fails(*run_args(f"{src}:big", str(tiny_data)))
+    assert "does not fit stm32l452" in msg and "FLASH by" in msg
+
+
+@needs_tools
+def test_missing_qemu_says_how_to_install(tiny_model: str, tiny_data: Path,
+                                          tmp_path: Path) -> None:
+    # A PATH with the compiler but without QEMU.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("arm-none-eabi-gcc", "git"):
+        (bindir / tool).symlink_to(shutil.which(tool))
+    env = {**os.environ, "PATH": str(bindir)}
+    msg = fails(*run_args(tiny_model, str(tiny_data), "--db", str(tmp_path / "r.db")), env=env)
+    assert "qemu-system-arm not found" in msg and "make setup" in msg
+
+
+@needs_tools
+def test_missing_compiler_says_how_to_install(tiny_model: str, tiny_data: Path,
+                                              tmp_path: Path) -> None:
+    # A PATH with QEMU but without the cross compiler.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "qemu-system-arm").symlink_to(shutil.which("qemu-system-arm"))
+    env = {**os.environ, "PATH": str(bindir)}
+    msg = fails(*run_args(tiny_model, str(tiny_data), "--db", str(tmp_path / "r.db")), env=env)
+    assert "arm-none-eabi-gcc not found" in msg and "apt-get install gcc-arm-none-eabi" in msg
+
+
+def test_unreadable_database_loses_nothing(tiny_model: str, tiny_data: Path,
+                                           tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    with Store(db) as store:
+        run_id = store.create_run(board="stm32l452", backend="qemu", engine="native",
+                                  dtype="float32", model="m", model_hash="h", dataset="d",
+                                  dataset_hash="h", samples_planned=1)
+    before = db.read_bytes()
+    bad = tmp_path / "dir.db"
+    bad.mkdir()
+    msg = fails(*run_args(tiny_model, str(tiny_data), "--db", str(bad)))
+    assert "cannot open results database" in msg
+    assert db.read_bytes() == before
+    with Store(db) as store:
+        assert store.run_ids() == [run_id]
+
+
+def test_resume_unknown_run(tiny_model: str, tiny_data: Path, tmp_path: Path) -> None:
+    msg = fails(*run_args(tiny_model, str(tiny_data), "--resume", "42", "--db",
+                          str(tmp_path / "r.db")))
+    assert "no run 42" in msg
+
+
+def test_export_unknown_run(tmp_path: Path) -> None:
+    Store(tmp_path / "r.db").close()
+    assert "no run 9" in fails("export", "9", "-o", str(tmp_path / "o.npz"), "--db",
+                               str(tmp_path / "r.db"))
