@@ -28,7 +28,7 @@ test: setup
 	$(PY) -m pytest -q
 
 bench: setup
-	$(PY) benchmarks/link_throughput.py
+	$(PY) benchmarks/link_throughput.py --samples 1000
 
 clean:
 	rm -rf build results/demo .pytest_cache

@@ -24,6 +24,7 @@ from harness.model.ir import Graph
 from harness.paths import FIRMWARE, ROOT
 
 RUNTIME_SOURCES = ("main.c", "crc32.c")
+LINKS = ("uart", "semihost")  # firmware/runtime/link_<name>.c
 OVERFLOW = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
 
 
@@ -35,6 +36,7 @@ class Firmware:
     board: str
     engine: str
     dtype: str
+    link: str
     model_hash: str
     input_bytes: int
     output_bytes: int
@@ -92,7 +94,9 @@ def _sources_digest(paths: list[Path]) -> bytes:
 
 
 def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Path,
-          extra_cflags: tuple[str, ...] = ()) -> Firmware:
+          link: str = "uart", extra_cflags: tuple[str, ...] = ()) -> Firmware:
+    if link not in LINKS:
+        raise ConfigError(f"unknown link {link!r}; known: {', '.join(LINKS)}")
     engine = get_engine(engine_name)
     if dtype not in engine.dtypes:
         raise ConfigError(f"engine {engine_name} does not support dtype {dtype}; "
@@ -102,13 +106,13 @@ def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     gen: GeneratedModel = engine.generate(graph, out_dir, model_hash[:8], dtype)
 
-    runtime = [FIRMWARE / "runtime" / s for s in RUNTIME_SOURCES]
+    runtime = [FIRMWARE / "runtime" / s for s in (*RUNTIME_SOURCES, f"link_{link}.c")]
     sources = [*runtime, *board.sources, *gen.sources]
     includes = [FIRMWARE / "runtime", board.folder, *gen.include_dirs]
     cflags = (*board.cflags, *toolchain.CFLAGS, *extra_cflags)
     identity = hashlib.sha256()
     identity.update(_sources_digest([*sources, board.linker_script]))
-    identity.update(repr((board.name, engine_name, dtype, cflags, toolchain.LDFLAGS,
+    identity.update(repr((board.name, engine_name, dtype, link, cflags, toolchain.LDFLAGS,
                           toolchain.compiler_version())).encode())
     build_id = identity.digest()[:8]
 
@@ -147,7 +151,7 @@ def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Pat
 
     fw = Firmware(
         dir=out_dir, elf=elf, build_id=build_id.hex(), board=board.name, engine=engine_name,
-        dtype=dtype, model_hash=model_hash.hex(), input_bytes=gen.input_bytes,
+        dtype=dtype, link=link, model_hash=model_hash.hex(), input_bytes=gen.input_bytes,
         output_bytes=gen.output_bytes, arena_bytes=gen.arena_bytes,
         input_dtype=gen.input_dtype, output_dtype=gen.output_dtype,
         input_shape=tuple(graph.input_shape), n_outputs=gen.output_bytes // _itemsize(

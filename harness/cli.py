@@ -44,6 +44,10 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="generate and compile firmware; print its memory report")
     _add_model_args(p)
+    p.add_argument("--backend", default="qemu", help="where it will run (default: qemu)")
+    p.add_argument("--link", choices=["uart", "semihost"],
+                   help="host link: uart (real boards) or semihost (QEMU's fast path); "
+                   "default: the backend's")
     p.add_argument("-o", "--output", type=Path, help="build directory (default: build/...)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
 

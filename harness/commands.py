@@ -74,7 +74,9 @@ def _memory_table(fw: Firmware) -> Table:
 def cmd_build(args: argparse.Namespace) -> int:
     board = get_board(args.board)
     graph = load_graph(args.model)
-    fw = build_for(board, graph, args.engine, args.dtype, args.output)
+    backend = get_backend(args.backend)
+    link = args.link or backend.link
+    fw = build_for(board, graph, args.engine, args.dtype, link, args.output)
     if args.json:
         print(json.dumps(fw.manifest(), default=str))
     else:

@@ -72,12 +72,12 @@ def load_graph(model_spec: str) -> Graph:
     return import_graph(module, input_shape)
 
 
-def build_for(board: Board, graph: Graph, engine: str, dtype: str,
+def build_for(board: Board, graph: Graph, engine: str, dtype: str, link: str,
               out_dir: Path | None = None) -> Firmware:
     from harness.build import graph_hash
 
-    folder = out_dir or BUILD / f"{board.name}-{engine}-{dtype}-{graph_hash(graph).hex()[:12]}"
-    return build(board, graph, engine, dtype, folder)
+    name = f"{board.name}-{link}-{engine}-{dtype}-{graph_hash(graph).hex()[:12]}"
+    return build(board, graph, engine, dtype, out_dir or BUILD / name, link=link)
 
 
 def check_device(info: DeviceInfo, fw: Firmware) -> None:
@@ -104,7 +104,7 @@ class Target:
 
     def start(self) -> DeviceInfo:
         self.close()
-        self.session = self.backend.start(self.board, self.fw.elf)
+        self.session = self.backend.start(self.board, self.fw.elf, self.fw.link)
         try:
             self.link = Link(self.session.url)
             self.info = self.link.hello()
@@ -166,7 +166,7 @@ def prepare(req: RunRequest) -> Prepared:
     n = len(data) if req.limit is None else min(req.limit, len(data))
     if n <= 0:
         raise ConfigError(f"dataset {data.name} has no samples to run (limit {req.limit})")
-    fw = build_for(board, graph, req.engine, req.dtype)
+    fw = build_for(board, graph, req.engine, req.dtype, backend.link)
     return Prepared(req, board, backend, graph, data, n, fw)
 
 

@@ -138,6 +138,44 @@ def test_flash_loads_emulator_and_handshakes(tiny_model: str, tmp_path: Path) ->
     assert "handshake ok" in p.stdout
 
 
+def test_uart_link_runs_on_the_emulated_usart(tiny_model: str, tiny_data: Path,
+                                              tmp_path: Path) -> None:
+    """The Nucleo's path: protocol over USART2 (interrupt receive, WFI idle),
+    here on QEMU's second -serial. Same counts as the semihosting link."""
+    from harness.backends import get_backend
+    from harness.boards import get_board
+    from harness.runner import Target, build_for
+
+    board, backend = get_board("stm32l452"), get_backend("qemu")
+    graph = import_graph(*load_model(tiny_model))
+    x = np.load(tiny_data)["x"][:3]
+    counts = {}
+    for link in ("uart", "semihost"):
+        fw = build_for(board, graph, "native", "float32", link, tmp_path / link)
+        with Target(backend, board, fw) as t:
+            info = t.start()
+            assert info.board == "stm32l452" and info.timer_kind == "systick"
+            assert t.link is not None
+            counts[link] = [t.link.infer(xi.astype("<f4").tobytes()).count for xi in x]
+    assert counts["uart"] == counts["semihost"]
+
+
+def test_firmware_of_another_build_is_refused(tiny_model: str, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from harness.backends import get_backend
+    from harness.boards import get_board
+    from harness.errors import ProtocolError
+    from harness.runner import Target, build_for
+
+    board = get_board("stm32l452")
+    fw = build_for(board, import_graph(*load_model(tiny_model)), "native", "float32",
+                   "semihost", tmp_path / "fw")
+    with pytest.raises(ProtocolError, match="expected 00000000"):
+        with Target(get_backend("qemu"), board, replace(fw, build_id="0" * 16)) as t:
+            t.start()
+
+
 def test_graph_input_shape_from_pt2(tmp_path: Path, tiny_model: str) -> None:
     module, shape = load_model(tiny_model)
     path = tmp_path / "m.pt2"

@@ -1,8 +1,8 @@
 /*
  * main.c - the device side of the host link: receive a frame, act, reply.
  *
- * Single threaded. Bytes arrive by interrupt into the board's ring buffer;
- * the loop assembles frames and sleeps in board_idle() when there is none.
+ * Single threaded. Bytes arrive through the link (bench_link.h); the loop
+ * assembles frames and waits in link_idle() when there is none.
  * Only bench_model_run() sits inside the timed region.
  */
 #include <stddef.h>
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bench_board.h"
+#include "bench_link.h"
 #include "bench_model.h"
 #include "bench_protocol.h"
 
@@ -51,9 +52,9 @@ static void send_frame(uint8_t type, uint32_t seq, const uint8_t *payload, uint3
     uint32_t crc = bench_crc32(0, &header[2], BENCH_HEADER_BYTES - 2u);
     crc = bench_crc32(crc, payload, len);
     put_u32(crc_bytes, crc);
-    board_uart_write(header, sizeof header);
-    board_uart_write(payload, len);
-    board_uart_write(crc_bytes, sizeof crc_bytes);
+    link_write(header, sizeof header);
+    link_write(payload, len);
+    link_write(crc_bytes, sizeof crc_bytes);
 }
 
 static void send_error(uint32_t seq, uint8_t code)
@@ -164,8 +165,8 @@ static void dispatch(const uint8_t *frame)
 static uint8_t next_byte(void)
 {
     int32_t c;
-    while ((c = board_uart_getc()) < 0) {
-        board_idle();
+    while ((c = link_getc()) < 0) {
+        link_idle();
     }
     return (uint8_t)c;
 }

@@ -42,6 +42,7 @@ class Session(ABC):
 class Backend(ABC):
     name: str
     description: str
+    link: str = "uart"  # the firmware link it loads by default (firmware/runtime/link_*.c)
 
     @abstractmethod
     def available(self) -> tuple[bool, str]:
@@ -51,8 +52,9 @@ class Backend(ABC):
     def supports(self, board: Board) -> bool: ...
 
     @abstractmethod
-    def start(self, board: Board, elf: Path) -> Session:
-        """Load ``elf`` and return a session; the caller closes it."""
+    def start(self, board: Board, elf: Path, link: str) -> Session:
+        """Load ``elf``, built for ``link``, and return a session; the caller
+        closes it."""
 
     @abstractmethod
     def count(self, board: Board, raw: int, timer_kind: str) -> Count:

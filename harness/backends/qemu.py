@@ -6,14 +6,21 @@ f_clk, ticks f_clk / 1e9 times per instruction. Readings are identical run to
 run; instructions = ticks * 1e9 / f_clk (resolution 1e9 / f_clk
 instructions, 12.5 at 80 MHz). QEMU has no cycle model: this is an
 instruction count, never a latency.
+
+The link: by default the firmware talks Arm semihosting, which QEMU maps to
+its own stdin/stdout, here a pty the host opens with pyserial (bulk reads, a
+few MB/s). The console UART works too (``--link uart``, a TCP socket) but
+QEMU's STM32L4 USART model takes one byte per main-loop turn: about 40 KB/s.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import tty
 from pathlib import Path
 
 from harness.backends.base import Backend, Count, Session
@@ -43,10 +50,12 @@ def _free_port() -> int:
 
 
 class QemuSession(Session):
-    def __init__(self, proc: subprocess.Popen, url: str, log: Path) -> None:
+    def __init__(self, proc: subprocess.Popen, url: str, log: Path,
+                 pty_fd: int | None = None) -> None:
         self.proc = proc
         self.url = url
         self.log = log
+        self._pty_fd = pty_fd  # our hold on the pty, so it never hangs up under QEMU
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -64,18 +73,24 @@ class QemuSession(Session):
 
     def close(self) -> None:
         if self.proc.poll() is None:
+            # A guest blocked in a semihosting read holds QEMU's big lock and
+            # ignores SIGTERM, so do not wait long for it.
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=3)
+                self.proc.wait(timeout=0.5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self._pty_fd is not None:
+            os.close(self._pty_fd)
+            self._pty_fd = None
         self.log.unlink(missing_ok=True)
 
 
 class QemuBackend(Backend):
     name = "qemu"
     description = "QEMU 10 system emulator, -icount (instruction counts, no cycle model)"
+    link = "semihost"
 
     def available(self) -> tuple[bool, str]:
         version = qemu_version()
@@ -89,17 +104,21 @@ class QemuBackend(Backend):
     def supports(self, board: Board) -> bool:
         return board.qemu is not None
 
-    def command(self, board: Board, elf: Path, port: int) -> list[str]:
+    def command(self, board: Board, elf: Path, link: str, port: int = 0) -> list[str]:
+        """The QEMU command line. link "uart": the console UART on a TCP
+        socket. link "semihost": QEMU's stdin/stdout carry the link, every
+        -serial is null."""
         assert board.qemu is not None
         serials: list[str] = []
         for i in range(board.qemu.serial_index + 1):
-            target = (f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"
-                      if i == board.qemu.serial_index else "null")
+            on_tcp = link == "uart" and i == board.qemu.serial_index
+            target = f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on" if on_tcp else "null"
             serials += ["-serial", target]
-        return [QEMU, "-M", board.qemu.machine, "-nographic", "-monitor", "none",
-                "-icount", ICOUNT, "-kernel", str(elf), *serials]
+        extra = ["-semihosting-config", "enable=on,target=native"] if link == "semihost" else []
+        return [QEMU, "-M", board.qemu.machine, "-display", "none", "-monitor", "none",
+                "-icount", ICOUNT, "-kernel", str(elf), *serials, *extra]
 
-    def start(self, board: Board, elf: Path) -> Session:
+    def start(self, board: Board, elf: Path, link: str) -> Session:
         ok, why = self.available()
         if not ok:
             raise ToolMissingError(why)
@@ -107,12 +126,34 @@ class QemuBackend(Backend):
             raise BackendError(f"board {board.name} has no QEMU machine")
         if not elf.exists():
             raise BackendError(f"firmware {elf} does not exist; run 'bench build' first")
+        if link == "semihost":
+            return self._start_pty(board, elf)
+        if link != "uart":
+            raise BackendError(f"QEMU cannot carry the {link!r} link")
+        return self._start_tcp(board, elf)
+
+    def _start_pty(self, board: Board, elf: Path) -> Session:
+        # QEMU's stdin/stdout = the pty's master side; the host opens the
+        # slave like any serial port (/dev/pts/N), through pyserial.
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        log = Path(tempfile.mkstemp(prefix="bench-qemu-", suffix=".log")[1])
+        try:
+            with log.open("w") as err:
+                proc = subprocess.Popen(self.command(board, elf, "semihost"), stdin=master,
+                                        stdout=master, stderr=err)
+        finally:
+            os.close(master)
+        return QemuSession(proc, os.ttyname(slave), log, pty_fd=slave)
+
+    def _start_tcp(self, board: Board, elf: Path) -> Session:
         for _attempt in range(5):
             port = _free_port()
             log = Path(tempfile.mkstemp(prefix="bench-qemu-", suffix=".log")[1])
             with log.open("w") as out:
-                proc = subprocess.Popen(self.command(board, elf, port), stdin=subprocess.DEVNULL,
-                                        stdout=out, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(self.command(board, elf, "uart", port),
+                                        stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT)
             session = QemuSession(proc, f"socket://127.0.0.1:{port}", log)
             # QEMU holds the guest until the link connects (wait=on); a quick
             # exit means it could not start (port taken, bad ELF).
