@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import torch
@@ -23,12 +24,14 @@ def prepare_demo_model(folder: Path, epochs: int = 40) -> tuple[Path, float]:
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    meta = folder / "digits_cnn.json"
+    if out.exists() and meta.exists():
+        return out, float(json.loads(meta.read_text())["pytorch_test_accuracy"])
     test = load_dataset("digits")
-    if out.exists():
-        ep = torch.export.load(out)
-        return out, accuracy(ep.module(), test.x, test.y)
     train = load_dataset("digits-train")
     model = train_classifier(mod.digits_cnn(), train.x, train.y, epochs=epochs)
     example = (torch.zeros(1, *train.sample_shape),)
     torch.export.save(torch.export.export(model, example), out)
-    return out, accuracy(model, test.x, test.y)
+    acc = accuracy(model, test.x, test.y)
+    meta.write_text(json.dumps({"pytorch_test_accuracy": acc, "epochs": epochs}) + "\n")
+    return out, acc

@@ -182,3 +182,15 @@ def test_graph_input_shape_from_pt2(tmp_path: Path, tiny_model: str) -> None:
     torch.export.save(torch.export.export(module, (torch.zeros(1, *shape),)), path)
     g = import_graph(*load_model(str(path)))
     assert tuple(g.input_shape) == (3, 32)
+
+
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    """The README's main job: train, export .pt2, build, measure on QEMU."""
+    db = tmp_path / "demo.db"
+    p = bench("demo", "--db", str(db), "--limit", "40")
+    assert "accuracy" in p.stdout and "instructions" in p.stdout
+    with Store(db) as store:
+        s = store.summary(store.run_ids()[-1])
+    assert s.status == "complete" and s.samples == 40
+    assert s.accuracy is not None and s.accuracy > 0.9
+    assert s.max_abs_error is not None and s.max_abs_error < 1e-4
