@@ -7,7 +7,6 @@ stderr that says what was wrong.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -102,10 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
         return 130
-
-
-def print_json(obj: object) -> None:
-    print(json.dumps(obj, indent=None, default=str))
 
 
 if __name__ == "__main__":

@@ -152,17 +152,13 @@ def print_summary(s: RunSummary) -> None:
     out.print(t)
 
 
-def _json_summary(s: RunSummary) -> dict:
-    return s.as_dict()
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     req = RunRequest(board=args.board, backend=args.backend, model=args.model,
                      dataset=args.dataset, engine=args.engine, dtype=args.dtype,
                      limit=args.limit, resume=args.resume)
     if args.json:
         summary = run(req, args.db)
-        print(json.dumps(_json_summary(summary)))
+        print(json.dumps(summary.as_dict()))
         return 0
     summary = _run_with_progress(req, args.db)
     print_summary(summary)
