@@ -103,15 +103,19 @@ def test_model_too_large_for_flash(tmp_path: Path, tiny_data: Path) -> None:
     assert "does not fit stm32l452" in msg and "FLASH by" in msg
 
 
+def env_with_only(tmp_path: Path, *tools: str) -> dict:
+    """The environment with a PATH that holds just ``tools``."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in tools:
+        (bindir / tool).symlink_to(shutil.which(tool))
+    return {**os.environ, "PATH": str(bindir)}
+
+
 @needs_tools
 def test_missing_qemu_says_how_to_install(tiny_model: str, tiny_data: Path,
                                           tmp_path: Path) -> None:
-    # A PATH with the compiler but without QEMU.
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    for tool in ("arm-none-eabi-gcc", "git"):
-        (bindir / tool).symlink_to(shutil.which(tool))
-    env = {**os.environ, "PATH": str(bindir)}
+    env = env_with_only(tmp_path, "arm-none-eabi-gcc", "git")
     msg = fails(*run_args(tiny_model, str(tiny_data), "--db", str(tmp_path / "r.db")), env=env)
     assert "qemu-system-arm not found" in msg and "make setup" in msg
 
@@ -119,11 +123,7 @@ def test_missing_qemu_says_how_to_install(tiny_model: str, tiny_data: Path,
 @needs_tools
 def test_missing_compiler_says_how_to_install(tiny_model: str, tiny_data: Path,
                                               tmp_path: Path) -> None:
-    # A PATH with QEMU but without the cross compiler.
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    (bindir / "qemu-system-arm").symlink_to(shutil.which("qemu-system-arm"))
-    env = {**os.environ, "PATH": str(bindir)}
+    env = env_with_only(tmp_path, "qemu-system-arm")
     msg = fails(*run_args(tiny_model, str(tiny_data), "--db", str(tmp_path / "r.db")), env=env)
     assert "arm-none-eabi-gcc not found" in msg and "apt-get install gcc-arm-none-eabi" in msg
 
