@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness import toolchain
@@ -22,6 +22,7 @@ from harness.errors import BuildError, ConfigError
 from harness.memory import MemoryReport, memory_report
 from harness.model.ir import Graph
 from harness.paths import FIRMWARE, ROOT
+from harness.quant import QuantConfig, TensorQuant
 
 RUNTIME_SOURCES = ("main.c", "crc32.c")
 LINKS = ("uart", "semihost")  # firmware/runtime/link_<name>.c
@@ -48,12 +49,34 @@ class Firmware:
     compiler: str
     cflags: tuple[str, ...]
     memory: MemoryReport
+    quant_scheme: str | None = None  # "pot" | "affine" for integer builds
+    input_quant: TensorQuant | None = None
+    output_quant: TensorQuant | None = None
+    layers: tuple[dict, ...] = field(default=())  # what BENCH_LAYER_MARK i refers to
 
     def manifest(self) -> dict:
         d = asdict(self)
         d["dir"] = str(self.dir)
         d["elf"] = str(self.elf)
         return d
+
+    def encode_input(self, x: object) -> bytes:
+        """One sample as the firmware expects it: float32, or quantized."""
+        import numpy as np
+
+        if self.input_quant is None:
+            return np.ascontiguousarray(x, dtype="<f4").tobytes()
+        return np.ascontiguousarray(self.input_quant.quantize(x)).astype(
+            "<" + np.dtype(self.input_quant.dtype).str[1:]).tobytes()
+
+    def decode_output(self, payload: bytes) -> object:
+        """The output bytes as float32 values (dequantized for integer builds)."""
+        import numpy as np
+
+        if self.output_quant is None:
+            return np.frombuffer(payload, dtype="<f4").astype(np.float32)
+        q = np.frombuffer(payload, dtype=np.dtype(self.output_quant.dtype).newbyteorder("<"))
+        return self.output_quant.dequantize(q)
 
     @staticmethod
     def load(path: Path) -> Firmware:
@@ -69,7 +92,15 @@ class Firmware:
         d["memory"] = MemoryReport(**d["memory"])
         d["cflags"] = tuple(d["cflags"])
         d["input_shape"] = tuple(d["input_shape"])
-        return Firmware(**d)
+        for key in ("input_quant", "output_quant"):
+            if d.get(key) is not None:
+                d[key] = TensorQuant(**d[key])
+        d["layers"] = tuple(d.get("layers", ()))
+        try:
+            return Firmware(**d)
+        except TypeError as e:
+            raise ConfigError(f"{folder}/manifest.json is from another bench version ({e}); "
+                              f"rebuild") from e
 
 
 def graph_hash(graph: Graph) -> bytes:
@@ -94,7 +125,13 @@ def _sources_digest(paths: list[Path]) -> bytes:
 
 
 def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Path,
-          link: str = "uart", extra_cflags: tuple[str, ...] = ()) -> Firmware:
+          link: str = "uart", extra_cflags: tuple[str, ...] = (),
+          quant: QuantConfig | None = None) -> Firmware:
+    """Generate, compile and link; reuse ``out_dir`` when nothing changed.
+
+    ``quant`` (scheme + calibration) is required for int8/int16; its ranges
+    are saved as ``calibration.json`` beside the firmware.
+    """
     if link not in LINKS:
         raise ConfigError(f"unknown link {link!r}; known: {', '.join(LINKS)}")
     engine = get_engine(engine_name)
@@ -104,7 +141,12 @@ def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Pat
     cc = toolchain.compiler()
     model_hash = graph_hash(graph)
     out_dir.mkdir(parents=True, exist_ok=True)
-    gen: GeneratedModel = engine.generate(graph, out_dir, model_hash[:8], dtype)
+    if dtype != "float32" and quant is None:
+        raise ConfigError(f"a {dtype} build needs calibration ranges and a scheme")
+    gen: GeneratedModel = engine.generate(graph, out_dir, model_hash[:8], dtype,
+                                          quant if dtype != "float32" else None)
+    if quant is not None and dtype != "float32":
+        quant.calibration.save(out_dir / "calibration.json")
 
     runtime = [FIRMWARE / "runtime" / s for s in (*RUNTIME_SOURCES, f"link_{link}.c")]
     sources = [*runtime, *board.sources, *gen.sources]
@@ -113,7 +155,7 @@ def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Pat
     identity = hashlib.sha256()
     identity.update(_sources_digest([*sources, board.linker_script]))
     identity.update(repr((board.name, engine_name, dtype, link, cflags, toolchain.LDFLAGS,
-                          toolchain.compiler_version())).encode())
+                          toolchain.compiler_version(), gen.defines)).encode())
     build_id = identity.digest()[:8]
 
     manifest_path = out_dir / "manifest.json"
@@ -156,7 +198,9 @@ def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Pat
         input_dtype=gen.input_dtype, output_dtype=gen.output_dtype,
         input_shape=tuple(graph.input_shape), n_outputs=gen.output_bytes // _itemsize(
             gen.output_dtype), compiler=toolchain.compiler_version(), cflags=cflags,
-        memory=memory_report(elf))
+        memory=memory_report(elf),
+        quant_scheme=quant.scheme if quant is not None and dtype != "float32" else None,
+        input_quant=gen.input_quant, output_quant=gen.output_quant, layers=tuple(gen.layers))
     manifest_path.write_text(json.dumps(fw.manifest(), indent=2) + "\n")
     return fw
 

@@ -7,6 +7,7 @@ again the run is marked incomplete and can be resumed.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from harness.model.importer import import_graph, load_model
 from harness.model.ir import Graph
 from harness.model.reference import run_graph
 from harness.paths import BUILD, ROOT
+from harness.quant import QuantConfig
+from harness.quant.calibrate import DEFAULT_SAMPLES
 from harness.store import RunSummary, Sample, Store, input_shape_text
 
 MAX_RESTARTS = 1
@@ -42,6 +45,10 @@ class RunRequest:
     db: Path | None = None
     resume: int | None = None
     max_restarts: int = MAX_RESTARTS
+    quant: str | None = None  # "pot" | "affine"; None: the more accurate on calibration
+    calibrate: int = DEFAULT_SAMPLES  # calibration samples
+    calibration_method: str = "minmax"
+    calibration_data: str | None = None  # dataset; default: its -train split, else itself
 
 
 def git_commit() -> str | None:
@@ -73,11 +80,59 @@ def load_graph(model_spec: str) -> Graph:
 
 
 def build_for(board: Board, graph: Graph, engine: str, dtype: str, link: str,
-              out_dir: Path | None = None) -> Firmware:
+              out_dir: Path | None = None, quant: QuantConfig | None = None) -> Firmware:
     from harness.build import graph_hash
 
-    name = f"{board.name}-{link}-{engine}-{dtype}-{graph_hash(graph).hex()[:12]}"
-    return build(board, graph, engine, dtype, out_dir or BUILD / name, link=link)
+    scheme = f"-{quant.scheme}" if quant is not None and dtype != "float32" else ""
+    name = f"{board.name}-{link}-{engine}-{dtype}{scheme}-{graph_hash(graph).hex()[:12]}"
+    return build(board, graph, engine, dtype, out_dir or BUILD / name, link=link, quant=quant)
+
+
+def quant_for(graph: Graph, engine: str, dtype: str, scheme: str | None, dataset: str,
+              calibration_data: str | None, samples: int, method: str
+              ) -> tuple[QuantConfig | None, dict | None]:
+    """Calibrate and pick the scheme for an integer build.
+
+    Returns the config and what to record with the run (method, samples,
+    source dataset, and each candidate scheme's calibration accuracy).
+    """
+    if dtype == "float32":
+        if scheme is not None:
+            raise ConfigError("--quant applies to int8/int16 builds, not float32")
+        return None, None
+    from harness.engines import get_engine
+    from harness.quant.calibrate import calibrate
+    from harness.quant.select import choose_scheme
+
+    schemes = get_engine(engine).schemes.get(dtype, ())
+    if scheme is not None and scheme not in schemes:
+        raise ConfigError(f"engine {engine} has no {scheme!r} scheme for {dtype}; it has: "
+                          f"{', '.join(schemes) or 'none'}")
+    if samples <= 0:
+        raise ConfigError(f"--calibrate needs at least one sample, got {samples}")
+    source = calibration_data or calibration_dataset_for(dataset)
+    data = load_dataset(source)
+    try:
+        data.check_fits(graph.input_shape)
+    except ConfigError as e:
+        raise ConfigError(f"calibration set {source}: {e}") from e
+    cal = calibrate(graph, data.x[:samples], method)
+    cal.dataset = source
+    candidates = (scheme,) if scheme is not None else schemes
+    chosen, scores = choose_scheme(graph, cal, dtype, candidates, data.x[:samples],
+                                   data.y[:samples])
+    record = {"method": method, "samples": cal.samples, "dataset": source,
+              "accuracy": scores}
+    return QuantConfig(chosen, cal), record
+
+
+def calibration_dataset_for(dataset: str) -> str:
+    """The training split of a registry dataset when there is one: calibrating
+    on the test set would tune the ranges to the data being scored."""
+    from harness.datasets import DATASETS
+
+    train = f"{dataset}-train"
+    return train if train in DATASETS else dataset
 
 
 def check_device(info: DeviceInfo, fw: Firmware) -> None:
@@ -134,12 +189,6 @@ class Target:
         self.close()
 
 
-def encode_input(x: np.ndarray, dtype: str) -> bytes:
-    if dtype != "float32":
-        raise ConfigError(f"inputs of dtype {dtype} are not supported yet")
-    return np.ascontiguousarray(x, dtype="<f4").tobytes()
-
-
 @dataclass(frozen=True)
 class Prepared:
     """Everything checked and built; only the measurement is left."""
@@ -151,6 +200,7 @@ class Prepared:
     data: Dataset
     n: int
     fw: Firmware
+    calibration: dict | None = None  # recorded with the run
 
 
 def prepare(req: RunRequest) -> Prepared:
@@ -166,8 +216,10 @@ def prepare(req: RunRequest) -> Prepared:
     n = len(data) if req.limit is None else min(req.limit, len(data))
     if n <= 0:
         raise ConfigError(f"dataset {data.name} has no samples to run (limit {req.limit})")
-    fw = build_for(board, graph, req.engine, req.dtype, backend.link)
-    return Prepared(req, board, backend, graph, data, n, fw)
+    quant, record = quant_for(graph, req.engine, req.dtype, req.quant, req.dataset,
+                              req.calibration_data, req.calibrate, req.calibration_method)
+    fw = build_for(board, graph, req.engine, req.dtype, backend.link, quant=quant)
+    return Prepared(req, board, backend, graph, data, n, fw, record)
 
 
 def run(req: RunRequest, db: Path, progress: Progress | None = None) -> RunSummary:
@@ -184,7 +236,8 @@ def execute(p: Prepared, db: Path, progress: Progress | None = None) -> RunSumma
             row = store.run_row(run_id)
             for key, want in (("board", board.name), ("backend", req.backend),
                               ("engine", req.engine), ("dtype", req.dtype),
-                              ("model_hash", fw.model_hash), ("dataset_hash", data.hash)):
+                              ("model_hash", fw.model_hash), ("dataset_hash", data.hash),
+                              ("quant_scheme", fw.quant_scheme)):
                 if row[key] != want:
                     raise ConfigError(f"run {run_id} was made with {key} {row[key]!r}, not "
                                       f"{want!r}: resume it with the same arguments")
@@ -200,7 +253,8 @@ def execute(p: Prepared, db: Path, progress: Progress | None = None) -> RunSumma
                 ram_bytes=fw.memory.ram_bytes, arena_bytes=fw.arena_bytes,
                 stack_reserved_bytes=fw.memory.stack_reserved_bytes,
                 input_shape=input_shape_text(graph.input_shape), n_outputs=fw.n_outputs,
-                firmware_dir=str(fw.dir))
+                firmware_dir=str(fw.dir), quant_scheme=fw.quant_scheme,
+                calibration=json.dumps(p.calibration) if p.calibration else None)
         todo = [i for i in range(n) if i not in store.done_indices(run_id)]
         try:
             _stream(store, run_id, board, backend, fw, data, reference, todo, n, progress,
@@ -233,7 +287,7 @@ def _stream(store: Store, run_id: int, board: Board, backend: Backend, fw: Firmw
             i = todo[pos]
             assert target.link is not None and target.session is not None
             try:
-                res = target.link.infer(encode_input(data.x[i], fw.input_dtype))
+                res = target.link.infer(fw.encode_input(data.x[i]))
             except (DeviceSilent, OSError) as e:
                 why = target.session.why_dead()
                 if restarts >= max_restarts:
@@ -242,7 +296,7 @@ def _stream(store: Store, run_id: int, board: Board, backend: Backend, fw: Firmw
                 target.start()  # reset and retry the same sample
                 continue
             count = backend.count(board, res.count, res.timer_kind)
-            out = np.frombuffer(res.output, dtype="<f4").astype(np.float32)
+            out = fw.decode_output(res.output)
             if out.size != fw.n_outputs:
                 raise ProtocolError(f"device returned {out.size} outputs, expected "
                                     f"{fw.n_outputs}", frame=i)

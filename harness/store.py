@@ -46,7 +46,9 @@ CREATE TABLE IF NOT EXISTS runs (
     input_shape TEXT,
     n_outputs INTEGER,
     firmware_dir TEXT,
-    note TEXT
+    note TEXT,
+    quant_scheme TEXT,                  -- pot | affine for int8/int16 runs
+    calibration TEXT                    -- JSON: method, samples, dataset the ranges came from
 );
 CREATE TABLE IF NOT EXISTS samples (
     run_id INTEGER NOT NULL REFERENCES runs(run_id),
@@ -65,7 +67,14 @@ CREATE TABLE IF NOT EXISTS samples (
 RUN_FIELDS = ("board", "backend", "engine", "dtype", "model", "model_hash", "dataset",
               "dataset_hash", "samples_planned", "git_commit", "compiler", "cflags", "build_id",
               "clock_hz", "count_kind", "timer_kind", "rom_bytes", "ram_bytes", "arena_bytes",
-              "stack_reserved_bytes", "input_shape", "n_outputs", "firmware_dir", "note")
+              "stack_reserved_bytes", "input_shape", "n_outputs", "firmware_dir", "note",
+              "quant_scheme", "calibration")
+# Columns added after the first schema: (table, column, type). Older
+# databases get them on open, so stored results stay readable.
+MIGRATIONS: tuple[tuple[str, str, str], ...] = (
+    ("runs", "quant_scheme", "TEXT"),
+    ("runs", "calibration", "TEXT"),
+)
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,7 @@ class RunSummary:
     dataset_hash: str
     git_commit: str | None
     compiler: str | None
+    quant_scheme: str | None = None
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -126,8 +136,16 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            self._migrate()
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open results database {path}: {e}") from e
+
+    def _migrate(self) -> None:
+        for table, column, kind in MIGRATIONS:
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                with self._db:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self._db.close()
@@ -217,7 +235,8 @@ class Store:
             stack_bytes=max((r[2] for r in rows), default=None),
             max_abs_error=max(errors) if errors else None, created_at=run["created_at"],
             model_hash=run["model_hash"], dataset_hash=run["dataset_hash"],
-            git_commit=run["git_commit"], compiler=run["compiler"])
+            git_commit=run["git_commit"], compiler=run["compiler"],
+            quant_scheme=run.get("quant_scheme"))
 
     def summaries(self) -> list[RunSummary]:
         return [self.summary(r) for r in self.run_ids()]

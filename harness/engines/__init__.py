@@ -13,6 +13,7 @@ from typing import Protocol
 
 from harness.errors import ConfigError
 from harness.model.ir import Graph
+from harness.quant import QuantConfig, TensorQuant
 
 
 @dataclass(frozen=True)
@@ -27,15 +28,25 @@ class GeneratedModel:
     input_dtype: str
     output_dtype: str
     defines: tuple[str, ...] = ()
+    # Integer inputs/outputs: how the host quantizes inputs and reads outputs.
+    input_quant: TensorQuant | None = None
+    output_quant: TensorQuant | None = None
+    # One entry per profiled layer, in the order the firmware marks them
+    # (BENCH_LAYER_MARK): {"name", "op", "macs"}.
+    layers: tuple[dict, ...] = ()
     extra: dict = field(default_factory=dict)
 
 
 class Engine(Protocol):
     name: str
     dtypes: tuple[str, ...]
+    schemes: dict[str, tuple[str, ...]]  # integer dtype -> quantization schemes it has
 
-    def generate(self, graph: Graph, out_dir: Path, model_hash: bytes,
-                 dtype: str) -> GeneratedModel: ...
+    def generate(self, graph: Graph, out_dir: Path, model_hash: bytes, dtype: str,
+                 quant: QuantConfig | None = None) -> GeneratedModel:
+        """Write C for ``graph`` into ``out_dir``; ``quant`` is given for
+        integer dtypes (scheme + calibration ranges)."""
+        ...
 
 
 def _engines() -> dict[str, Engine]:

@@ -481,9 +481,11 @@ class NativeEngine:
     """Registry entry for bench's own engine (harness/engines/__init__.py)."""
 
     name = ENGINE
-    dtypes = ("float32",)
+    dtypes = ("float32", "int16", "int8")
+    schemes = {"int8": ("pot", "affine"), "int16": ("pot",)}
 
-    def generate(self, graph: Graph, out_dir: Path, model_hash: bytes, dtype: str):  # noqa: ANN201
+    def generate(self, graph: Graph, out_dir: Path, model_hash: bytes, dtype: str,
+                 quant: object = None):  # noqa: ANN201
         from harness.engines import GeneratedModel as Generated
 
         if dtype not in self.dtypes:
@@ -494,5 +496,7 @@ class NativeEngine:
                                                                    *include_dirs()),
             input_bytes=gen.input_bytes, output_bytes=gen.output_bytes,
             arena_bytes=gen.arena_bytes, input_dtype="float32", output_dtype="float32",
+            layers=tuple({"name": li.name, "op": li.op, "macs": li.macs}
+                         for li in gen.layers if li.kernel is not None),
             extra={"weight_bytes": gen.weight_bytes,
                    "layers": [dict(vars(li)) for li in gen.layers]})

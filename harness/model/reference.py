@@ -25,17 +25,22 @@ def run_graph(graph: Graph, x: np.ndarray) -> np.ndarray:
     Returns:
         float32 array (N, n_out): the output tensor flattened per sample.
     """
+    return run_graph_tensors(graph, x)[graph.output].reshape(x.shape[0], -1)
+
+
+def run_graph_tensors(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Run ``graph`` on a batch and keep every tensor (input and each layer
+    output, batch dim first): what calibration looks at."""
     x = np.asarray(x, dtype=np.float32)
     if tuple(x.shape[1:]) != tuple(graph.input_shape):
         raise ValueError(f"input shape {x.shape[1:]} != graph input shape {graph.input_shape}")
-    n = x.shape[0]
     values: dict[str, np.ndarray] = {graph.input_name: x}
     for layer in graph.layers:
         args = [values[t] for t in layer.inputs]
         out = _OPS[layer.op](layer, args)
         out = _activation(out, layer.params.get("activation"))
         values[layer.output] = out.astype(np.float32, copy=False)
-    return values[graph.output].reshape(n, -1)
+    return values
 
 
 def _activation(x: np.ndarray, kind: str | None) -> np.ndarray:
