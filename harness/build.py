@@ -24,7 +24,7 @@ from harness.model.ir import Graph
 from harness.paths import FIRMWARE, ROOT
 from harness.quant import QuantConfig, TensorQuant
 
-RUNTIME_SOURCES = ("main.c", "crc32.c")
+RUNTIME_SOURCES = ("main.c", "crc32.c", "bench_marks.c")
 LINKS = ("uart", "semihost")  # firmware/runtime/link_<name>.c
 OVERFLOW = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
 

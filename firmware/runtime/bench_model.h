@@ -42,6 +42,24 @@ extern const bench_model_info_t bench_model_info;
  */
 int32_t bench_model_run(const void *input, void *output);
 
+/*
+ * Region markers (bench_marks.c): empty functions whose addresses bench's
+ * QEMU plugin reads from the ELF to count instructions exactly. The
+ * runtime brackets bench_model_run() with start/stop; generated code calls
+ * BENCH_LAYER_MARK() once after every layer listed in the build's manifest
+ * ("layers"), in that order, and nowhere else. It expands to a call only in
+ * -DBENCH_PER_LAYER builds, so normal builds carry no overhead.
+ */
+void bench_mark_start(void);
+void bench_mark_stop(void);
+void bench_mark_layer(void);
+
+#ifdef BENCH_PER_LAYER
+#define BENCH_LAYER_MARK() bench_mark_layer()
+#else
+#define BENCH_LAYER_MARK() ((void)0)
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -339,6 +339,10 @@ class _Emitter:
             self.body.append("    /* (no code: same buffer, new shape) */")
         else:
             raise EngineError(f"layer {layer.name!r}: op {layer.op!r} has no native kernel")
+        if kernel is not None:
+            # One mark per layer listed in GeneratedModel.layers (the ones with code);
+            # a call only in -DBENCH_PER_LAYER builds.
+            self.body.append("    BENCH_LAYER_MARK();")
         self.infos.append(
             LayerInfo(
                 name=layer.name,
