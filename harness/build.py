@@ -53,6 +53,9 @@ class Firmware:
     input_quant: TensorQuant | None = None
     output_quant: TensorQuant | None = None
     layers: tuple[dict, ...] = field(default=())  # what BENCH_LAYER_MARK i refers to
+    input_layout: str = "chw"  # "hwc": channels last, the host transposes
+    output_layout: str = "chw"
+    output_shape: tuple[int, ...] = ()
 
     def manifest(self) -> dict:
         d = asdict(self)
@@ -64,6 +67,9 @@ class Firmware:
         """One sample as the firmware expects it: float32, or quantized."""
         import numpy as np
 
+        x = np.asarray(x, dtype=np.float32)
+        if self.input_layout == "hwc" and x.ndim > 1:
+            x = np.moveaxis(x, 0, -1)
         if self.input_quant is None:
             return np.ascontiguousarray(x, dtype="<f4").tobytes()
         return np.ascontiguousarray(self.input_quant.quantize(x)).astype(
@@ -74,9 +80,14 @@ class Firmware:
         import numpy as np
 
         if self.output_quant is None:
-            return np.frombuffer(payload, dtype="<f4").astype(np.float32)
-        q = np.frombuffer(payload, dtype=np.dtype(self.output_quant.dtype).newbyteorder("<"))
-        return self.output_quant.dequantize(q)
+            y = np.frombuffer(payload, dtype="<f4").astype(np.float32)
+        else:
+            q = np.frombuffer(payload, dtype=np.dtype(self.output_quant.dtype).newbyteorder("<"))
+            y = self.output_quant.dequantize(q)
+        if self.output_layout == "hwc" and len(self.output_shape) > 1:
+            shape = self.output_shape
+            y = np.moveaxis(y.reshape((*shape[1:], shape[0])), -1, 0).reshape(-1)
+        return y
 
     @staticmethod
     def load(path: Path) -> Firmware:
@@ -96,6 +107,7 @@ class Firmware:
             if d.get(key) is not None:
                 d[key] = TensorQuant(**d[key])
         d["layers"] = tuple(d.get("layers", ()))
+        d["output_shape"] = tuple(d.get("output_shape", ()))
         try:
             return Firmware(**d)
         except TypeError as e:
@@ -200,7 +212,9 @@ def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Pat
             gen.output_dtype), compiler=toolchain.compiler_version(), cflags=cflags,
         memory=memory_report(elf),
         quant_scheme=quant.scheme if quant is not None and dtype != "float32" else None,
-        input_quant=gen.input_quant, output_quant=gen.output_quant, layers=tuple(gen.layers))
+        input_quant=gen.input_quant, output_quant=gen.output_quant, layers=tuple(gen.layers),
+        input_layout=gen.input_layout, output_layout=gen.output_layout,
+        output_shape=tuple(graph.output_shape))
     manifest_path.write_text(json.dumps(fw.manifest(), indent=2) + "\n")
     return fw
 

@@ -31,6 +31,10 @@ class GeneratedModel:
     # Integer inputs/outputs: how the host quantizes inputs and reads outputs.
     input_quant: TensorQuant | None = None
     output_quant: TensorQuant | None = None
+    # Buffer order the firmware reads/writes: "chw" as the IR, or "hwc"
+    # (channels last): the host transposes inputs and outputs to match.
+    input_layout: str = "chw"
+    output_layout: str = "chw"
     # One entry per profiled layer, in the order the firmware marks them
     # (BENCH_LAYER_MARK): {"name", "op", "macs"}.
     layers: tuple[dict, ...] = ()
@@ -51,8 +55,9 @@ class Engine(Protocol):
 
 def _engines() -> dict[str, Engine]:
     from harness.engines.native import NativeEngine
+    from harness.engines.qualia import QualiaEngine
 
-    return {"native": NativeEngine()}
+    return {"native": NativeEngine(), "qualia": QualiaEngine()}
 
 
 def engine_names() -> list[str]:

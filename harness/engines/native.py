@@ -20,6 +20,7 @@ greedy size-first planner over lifetimes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,13 +89,31 @@ class MemoryPlan:
 
     root: dict[str, str]
     storage: dict[str, tuple[str, int]]
-    arena_floats: int
+    arena_size: int  # in the caller's units (floats here, bytes for the integer engine)
     lifetimes: dict[str, tuple[int, int]]
     copy_output: bool = False
 
+    @property
+    def arena_floats(self) -> int:
+        return self.arena_size
 
-def plan_memory(graph: Graph) -> MemoryPlan:
-    """Assign buffers to tensors; see the module docstring for the rules."""
+
+def scratch_name(layer_index: int) -> str:
+    """The pseudo-tensor holding a layer's working memory (im2col columns)."""
+    return f"#scratch{layer_index}"
+
+
+def plan_memory(graph: Graph, size_of: Callable[[str], int] | None = None,
+                scratch: dict[int, int] | None = None) -> MemoryPlan:
+    """Assign buffers to tensors; see the module docstring for the rules.
+
+    Args:
+        size_of: size of a tensor's buffer in arena units (default: its
+            element count, i.e. floats).
+        scratch: layer index -> working memory that layer needs, in the same
+            units; planned like a tensor alive during that layer only.
+    """
+    size_of = size_of or (lambda t: numel(graph.shape_of(t)))
     n = len(graph.layers)
     uses: dict[str, list[int]] = {graph.input_name: []}
     for layer in graph.layers:
@@ -141,7 +160,10 @@ def plan_memory(graph: Graph) -> MemoryPlan:
         if r in storage:
             continue
         lifetimes[r] = (defined[r], last_use(r))
-        sizes[r] = numel(graph.shape_of(r))
+        sizes[r] = size_of(r)
+    for i, units in (scratch or {}).items():
+        lifetimes[scratch_name(i)] = (i, i)
+        sizes[scratch_name(i)] = units
 
     placed: list[tuple[int, int, int, int]] = []  # offset, size, start, end
     arena = 0
@@ -493,7 +515,24 @@ class NativeEngine:
         from harness.engines import GeneratedModel as Generated
 
         if dtype not in self.dtypes:
-            raise EngineError(f"the native engine has no {dtype} kernels yet; use float32")
+            raise EngineError(f"the native engine has no {dtype} kernels; use one of "
+                              f"{', '.join(self.dtypes)}")
+        if dtype != "float32":
+            from harness.engines import native_int
+
+            if quant is None:
+                raise EngineError(f"a {dtype} build needs a quantization config")
+            q = native_int.generate_int(graph, out_dir, model_hash, dtype, quant)
+            return Generated(
+                sources=(q.model_c, *native_int.kernel_sources()),
+                include_dirs=(Path(out_dir), *native_int.include_dirs()),
+                input_bytes=q.input_bytes, output_bytes=q.output_bytes,
+                arena_bytes=q.arena_bytes, input_dtype=dtype, output_dtype=dtype,
+                input_quant=q.input_quant, output_quant=q.output_quant,
+                input_layout="hwc" if len(graph.input_shape) > 1 else "chw",
+                output_layout=q.output_layout,
+                layers=tuple({k: li[k] for k in ("name", "op", "macs")} for li in q.layers),
+                extra={"weight_bytes": q.weight_bytes, "layers": q.layers})
         gen = generate(graph, out_dir, model_hash)
         return Generated(
             sources=(gen.model_c, *kernel_sources()), include_dirs=(Path(out_dir),

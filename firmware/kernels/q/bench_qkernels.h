@@ -1,0 +1,141 @@
+/*
+ * bench_qkernels.h - int8 and int16 kernels of the native engine.
+ *
+ * Layout is channels-last, without the batch dimension: (H, W, C), 1-D
+ * tensors (L, C) as h = 1, w = L. Channels-last keeps the C_in values of
+ * one kernel tap contiguous, so im2col copies rows instead of gathering.
+ *
+ * Weights of conv and linear are one row per output channel, K values per
+ * row in (ky, kx, c_in) order. int8 rows are stored in groups of four as
+ * (w0, w2, w1, w3): one SXTB16 then yields (w0, w1) and SXTB16 ROR 8 yields
+ * (w2, w3), the order of the im2col column. A tail of K % 4 is stored
+ * plainly. int16 rows are stored plainly.
+ *
+ * Arithmetic: 32-bit accumulators; requantization per output channel by
+ * bench_requant.h (shift only for power-of-two formats, a Q31 multiplier
+ * and shift for affine ones, as TFLite). harness/quant/reference.py is the
+ * bit-exact model of every kernel here.
+ *
+ * The Cortex-M4 DSP paths (ACLE intrinsics, arm_acle.h) are compiled when
+ * __ARM_FEATURE_DSP is set; elsewhere the portable paths give the same bits.
+ */
+#ifndef BENCH_QKERNELS_H
+#define BENCH_QKERNELS_H
+
+#include <stdint.h>
+
+#include "bench_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Requantization of a conv/linear output channel and the fused clamp. */
+typedef struct {
+    const int32_t *mult;  /* per output channel Q31 multipliers; NULL: power-of-two */
+    const int32_t *shift; /* per output channel: pot right shift, or TFLite exponent */
+    int32_t input_offset; /* -zero_point of the input (0 for pot) */
+    int32_t output_offset; /* zero_point of the output */
+    int32_t act_min;      /* clamp, carries a fused ReLU / ReLU6 */
+    int32_t act_max;
+} bench_qparams;
+
+typedef struct {
+    int32_t kernel_h;
+    int32_t kernel_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;
+    int32_t pad_w;
+} bench_window;
+
+/*
+ * Convolution, groups == 1. scratch holds two im2col columns of
+ * bench_conv_scratch_bytes() (the generator sizes it per layer).
+ */
+bench_status bench_conv_s8(const bench_window *win, const bench_qparams *q,
+                           const bench_dims *in_dims, const int8_t *input,
+                           const bench_dims *out_dims, const int8_t *weight,
+                           const int32_t *bias, int16_t *scratch, int8_t *output);
+bench_status bench_conv_s16(const bench_window *win, const bench_qparams *q,
+                            const bench_dims *in_dims, const int16_t *input,
+                            const bench_dims *out_dims, const int16_t *weight,
+                            const int32_t *bias, int16_t *scratch, int16_t *output);
+
+/* Depthwise convolution: groups == C_in == C_out; weights (C, kh * kw), plain order. */
+bench_status bench_depthwise_s8(const bench_window *win, const bench_qparams *q,
+                                const bench_dims *in_dims, const int8_t *input,
+                                const bench_dims *out_dims, const int8_t *weight,
+                                const int32_t *bias, int8_t *output);
+bench_status bench_depthwise_s16(const bench_window *win, const bench_qparams *q,
+                                 const bench_dims *in_dims, const int16_t *input,
+                                 const bench_dims *out_dims, const int16_t *weight,
+                                 const int32_t *bias, int16_t *output);
+
+/* Any other group count (plain loops); weights (C_out, kh, kw, C_in / groups). */
+bench_status bench_conv_grouped_s8(const bench_window *win, const bench_qparams *q,
+                                   int32_t groups, const bench_dims *in_dims,
+                                   const int8_t *input, const bench_dims *out_dims,
+                                   const int8_t *weight, const int32_t *bias, int8_t *output);
+bench_status bench_conv_grouped_s16(const bench_window *win, const bench_qparams *q,
+                                    int32_t groups, const bench_dims *in_dims,
+                                    const int16_t *input, const bench_dims *out_dims,
+                                    const int16_t *weight, const int32_t *bias,
+                                    int16_t *output);
+
+/* Fully connected: out[o] = requant(bias[o] + sum_k (in[k] + offset) * w[o][k]). */
+bench_status bench_linear_s8(const bench_qparams *q, int32_t in_features,
+                             int32_t out_features, const int8_t *input, const int8_t *weight,
+                             const int32_t *bias, int8_t *output);
+bench_status bench_linear_s16(const bench_qparams *q, int32_t in_features,
+                              int32_t out_features, const int16_t *input,
+                              const int16_t *weight, const int32_t *bias, int16_t *output);
+
+/* Pools keep the input's format; average pools divide with rounding (TFLite). */
+bench_status bench_maxpool_s8(const bench_window *win, const bench_dims *in_dims,
+                              const int8_t *input, const bench_dims *out_dims, int8_t *output);
+bench_status bench_maxpool_s16(const bench_window *win, const bench_dims *in_dims,
+                               const int16_t *input, const bench_dims *out_dims,
+                               int16_t *output);
+/* count_include_pad: padded taps count, holding pad_value (the zero point). */
+bench_status bench_avgpool_s8(const bench_window *win, int32_t count_include_pad,
+                              int32_t pad_value, const bench_dims *in_dims, const int8_t *input,
+                              const bench_dims *out_dims, int8_t *output);
+bench_status bench_avgpool_s16(const bench_window *win, int32_t count_include_pad,
+                               int32_t pad_value, const bench_dims *in_dims, const int16_t *input,
+                               const bench_dims *out_dims, int16_t *output);
+/* Mean over h and w; scratch: in_dims->c int32 sums. */
+bench_status bench_global_avgpool_s8(const bench_dims *in_dims, const int8_t *input,
+                                     int32_t *scratch, int8_t *output);
+bench_status bench_global_avgpool_s16(const bench_dims *in_dims, const int16_t *input,
+                                      int32_t *scratch, int16_t *output);
+
+/*
+ * Residual add, both inputs rescaled to the output's format; in place allowed.
+ * Power-of-two: out = shift_round((a << a_left) + (b << b_left), shift).
+ * Affine (TFLite ADD): mult != 0.
+ */
+typedef struct {
+    int32_t a_offset, b_offset, output_offset;
+    int32_t left_shift;
+    int32_t a_mult, a_shift, b_mult, b_shift, out_mult, out_shift; /* affine */
+    int32_t a_left, b_left, shift;                                 /* power-of-two */
+    int32_t act_min, act_max;
+} bench_qadd_params;
+
+bench_status bench_add_s8(const bench_qadd_params *p, int32_t size, const int8_t *a,
+                          const int8_t *b, int8_t *output);
+bench_status bench_add_s16(const bench_qadd_params *p, int32_t size, const int16_t *a,
+                           const int16_t *b, int16_t *output);
+
+/* A lone ReLU / ReLU6: clamp to [lo, hi]; in place allowed. */
+bench_status bench_clamp_s8(int32_t lo, int32_t hi, int32_t size, const int8_t *input,
+                            int8_t *output);
+bench_status bench_clamp_s16(int32_t lo, int32_t hi, int32_t size, const int16_t *input,
+                             int16_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BENCH_QKERNELS_H */

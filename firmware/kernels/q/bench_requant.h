@@ -1,0 +1,75 @@
+/*
+ * bench_requant.h - integer rescaling shared by the int8/int16 kernels.
+ *
+ * Power-of-two: a right shift with round-half-up (a negative shift is a
+ * left shift). Affine: gemmlowp's SaturatingRoundingDoublingHighMul and
+ * RoundingDivideByPOT, composed as tflite::MultiplyByQuantizedMultiplier.
+ * Mirrored bit for bit by harness/quant/reference.py.
+ */
+#ifndef BENCH_REQUANT_H
+#define BENCH_REQUANT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "bench_qkernels.h"
+
+/* Adds that wrap like the hardware's SMLAD, without signed overflow in C. */
+static inline int32_t bench_wrap_add(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
+static inline int32_t bench_shift_round(int32_t acc, int32_t shift)
+{
+    if (shift > 0) {
+        return (int32_t)(((int64_t)acc + ((int64_t)1 << (shift - 1))) >> shift);
+    }
+    const int64_t v = (int64_t)acc * ((int64_t)1 << -shift);
+    return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
+}
+
+static inline int32_t bench_srdhm(int32_t a, int32_t b)
+{
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+static inline int32_t bench_rounding_divide_by_pot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)((1u << exponent) - 1u);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+static inline int32_t bench_mul_by_multiplier(int32_t x, int32_t mult, int32_t shift)
+{
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    return bench_rounding_divide_by_pot(
+        bench_srdhm((int32_t)((uint32_t)x << left), mult), right);
+}
+
+/* Accumulator of output channel ch -> clamped output value. */
+static inline int32_t bench_requantize(const bench_qparams *q, int32_t acc, int32_t ch)
+{
+    int32_t v = q->mult ? bench_mul_by_multiplier(acc, q->mult[ch], q->shift[ch])
+                        : bench_shift_round(acc, q->shift[ch]);
+    v += q->output_offset;
+    return v < q->act_min ? q->act_min : (v > q->act_max ? q->act_max : v);
+}
+
+/* Unaligned-safe loads of packed pairs/quads: one LDR on the M4. */
+static inline int32_t bench_read_s32(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+#endif /* BENCH_REQUANT_H */

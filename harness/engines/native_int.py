@@ -1,0 +1,346 @@
+"""The native engine's int8/int16 generator: QGraph -> C.
+
+Writes ``model.c`` (bench_model_info, bench_model_run, one kernel call per
+layer) and ``model_weights.h`` (const arrays: flash). Kernels are in
+``firmware/kernels/q`` (bench_qkernels.h).
+
+Layout: every buffer is channels-last, (H, W, C) / (L, C), so the host
+sends inputs transposed (``input_layout = "hwc"``). A flatten of a
+channels-last map is free: the linear layer after it gets its weight
+columns permuted here, once, instead of moving data on the device.
+
+Memory: one arena planned by lifetime (harness.engines.native.plan_memory),
+with each layer's working memory (im2col columns, pool sums) planned as a
+tensor alive during that layer only; element-wise ops run in place; the
+graph output is written straight into the caller's buffer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from harness.engines.native import ALIASING, MemoryPlan, plan_memory, scratch_name
+from harness.errors import EngineError
+from harness.model.ir import Shape, numel
+from harness.quant import QuantConfig, TensorQuant
+from harness.quant.schemes import QGraph, QLayer, quantize_graph
+
+ENGINE = "native"
+_REPO = Path(__file__).resolve().parents[2]
+_KERNELS = _REPO / "firmware" / "kernels"
+_RUNTIME = _REPO / "firmware" / "runtime"
+_ALIGN = 4
+_CTYPE = {"int8": "int8_t", "int16": "int16_t"}
+_SUFFIX = {"int8": "s8", "int16": "s16"}
+_DTYPE_ENUM = {"int8": "BENCH_DTYPE_INT8", "int16": "BENCH_DTYPE_INT16"}
+
+
+def kernel_sources() -> list[Path]:
+    return sorted((_KERNELS / "q").glob("*.c"))
+
+
+def include_dirs() -> list[Path]:
+    return [_KERNELS / "q", _KERNELS, _RUNTIME]
+
+
+def _aligned(n: int) -> int:
+    return (n + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+def hwc_order(shape: Shape) -> np.ndarray:
+    """Buffer position -> logical (channels-first, C order) flat index."""
+    idx = np.arange(numel(shape)).reshape(shape)
+    if len(shape) > 1:
+        idx = np.moveaxis(idx, 0, -1)
+    return idx.reshape(-1)
+
+
+def _is_identity(order: np.ndarray) -> bool:
+    return bool(np.array_equal(order, np.arange(order.size)))
+
+
+@dataclass
+class IntModel:
+    model_c: Path
+    weights_h: Path
+    arena_bytes: int
+    input_bytes: int
+    output_bytes: int
+    weight_bytes: int
+    input_quant: TensorQuant
+    output_quant: TensorQuant
+    output_layout: str
+    layers: list[dict] = field(default_factory=list)
+
+
+class _Emitter:
+    def __init__(self, qgraph: QGraph, plan: MemoryPlan, orders: dict[str, np.ndarray]) -> None:
+        self.qg, self.plan, self.orders = qgraph, plan, orders
+        self.ctype = _CTYPE[qgraph.dtype]
+        self.sfx = _SUFFIX[qgraph.dtype]
+        self.decls: list[str] = []
+        self.weights: list[str] = []
+        self.body: list[str] = []
+        self.weight_bytes = 0
+        self.layers: list[dict] = []
+        self.reads_input = False
+
+    def ptr(self, tensor: str, ctype: str | None = None) -> str:
+        kind, offset = self.plan.storage[self.plan.root.get(tensor, tensor)]
+        ctype = ctype or self.ctype
+        if kind == "input":
+            self.reads_input = True
+            return "in"
+        if kind == "output":
+            return "out"
+        return f"({ctype} *)(arena + {offset})"
+
+    def array(self, name: str, values: np.ndarray, ctype: str) -> str:
+        flat = np.asarray(values).reshape(-1)
+        self.weight_bytes += flat.size * np.dtype(flat.dtype).itemsize
+        rows = [", ".join(str(int(v)) for v in flat[i:i + 16]) for i in range(0, flat.size, 16)]
+        body = ",\n    ".join(rows)
+        self.weights.append(f"static const {ctype} {name}[{flat.size}] = {{\n    {body}\n}};\n")
+        return name
+
+    def call(self, expr: str) -> None:
+        self.body.append(f"    st = {expr};")
+        self.body.append("    if (st != BENCH_OK) {")
+        self.body.append("        return (int32_t)st;")
+        self.body.append("    }")
+        self.body.append("    BENCH_LAYER_MARK();")
+
+    def qparams(self, p: str, q: QLayer) -> str:
+        assert q.shift is not None
+        mult = self.array(f"{p}_mult", q.mult, "int32_t") if q.mult is not None else "NULL"
+        shift = self.array(f"{p}_shift", q.shift, "int32_t")
+        self.decls.append(
+            f"static const bench_qparams {p}_q = {{.mult = {mult}, .shift = {shift}, "
+            f".input_offset = {q.input_offset}, .output_offset = {q.output_offset}, "
+            f".act_min = {q.act_min}, .act_max = {q.act_max}}};")
+        return f"&{p}_q"
+
+    def dims(self, p: str, shape: Shape) -> str:
+        c, h, w = (shape[0], 1, shape[1]) if len(shape) == 2 else shape
+        self.decls.append(f"static const bench_dims {p} = {{.c = {c}, .h = {h}, .w = {w}}};")
+        return f"&{p}"
+
+    def window(self, p: str, q: QLayer) -> str:
+        prm = q.layer.params
+        k, s, pad = (tuple(prm[key]) for key in ("kernel", "stride", "padding"))
+        if len(k) == 1:
+            k, s, pad = (1, k[0]), (1, s[0]), (0, pad[0])
+        if any(d != 1 for d in prm.get("dilation", (1,))):
+            raise EngineError(f"layer {q.name!r}: dilation is not supported")
+        self.decls.append(
+            f"static const bench_window {p}_win = {{.kernel_h = {k[0]}, .kernel_w = {k[1]}, "
+            f".stride_h = {s[0]}, .stride_w = {s[1]}, .pad_h = {pad[0]}, .pad_w = {pad[1]}}};")
+        return f"&{p}_win"
+
+    def layer(self, i: int, q: QLayer) -> None:
+        layer, p = q.layer, f"l{i}"
+        self.body.append(f"    /* {i}: {layer.name} ({layer.op}) */")
+        x = [self.ptr(t) for t in layer.inputs]
+        y = self.ptr(layer.output)
+        in_shape = tuple(layer.in_shapes[0])
+        sfx, op = self.sfx, layer.op
+        for t in layer.inputs:
+            shape = self.qg.graph.shape_of(t)
+            if op not in ALIASING and len(shape) > 1 and not np.array_equal(
+                    self.orders[t], hwc_order(shape)):
+                raise EngineError(f"layer {layer.name!r}: input {t!r} is a reshape the "
+                                  f"channels-last layout cannot express")
+        if op in ("conv1d", "conv2d"):
+            assert q.weight is not None and q.bias is not None
+            groups = int(layer.params["groups"])
+            c_in, c_out = in_shape[0], layer.out_shape[0]
+            w = np.moveaxis(q.weight, 1, -1)  # (C_out, *k, C_in / groups)
+            bias = self.array(f"{p}_bias", q.bias, "int32_t")
+            win, qp = self.window(p, q), self.qparams(p, q)
+            din, dout = self.dims(f"{p}_in", in_shape), self.dims(f"{p}_out", layer.out_shape)
+            if groups == 1:
+                weight = self.array(f"{p}_weight", w, self.ctype)
+                scratch = self.ptr(scratch_name(i), "int16_t")
+                self.call(f"bench_conv_{sfx}({win}, {qp}, {din}, {x[0]}, {dout}, {weight}, "
+                          f"{bias}, {scratch}, {y})")
+                kernel = f"bench_conv_{sfx}"
+            elif groups == c_in == c_out:
+                weight = self.array(f"{p}_weight", w, self.ctype)
+                self.call(f"bench_depthwise_{sfx}({win}, {qp}, {din}, {x[0]}, {dout}, "
+                          f"{weight}, {bias}, {y})")
+                kernel = f"bench_depthwise_{sfx}"
+            else:
+                weight = self.array(f"{p}_weight", w, self.ctype)
+                kernel = f"bench_conv_grouped_{sfx}"
+                self.call(f"{kernel}({win}, {qp}, {groups}, {din}, {x[0]}, {dout}, {weight}, "
+                          f"{bias}, {y})")
+        elif op == "linear":
+            assert q.weight is not None and q.bias is not None
+            n_out, n_in = q.weight.shape
+            order = self.orders[layer.inputs[0]]
+            weight = self.array(f"{p}_weight", q.weight[:, order], self.ctype)
+            bias = self.array(f"{p}_bias", q.bias, "int32_t")
+            qp = self.qparams(p, q)
+            kernel = f"bench_linear_{sfx}"
+            self.call(f"{kernel}({qp}, {n_in}, {n_out}, {x[0]}, {weight}, {bias}, {y})")
+        elif op in ("maxpool1d", "maxpool2d"):
+            win = self.window(p, q)
+            din, dout = self.dims(f"{p}_in", in_shape), self.dims(f"{p}_out", layer.out_shape)
+            kernel = f"bench_maxpool_{sfx}"
+            self.call(f"{kernel}({win}, {din}, {x[0]}, {dout}, {y})")
+        elif op in ("avgpool1d", "avgpool2d"):
+            win = self.window(p, q)
+            din, dout = self.dims(f"{p}_in", in_shape), self.dims(f"{p}_out", layer.out_shape)
+            cip = int(bool(layer.params.get("count_include_pad", True)))
+            kernel = f"bench_avgpool_{sfx}"
+            zp = q.in_q[0].zero_point
+            self.call(f"{kernel}({win}, {cip}, {zp}, {din}, {x[0]}, {dout}, {y})")
+        elif op == "global_avgpool":
+            din = self.dims(f"{p}_in", in_shape)
+            scratch = self.ptr(scratch_name(i), "int32_t")
+            kernel = f"bench_global_avgpool_{sfx}"
+            self.call(f"{kernel}({din}, {x[0]}, {scratch}, {y})")
+        elif op == "add":
+            if not np.array_equal(self.orders[layer.inputs[0]], self.orders[layer.inputs[1]]):
+                raise EngineError(f"layer {layer.name!r}: add of differently laid out tensors")
+            e = {k: 0 for k in ("a_offset", "b_offset", "left_shift", "a_mult", "a_shift",
+                                "b_mult", "b_shift", "out_mult", "out_shift", "a_left",
+                                "b_left", "shift")}
+            e.update(q.extra)
+            fields = ", ".join(f".{k} = {v}" for k, v in e.items())
+            self.decls.append(
+                f"static const bench_qadd_params {p}_add = {{{fields}, "
+                f".output_offset = {q.output_offset}, .act_min = {q.act_min}, "
+                f".act_max = {q.act_max}}};")
+            kernel = f"bench_add_{sfx}"
+            self.call(f"{kernel}(&{p}_add, {numel(in_shape)}, {x[0]}, {x[1]}, {y})")
+        elif op in ("relu", "relu6"):
+            kernel = f"bench_clamp_{sfx}"
+            self.call(f"{kernel}({q.act_min}, {q.act_max}, {numel(in_shape)}, {x[0]}, {y})")
+        elif op in ALIASING:
+            self.body.append("    /* (no code: same buffer, new shape) */")
+            return
+        else:
+            raise EngineError(f"layer {layer.name!r}: op {op!r} has no integer kernel")
+        self.layers.append({"name": layer.name, "op": op, "macs": layer.macs,
+                            "kernel": kernel})
+
+
+def scratch_bytes(q: QLayer) -> int:
+    """Working memory a layer's kernel needs (see bench_qkernels.h)."""
+    layer = q.layer
+    if layer.op in ("conv1d", "conv2d") and int(layer.params["groups"]) == 1:
+        assert layer.weight is not None
+        k_len = numel(layer.weight.shape[1:])
+        return 2 * ((k_len + 1) // 2 * 2) * 2  # two int16 columns
+    if layer.op == "global_avgpool":
+        return 4 * layer.in_shapes[0][0]
+    return 0
+
+
+def tensor_orders(qgraph: QGraph) -> dict[str, np.ndarray]:
+    """For each tensor, buffer position -> logical flat index."""
+    graph = qgraph.graph
+    orders = {graph.input_name: hwc_order(graph.input_shape)}
+    for layer in graph.layers:
+        if layer.op in ALIASING:
+            orders[layer.output] = orders[layer.inputs[0]]
+        else:
+            orders[layer.output] = hwc_order(layer.out_shape)
+    return orders
+
+
+def generate(graph_or_q: QGraph, out_dir: Path, model_hash: bytes) -> IntModel:
+    qgraph = graph_or_q
+    graph, dtype = qgraph.graph, qgraph.dtype
+    try:
+        graph.validate()
+    except ValueError as e:
+        raise EngineError(f"invalid graph: {e}") from e
+    itemsize = np.dtype(dtype).itemsize
+    scratch = {i: _aligned(scratch_bytes(q)) for i, q in enumerate(qgraph.layers)
+               if scratch_bytes(q)}
+    plan = plan_memory(graph, lambda t: _aligned(numel(graph.shape_of(t)) * itemsize), scratch)
+    if plan.copy_output:
+        raise EngineError("the model's output is its input: nothing to run")
+    orders = tensor_orders(qgraph)
+    em = _Emitter(qgraph, plan, orders)
+    for i, q in enumerate(qgraph.layers):
+        em.layer(i, q)
+
+    out_order = orders[graph.output]
+    if _is_identity(out_order):
+        output_layout = "chw"
+    elif np.array_equal(out_order, hwc_order(graph.output_shape)):
+        output_layout = "hwc"
+    else:
+        raise EngineError("the graph output is a reshape of a channels-last map; end the model "
+                          "with a linear layer or global pooling")
+    input_bytes = numel(graph.input_shape) * itemsize
+    output_bytes = numel(graph.output_shape) * itemsize
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights_h, model_c = out_dir / "model_weights.h", out_dir / "model.c"
+    header = f"/* Generated by bench (engine: native, {dtype}, {qgraph.scheme}). Do not edit. */\n"
+    weights_h.write_text(header + "/* Included by model.c only: const arrays, in flash. */\n"
+                         "#ifndef BENCH_MODEL_WEIGHTS_H\n#define BENCH_MODEL_WEIGHTS_H\n\n"
+                         + "\n".join(em.weights) + "\n#endif /* BENCH_MODEL_WEIGHTS_H */\n")
+    hash_init = ", ".join(f"0x{b:02x}" for b in model_hash[:8])
+    arena_words = (plan.arena_size + 3) // 4
+    lines = [
+        header,
+        f"/* input {tuple(graph.input_shape)} channels-last, output {tuple(graph.output_shape)}, "
+        f"{len(graph.layers)} layers, {graph.macs} MACs, arena {plan.arena_size} bytes */",
+        "#include <stddef.h>",
+        "#include <stdint.h>",
+        "",
+        '#include "bench_model.h"',
+        '#include "bench_qkernels.h"',
+        '#include "model_weights.h"',
+        "",
+        "#ifndef BENCH_LAYER_MARK",
+        "#define BENCH_LAYER_MARK() ((void)0)",
+        "#endif",
+        "",
+        "const bench_model_info_t bench_model_info = {",
+        f"    .input_bytes = {input_bytes}u,",
+        f"    .output_bytes = {output_bytes}u,",
+        f"    .arena_bytes = {plan.arena_size}u,",
+        f"    .input_dtype = (uint8_t){_DTYPE_ENUM[dtype]},",
+        f"    .output_dtype = (uint8_t){_DTYPE_ENUM[dtype]},",
+        "    .reserved = {0u, 0u},",
+        f"    .model_hash = {{{hash_init}}},",
+        f'    .engine = "{ENGINE}",',
+        "};",
+        "",
+    ]
+    if arena_words:
+        lines += ["/* Activations and per-layer working memory, planned by lifetime. */",
+                  f"static uint32_t arena_words[{arena_words}];", ""]
+    lines += em.decls
+    ctype = _CTYPE[dtype]
+    lines += ["", "int32_t bench_model_run(const void *input, void *output)", "{",
+              f"    const {ctype} *in = (const {ctype} *)input;",
+              f"    {ctype} *out = ({ctype} *)output;"]
+    if arena_words:
+        lines.append("    uint8_t *arena = (uint8_t *)arena_words;")
+    body = "\n".join(em.body)
+    lines.append("    bench_status st;")
+    if not em.reads_input:
+        lines.append("    (void)in;")
+    lines += ["", body, "    return 0;", "}", ""]
+    model_c.write_text("\n".join(lines))
+    return IntModel(model_c=model_c, weights_h=weights_h, arena_bytes=plan.arena_size,
+                    input_bytes=input_bytes, output_bytes=output_bytes,
+                    weight_bytes=em.weight_bytes, input_quant=qgraph.input_q,
+                    output_quant=qgraph.output_q, output_layout=output_layout,
+                    layers=em.layers)
+
+
+def generate_int(graph, out_dir: Path, model_hash: bytes, dtype: str,  # noqa: ANN001
+                 quant: QuantConfig) -> IntModel:
+    """Quantize ``graph`` and write its C."""
+    return generate(quantize_graph(graph, quant, dtype), out_dir, model_hash)

@@ -1,0 +1,235 @@
+"""The integer graph on numpy, bit for bit what the generated C computes.
+
+Everything runs in int64 and is narrowed where the C narrows: accumulators
+wrap to int32 (SMLAD wraps; the portable C adds as uint32), requantization
+rounds exactly as firmware/kernels/q/bench_requant.h, results saturate to
+the tensor's dtype. Layouts here are the IR's (channels first); the C works
+channels last, which changes no value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from harness.quant import QDTYPES
+from harness.quant.schemes import INT32_MAX, INT32_MIN, QGraph, QLayer
+
+
+def wrap32(x: np.ndarray) -> np.ndarray:
+    return ((x.astype(np.int64) + 2**31) % 2**32) - 2**31
+
+
+def _div_trunc(x: np.ndarray, d: int) -> np.ndarray:
+    """C's integer division (toward zero)."""
+    q = np.abs(x) // d
+    return np.where(x < 0, -q, q)
+
+
+def srdhm(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    """gemmlowp SaturatingRoundingDoublingHighMul on int32 values."""
+    a = a.astype(np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    out = _div_trunc(ab + nudge, 1 << 31)
+    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, out)
+
+
+def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
+    """gemmlowp RoundingDivideByPOT (round half away from zero)."""
+    x = x.astype(np.int64)
+    e = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << e) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> e) + (remainder > threshold)
+
+
+def multiply_by_quantized_multiplier(x: np.ndarray, mult: np.ndarray | int,
+                                     shift: np.ndarray | int) -> np.ndarray:
+    """tflite::MultiplyByQuantizedMultiplier (double rounding)."""
+    shift = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    return rounding_divide_by_pot(srdhm(wrap32(x.astype(np.int64) << left), mult), right)
+
+
+def shift_round(x: np.ndarray, shift: np.ndarray | int) -> np.ndarray:
+    """pot requantization: right shift with round-half-up (negative: left
+    shift), in 64 bits as bench_requant.h does."""
+    x = x.astype(np.int64)
+    s = np.asarray(shift, dtype=np.int64)
+    right = np.maximum(s, 0)
+    half = np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0)
+    return np.where(s >= 0, (x + half) >> right, x << np.maximum(-s, 0))
+
+
+def _saturate(x: np.ndarray, lo: int, hi: int, dtype: str) -> np.ndarray:
+    return np.clip(x, lo, hi).astype(dtype)
+
+
+# --------------------------------------------------------------------------- ops
+
+
+def _pad(x: np.ndarray, pads: tuple[int, ...], value: int) -> np.ndarray:
+    if not any(pads):
+        return x
+    return np.pad(x, [(0, 0)] * (x.ndim - len(pads)) + [(p, p) for p in pads],
+                  constant_values=value)
+
+
+def _windows(x: np.ndarray, q: QLayer, value: int) -> np.ndarray:
+    """(N, C, *out_spatial, *kernel) of the padded input."""
+    p = q.layer.params
+    kernel, stride = tuple(p["kernel"]), tuple(p["stride"])
+    xp = _pad(x, tuple(p["padding"]), value)
+    nd = len(kernel)
+    w = sliding_window_view(xp, kernel, axis=tuple(range(2, 2 + nd)))
+    w = w[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)]
+    out_sp = tuple(q.layer.out_shape[1:])
+    return w[(slice(None), slice(None)) + tuple(slice(0, o) for o in out_sp)]
+
+
+def _requant(q: QLayer, acc: np.ndarray, channel_axis: int) -> np.ndarray:
+    acc = wrap32(acc)
+    assert q.shift is not None
+    shape = [1] * acc.ndim
+    shape[channel_axis] = -1
+    shift = q.shift.reshape(shape)
+    if q.mult is None:
+        y = shift_round(acc, shift)
+    else:
+        y = multiply_by_quantized_multiplier(acc, q.mult.reshape(shape), shift)
+    return _saturate(y + q.output_offset, q.act_min, q.act_max, q.out_q.dtype)
+
+
+def _peak(peaks: dict[str, int] | None, q: QLayer, acc: np.ndarray) -> None:
+    if peaks is not None and acc.size:
+        peaks[q.name] = max(peaks.get(q.name, 0), int(np.max(np.abs(acc))))
+
+
+def _conv(q: QLayer, x: np.ndarray, peaks: dict[str, int] | None) -> np.ndarray:
+    assert q.weight is not None and q.bias is not None
+    groups = int(q.layer.params["groups"])
+    # Padding holds the input's zero point: (zp + input_offset) = 0.
+    xo = x.astype(np.int64) + q.input_offset
+    win = _windows(xo, q, 0)
+    n, c = win.shape[:2]
+    nd = len(q.layer.params["kernel"])
+    out_sp = win.shape[2:2 + nd]
+    k_sp = win.shape[2 + nd:]
+    cg = c // groups
+    cout = q.weight.shape[0]
+    win = win.reshape((n, groups, cg, *out_sp, *k_sp))
+    win = np.moveaxis(win, 2, 2 + nd).reshape(n, groups, int(np.prod(out_sp)), -1)
+    w = q.weight.astype(np.int64).reshape(groups, cout // groups, -1)
+    acc = np.einsum("ngpk,gok->ngop", win, w).reshape((n, cout, *out_sp))
+    acc = acc + q.bias.astype(np.int64).reshape((1, cout) + (1,) * nd)
+    _peak(peaks, q, acc)
+    return _requant(q, acc, 1)
+
+
+def _linear(q: QLayer, x: np.ndarray, peaks: dict[str, int] | None) -> np.ndarray:
+    assert q.weight is not None and q.bias is not None
+    xo = x.reshape(x.shape[0], -1).astype(np.int64) + q.input_offset
+    acc = xo @ q.weight.astype(np.int64).T + q.bias.astype(np.int64)
+    _peak(peaks, q, acc)
+    return _requant(q, acc, 1).reshape((x.shape[0], *q.layer.out_shape))
+
+
+def _rounded_div(total: np.ndarray, count: np.ndarray | int) -> np.ndarray:
+    """TFLite's average: (sum +- count/2) / count, truncating."""
+    count = np.asarray(count, dtype=np.int64)
+    half = count // 2
+    return np.where(total > 0, (total + half) // count, -((half - total) // count))
+
+
+def _maxpool(q: QLayer, x: np.ndarray) -> np.ndarray:
+    lo = QDTYPES[q.out_q.dtype][0]
+    nd = len(q.layer.params["kernel"])
+    return _windows(x.astype(np.int64), q, lo).max(axis=tuple(range(-nd, 0))).astype(
+        q.out_q.dtype)
+
+
+def _avgpool(q: QLayer, x: np.ndarray) -> np.ndarray:
+    nd = len(q.layer.params["kernel"])
+    axes = tuple(range(-nd, 0))
+    # Raw values, as TFLite's AVERAGE_POOL_2D (input and output share the
+    # format); counted padding holds a real zero, the zero point.
+    include_pad = q.layer.params.get("count_include_pad", True)
+    pad = q.in_q[0].zero_point if include_pad else 0
+    total = _windows(x.astype(np.int64), q, pad).sum(axis=axes)
+    if include_pad:
+        count: np.ndarray | int = int(np.prod(q.layer.params["kernel"]))
+    else:
+        ones = np.ones((1, 1, *x.shape[2:]), dtype=np.int64)
+        count = _windows(ones, q, 0).sum(axis=axes)
+    return _saturate(_rounded_div(total, count), q.act_min, q.act_max, q.out_q.dtype)
+
+
+def _global_avgpool(q: QLayer, x: np.ndarray) -> np.ndarray:
+    n, c = x.shape[:2]
+    flat = x.reshape(n, c, -1).astype(np.int64)
+    y = _rounded_div(flat.sum(axis=2), flat.shape[2])
+    return _saturate(y, q.act_min, q.act_max, q.out_q.dtype).reshape((n, *q.layer.out_shape))
+
+
+def _add(q: QLayer, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    e = q.extra
+    if "a_mult" in e:  # affine
+        sa = multiply_by_quantized_multiplier(
+            wrap32((a.astype(np.int64) + e["a_offset"]) << e["left_shift"]), e["a_mult"],
+            e["a_shift"])
+        sb = multiply_by_quantized_multiplier(
+            wrap32((b.astype(np.int64) + e["b_offset"]) << e["left_shift"]), e["b_mult"],
+            e["b_shift"])
+        y = multiply_by_quantized_multiplier(wrap32(sa + sb), e["out_mult"], e["out_shift"])
+        y = y + q.output_offset
+    else:
+        total = (a.astype(np.int64) << e["a_left"]) + (b.astype(np.int64) << e["b_left"])
+        y = shift_round(total, e["shift"])
+    return _saturate(y, q.act_min, q.act_max, q.out_q.dtype)
+
+
+def _clamp_only(q: QLayer, x: np.ndarray) -> np.ndarray:
+    return _saturate(x.astype(np.int64), q.act_min, q.act_max, q.out_q.dtype)
+
+
+def run_qgraph(qgraph: QGraph, xq: np.ndarray,
+               peaks: dict[str, int] | None = None) -> np.ndarray:
+    """Run on quantized inputs (N, *input_shape) of the input's dtype.
+
+    Returns the output tensor (N, n_out) in the output's dtype. ``peaks``,
+    when given, collects the largest |accumulator| per conv/linear layer
+    (before wrapping), for overflow checks.
+    """
+    graph = qgraph.graph
+    lo, hi = QDTYPES[qgraph.dtype]
+    xq = np.asarray(xq)
+    if np.any(xq < lo) or np.any(xq > hi):
+        raise ValueError(f"inputs outside {qgraph.dtype}")
+    values: dict[str, np.ndarray] = {graph.input_name: xq.astype(qgraph.dtype)}
+    for q in qgraph.layers:
+        args = [values[t] for t in q.layer.inputs]
+        op = q.op
+        if op in ("conv1d", "conv2d"):
+            out = _conv(q, args[0], peaks)
+        elif op == "linear":
+            out = _linear(q, args[0], peaks)
+        elif op in ("maxpool1d", "maxpool2d"):
+            out = _maxpool(q, args[0])
+        elif op in ("avgpool1d", "avgpool2d"):
+            out = _avgpool(q, args[0])
+        elif op == "global_avgpool":
+            out = _global_avgpool(q, args[0])
+        elif op == "add":
+            out = _add(q, args[0], args[1])
+        elif op in ("relu", "relu6"):
+            out = _clamp_only(q, args[0])
+        elif op in ("flatten", "reshape"):
+            out = args[0].reshape((args[0].shape[0], *q.layer.out_shape))
+        else:
+            raise ValueError(f"layer {q.name!r}: no integer reference for op {op!r}")
+        values[q.layer.output] = out
+    return values[graph.output].reshape(len(xq), -1)

@@ -1,0 +1,322 @@
+"""Float graph + calibration ranges -> integer graph (``QGraph``).
+
+Two schemes:
+
+``pot`` (int8, int16): per-tensor power-of-two fixed point, the
+MicroAI/Qualia scheme. A tensor with ``f`` fractional bits holds
+``round(x * 2**f)``. Weights get their own ``f_w`` per layer; biases are
+int32 at ``f_x + f_w``; a conv/linear output is the accumulator shifted
+right by ``f_x + f_w - f_y`` with round-half-up. No multiplies outside the
+MACs.
+
+``affine`` (int8): TFLite-compatible. Activations asymmetric (scale, zero
+point), weights symmetric per output channel in [-127, 127], biases int32 at
+``s_x * s_w[c]``, requantization by a Q31 multiplier and a shift with
+gemmlowp rounding (tflite::MultiplyByQuantizedMultiplier); adds follow
+TFLite's int8 ADD (left shift 20, one multiplier per input and one for the
+output).
+
+Accumulators are 32 bits. int8 products cannot overflow them for any layer
+this engine accepts; for int16 the weight precision is lowered where the
+calibrated accumulator would come within 2 bits of 2**31.
+
+Ops that only move or compare values (max pool, reshape, flatten, a lone
+ReLU) keep their input's format; average pools keep it too, dividing with
+rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from harness.errors import ConfigError, ModelError
+from harness.model.ir import ALIASING, Graph, Layer, Shape, fuse_activations, numel
+from harness.model.reference import run_graph_tensors
+from harness.quant import QDTYPES, SCHEMES, QuantConfig, TensorQuant
+
+# Ops whose output format is the input's (values are moved, compared or averaged).
+SAME_FORMAT: frozenset[str] = frozenset(
+    {"maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d", "global_avgpool", "relu", "relu6",
+     *ALIASING})
+ADD_LEFT_SHIFT = 20  # TFLite int8 ADD
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+# int16: keep calibrated accumulators below 2**29 (2 bits of headroom).
+ACC_HEADROOM_BITS = 29
+MAX_SHIFT = 31
+
+
+@dataclass
+class QLayer:
+    """One layer on integers.
+
+    Conv/linear: ``weight`` (same layout as the float layer), ``bias`` int32,
+    ``mult``/``shift`` per output channel (``mult`` is None for pot, where
+    ``shift`` is a right shift, negative = left), ``act_min``/``act_max``
+    the clamp after requantization (it carries the fused ReLU/ReLU6).
+    Add: ``extra`` holds the per-input constants.
+    """
+
+    layer: Layer  # the float layer (names, shapes, params)
+    in_q: list[TensorQuant]
+    out_q: TensorQuant
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    mult: np.ndarray | None = None
+    shift: np.ndarray | None = None
+    act_min: int = 0
+    act_max: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def op(self) -> str:
+        return self.layer.op
+
+    @property
+    def input_offset(self) -> int:
+        return -self.in_q[0].zero_point
+
+    @property
+    def output_offset(self) -> int:
+        return self.out_q.zero_point
+
+
+@dataclass
+class QGraph:
+    scheme: str
+    dtype: str
+    graph: Graph  # the float graph, activations fused
+    layers: list[QLayer]
+    tensors: dict[str, TensorQuant]
+
+    @property
+    def input_q(self) -> TensorQuant:
+        return self.tensors[self.graph.input_name]
+
+    @property
+    def output_q(self) -> TensorQuant:
+        return self.tensors[self.graph.output]
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def _bits(dtype: str) -> int:
+    return 7 if dtype == "int8" else 15
+
+
+def frac_bits_for(max_abs: float, bits: int) -> int:
+    """The most fractional bits with which ``max_abs`` still fits ``bits``
+    magnitude bits (2**bits - 1 at most)."""
+    if max_abs <= 0.0:
+        return bits
+    return math.floor(math.log2((2**bits - 1) / max_abs))
+
+
+def pot_format(lo: float, hi: float, dtype: str) -> TensorQuant:
+    f = frac_bits_for(max(abs(lo), abs(hi)), _bits(dtype))
+    return TensorQuant(dtype=dtype, scale=2.0**-f, zero_point=0, frac_bits=f)
+
+
+def affine_format(lo: float, hi: float) -> TensorQuant:
+    """TFLite's asymmetric int8: the range always includes an exact zero."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi - lo <= 0.0:
+        return TensorQuant(dtype="int8", scale=1.0, zero_point=0)
+    scale = (hi - lo) / 255.0
+    zp = int(np.clip(round(-128 - lo / scale), -128, 127))
+    return TensorQuant(dtype="int8", scale=float(scale), zero_point=zp)
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """tflite::QuantizeMultiplier: real = m * 2**(shift - 31), m in [2**30, 2**31)."""
+    if real == 0.0:
+        return 0, 0
+    mant, shift = math.frexp(real)
+    m = round(mant * (1 << 31))
+    if m == (1 << 31):
+        m //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    if shift > 30:
+        raise ModelError(f"requantization multiplier {real:g} is too large for int32")
+    return int(m), int(shift)
+
+
+# --------------------------------------------------------------------------- quantize
+
+
+def quantize_graph(graph: Graph, config: QuantConfig, dtype: str) -> QGraph:
+    """Quantize ``graph`` with ``config``'s scheme and ranges.
+
+    Raises:
+        ConfigError: a scheme/dtype pair that does not exist.
+        ModelError: a tensor or weight that the format cannot hold.
+    """
+    if config.scheme not in SCHEMES:
+        raise ConfigError(f"unknown quantization scheme {config.scheme!r}; known: "
+                          f"{', '.join(SCHEMES)}")
+    if dtype not in QDTYPES:
+        raise ConfigError(f"{dtype} is not an integer dtype")
+    if config.scheme == "affine" and dtype != "int8":
+        raise ConfigError("the affine scheme is int8 only (TFLite's int16 variant needs 64-bit "
+                          "accumulators); use --quant pot for int16")
+    graph = fuse_activations(graph)
+    cal = config.calibration
+    fmt = (lambda lo, hi: pot_format(lo, hi, dtype)) if config.scheme == "pot" else affine_format
+
+    tensors: dict[str, TensorQuant] = {graph.input_name: fmt(*cal.range_of(graph.input_name))}
+    layers: list[QLayer] = []
+    for layer in graph.layers:
+        in_q = [tensors[t] for t in layer.inputs]
+        if layer.op in SAME_FORMAT:
+            out_q = in_q[0]
+        else:
+            out_q = fmt(*cal.range_of(layer.output))
+        tensors[layer.output] = out_q
+        q = QLayer(layer=layer, in_q=in_q, out_q=out_q)
+        if layer.op in ("conv1d", "conv2d", "linear"):
+            if config.scheme == "pot":
+                _pot_weights(q, dtype)
+            else:
+                _affine_weights(q)
+        elif layer.op == "add":
+            if config.scheme == "pot":
+                _pot_add(q)
+            else:
+                _affine_add(q)
+        _clamp(q, dtype)
+        layers.append(q)
+    return QGraph(scheme=config.scheme, dtype=dtype, graph=graph, layers=layers, tensors=tensors)
+
+
+def _clamp(q: QLayer, dtype: str) -> None:
+    lo, hi = QDTYPES[dtype]
+    act = q.layer.params.get("activation")
+    if q.op in ("relu", "relu6"):
+        act = q.op
+    zero = q.out_q.zero_point
+    if act in ("relu", "relu6"):
+        lo = max(lo, zero)
+    if act == "relu6":
+        hi = min(hi, zero + round(6.0 / q.out_q.scale))
+    q.act_min, q.act_max = lo, hi
+
+
+def _check_bias(q: QLayer, bias: np.ndarray) -> np.ndarray:
+    if np.any(np.abs(bias) > INT32_MAX):
+        worst = float(np.max(np.abs(q.layer.bias))) if q.layer.bias is not None else 0.0
+        raise ModelError(f"layer {q.name!r}: bias up to {worst:g} overflows int32 at the "
+                         f"accumulator's scale; the activations overflow the {q.out_q.dtype} "
+                         f"format")
+    return bias.astype(np.int32)
+
+
+def _pot_weights(q: QLayer, dtype: str) -> None:
+    layer = q.layer
+    assert layer.weight is not None
+    bits = _bits(dtype)
+    f_x, f_y = q.in_q[0].frac_bits, q.out_q.frac_bits
+    assert f_x is not None and f_y is not None
+    f_w = frac_bits_for(float(np.max(np.abs(layer.weight))), bits)
+    if dtype == "int16":
+        # Each bit of shift beyond 15 is a bit of accumulator above the
+        # output's 16: keep the accumulator below 2**ACC_HEADROOM_BITS.
+        f_w = min(f_w, ACC_HEADROOM_BITS - 15 + f_y - f_x)
+    shift = f_x + f_w - f_y
+    if shift > MAX_SHIFT:
+        f_w -= shift - MAX_SHIFT
+        shift = MAX_SHIFT
+    if shift < -MAX_SHIFT:
+        raise ModelError(f"layer {q.name!r}: output range needs {f_y} fractional bits but "
+                         f"input x weight has only {f_x + f_w}: the activations overflow "
+                         f"the {dtype} format")
+    lo, hi = QDTYPES[dtype]
+    q.weight = np.clip(np.rint(layer.weight.astype(np.float64) * 2.0**f_w), lo, hi).astype(dtype)
+    bias = layer.bias if layer.bias is not None else np.zeros(layer.weight.shape[0])
+    q.bias = _check_bias(q, np.rint(bias.astype(np.float64) * 2.0**(f_x + f_w)))
+    n_out = layer.weight.shape[0]
+    q.shift = np.full(n_out, shift, dtype=np.int32)
+    q.extra["weight_frac_bits"] = f_w
+
+
+def _affine_weights(q: QLayer) -> None:
+    layer = q.layer
+    assert layer.weight is not None
+    w = layer.weight.astype(np.float64)
+    n_out = w.shape[0]
+    max_abs = np.max(np.abs(w.reshape(n_out, -1)), axis=1)
+    s_w = np.where(max_abs > 0, max_abs / 127.0, 1.0)
+    shape = (n_out,) + (1,) * (w.ndim - 1)
+    q.weight = np.clip(np.rint(w / s_w.reshape(shape)), -127, 127).astype(np.int8)
+    s_x, s_y = q.in_q[0].scale, q.out_q.scale
+    bias = layer.bias if layer.bias is not None else np.zeros(n_out)
+    q.bias = _check_bias(q, np.rint(bias.astype(np.float64) / (s_x * s_w)))
+    pairs = [quantize_multiplier(s_x * float(sw) / s_y) for sw in s_w]
+    q.mult = np.array([m for m, _ in pairs], dtype=np.int32)
+    q.shift = np.array([s for _, s in pairs], dtype=np.int32)
+
+
+def _pot_add(q: QLayer) -> None:
+    fa, fb, fy = (t.frac_bits for t in (*q.in_q, q.out_q))
+    assert fa is not None and fb is not None and fy is not None
+    top = max(fa, fb)
+    if top - min(fa, fb) > 16 or abs(top - fy) > MAX_SHIFT:
+        raise ModelError(f"layer {q.name!r}: the two inputs' ranges differ by more than 2**16: "
+                         f"the activations overflow the {q.out_q.dtype} format")
+    # Align both inputs to the finer format, add, then shift to the output's.
+    q.extra.update(a_left=top - fa, b_left=top - fb, shift=top - fy)
+
+
+def _affine_add(q: QLayer) -> None:
+    sa, sb, sy = q.in_q[0].scale, q.in_q[1].scale, q.out_q.scale
+    twice_max = 2.0 * max(sa, sb)
+    ma, sha = quantize_multiplier(sa / twice_max)
+    mb, shb = quantize_multiplier(sb / twice_max)
+    my, shy = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * sy))
+    q.extra.update(a_offset=-q.in_q[0].zero_point, b_offset=-q.in_q[1].zero_point,
+                   a_mult=ma, a_shift=sha, b_mult=mb, b_shift=shb, out_mult=my, out_shift=shy,
+                   left_shift=ADD_LEFT_SHIFT)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def accumulator_peaks(qgraph: QGraph, x: np.ndarray) -> dict[str, int]:
+    """Largest |accumulator| per conv/linear layer over float inputs ``x``
+    (through the integer reference): how close int32 came to overflowing."""
+    from harness.quant.reference import run_qgraph
+
+    peaks: dict[str, int] = {}
+    run_qgraph(qgraph, qgraph.input_q.quantize(x), peaks=peaks)
+    return peaks
+
+
+def check_accumulators(qgraph: QGraph, x: np.ndarray) -> None:
+    """Raise ModelError naming the layer whose accumulator overflows int32
+    on the calibration set."""
+    for name, peak in accumulator_peaks(qgraph, x).items():
+        if peak > INT32_MAX:
+            raise ModelError(f"layer {name!r}: accumulator reaches {peak:.3g} on the "
+                             f"calibration set, beyond int32: the activations overflow the "
+                             f"{qgraph.dtype} format")
+
+
+def shape_hwc(shape: Shape) -> Shape:
+    """(C, *spatial) -> (*spatial, C): the integer engine's buffer layout."""
+    return (*shape[1:], shape[0]) if len(shape) > 1 else shape
+
+
+def float_tensors(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
+    return run_graph_tensors(fuse_activations(graph), x)
+
+
+def size_of(shape: Shape, dtype: str) -> int:
+    return numel(shape) * np.dtype(dtype).itemsize
