@@ -18,10 +18,28 @@ class Count:
     raw: int  # what the device sent (ticks or cycles)
 
 
+@dataclass(frozen=True)
+class InsnCount:
+    """Exact instructions of one inference, counted by the emulator itself
+    between the firmware's region markers (bench_mark_start/stop)."""
+
+    seq: int  # inferences counted since the target started, from 1
+    total: int
+    layers: tuple[int, ...] = ()  # one per bench_mark_layer, in order; () unless per-layer
+
+
 class Session(ABC):
     """A running target: firmware loaded, console reachable at ``url``."""
 
     url: str
+    # What counts instructions besides the firmware's own timer, e.g.
+    # "tcg_plugin"; None when only the device's reading exists.
+    count_source: str | None = None
+
+    def last_count(self) -> InsnCount | None:
+        """The emulator's exact count for the inference whose reply just
+        arrived, or None when this session has no such counter."""
+        return None
 
     @abstractmethod
     def alive(self) -> bool: ...
@@ -59,3 +77,8 @@ class Backend(ABC):
     @abstractmethod
     def count(self, board: Board, raw: int, timer_kind: str) -> Count:
         """Turn a device timer reading into cycles or instructions."""
+
+    def exact_counter(self) -> tuple[bool, str]:
+        """Whether sessions will count instructions themselves
+        (Session.last_count), and why not when they cannot."""
+        return False, f"backend {self.name} has no instruction counter of its own"

@@ -7,6 +7,12 @@ run; instructions = ticks * 1e9 / f_clk (resolution 1e9 / f_clk
 instructions, 12.5 at 80 MHz). QEMU has no cycle model: this is an
 instruction count, never a latency.
 
+Exact counts: when bench's TCG plugin can be built and loaded
+(qemu_plugin.py), every session also counts guest instructions between the
+firmware's region markers, exactly, and per layer in -DBENCH_PER_LAYER
+builds. The run then stores those (timer_kind "tcg_plugin"); without the
+plugin it falls back to SysTick with a one-line warning.
+
 The link: by default the firmware talks Arm semihosting, which QEMU maps to
 its own stdin/stdout, here a pty the host opens with pyserial (bulk reads, a
 few MB/s). The console UART works too (``--link uart``, a TCP socket) but
@@ -19,11 +25,21 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import tty
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from harness.backends.base import Backend, Count, Session
+from harness.backends.base import Backend, Count, InsnCount, Session
+from harness.backends.qemu_plugin import (
+    SOURCE_NAME,
+    CountsFile,
+    PluginUnavailable,
+    find_markers,
+    plugin_library,
+)
 from harness.boards import Board
 from harness.errors import BackendError, ToolMissingError
 
@@ -43,6 +59,35 @@ def qemu_version() -> str | None:
     return first.split("version", 1)[-1].strip().split()[0] if "version" in first else first
 
 
+_warned: set[str] = set()
+
+
+def _warn_no_plugin(why: str) -> None:
+    """Once per reason and process: the run goes on with SysTick counts."""
+    if why not in _warned:
+        _warned.add(why)
+        print(f"bench: warning: no exact instruction counts ({why}); counting SysTick ticks "
+              f"instead (12.5-instruction resolution at 80 MHz)", file=sys.stderr)
+
+
+@dataclass
+class _Plugin:
+    """One session's plugin: what to pass to QEMU and where counts arrive."""
+
+    library: Path
+    args: list[str]
+    counts: CountsFile
+    workdir: Path
+
+    def qemu_args(self) -> list[str]:
+        return ["-plugin", ",".join([f"file={self.library}", self.counts.plugin_arg(),
+                                     *self.args])]
+
+    def discard(self) -> None:
+        self.counts.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -51,11 +96,16 @@ def _free_port() -> int:
 
 class QemuSession(Session):
     def __init__(self, proc: subprocess.Popen, url: str, log: Path,
-                 pty_fd: int | None = None) -> None:
+                 pty_fd: int | None = None, plugin: _Plugin | None = None) -> None:
         self.proc = proc
         self.url = url
         self.log = log
         self._pty_fd = pty_fd  # our hold on the pty, so it never hangs up under QEMU
+        self.plugin = plugin
+        self.count_source = SOURCE_NAME if plugin is not None else None
+
+    def last_count(self) -> InsnCount | None:
+        return None if self.plugin is None else self.plugin.counts.take()
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -84,6 +134,8 @@ class QemuSession(Session):
         if self._pty_fd is not None:
             os.close(self._pty_fd)
             self._pty_fd = None
+        if self.plugin is not None:
+            self.plugin.discard()
         self.log.unlink(missing_ok=True)
 
 
@@ -104,7 +156,41 @@ class QemuBackend(Backend):
     def supports(self, board: Board) -> bool:
         return board.qemu is not None
 
-    def command(self, board: Board, elf: Path, link: str, port: int = 0) -> list[str]:
+    def exact_counter(self) -> tuple[bool, str]:
+        try:
+            return True, f"TCG plugin {plugin_library().name}"
+        except PluginUnavailable as e:
+            return False, str(e)
+
+    def _plugin(self, elf: Path) -> _Plugin | None:
+        """The plugin for one session, or None (warned) when it cannot be had."""
+        try:
+            library = plugin_library()
+            markers = find_markers(elf)
+        except PluginUnavailable as e:
+            _warn_no_plugin(str(e))
+            return None
+        workdir = Path(tempfile.mkdtemp(prefix="bench-qemu-"))
+        plugin = _Plugin(library, markers.plugin_args(), CountsFile(workdir / "counts"), workdir)
+        if "," in f"{library}{workdir}":
+            plugin.discard()  # QEMU splits plugin options at commas
+            _warn_no_plugin(f"a comma in the plugin or temporary path ({library}, {workdir})")
+            return None
+        return plugin
+
+    def _checked(self, session: QemuSession,
+                 restart: Callable[[], QemuSession]) -> QemuSession:
+        """Wait until QEMU has loaded the plugin; if it could not, warn and
+        start again without it (restart())."""
+        if session.plugin is None or session.plugin.counts.wait_ready(session.alive):
+            return session
+        why = session.why_dead()
+        session.close()
+        _warn_no_plugin(f"QEMU did not load the plugin: {why}")
+        return restart()
+
+    def command(self, board: Board, elf: Path, link: str, port: int = 0,
+                plugin: _Plugin | None = None) -> list[str]:
         """The QEMU command line. link "uart": the console UART on a TCP
         socket. link "semihost": QEMU's stdin/stdout carry the link, every
         -serial is null."""
@@ -116,7 +202,8 @@ class QemuBackend(Backend):
             serials += ["-serial", target]
         extra = ["-semihosting-config", "enable=on,target=native"] if link == "semihost" else []
         return [QEMU, "-M", board.qemu.machine, "-display", "none", "-monitor", "none",
-                "-icount", ICOUNT, "-kernel", str(elf), *serials, *extra]
+                "-icount", ICOUNT, "-kernel", str(elf), *serials, *extra,
+                *(plugin.qemu_args() if plugin is not None else [])]
 
     def start(self, board: Board, elf: Path, link: str) -> Session:
         ok, why = self.available()
@@ -126,13 +213,13 @@ class QemuBackend(Backend):
             raise BackendError(f"board {board.name} has no QEMU machine")
         if not elf.exists():
             raise BackendError(f"firmware {elf} does not exist; run 'bench build' first")
-        if link == "semihost":
-            return self._start_pty(board, elf)
-        if link != "uart":
+        if link not in ("semihost", "uart"):
             raise BackendError(f"QEMU cannot carry the {link!r} link")
-        return self._start_tcp(board, elf)
+        start = self._start_pty if link == "semihost" else self._start_tcp
+        return self._checked(start(board, elf, self._plugin(elf)),
+                             lambda: start(board, elf, None))
 
-    def _start_pty(self, board: Board, elf: Path) -> Session:
+    def _start_pty(self, board: Board, elf: Path, plugin: _Plugin | None) -> QemuSession:
         # QEMU's stdin/stdout = the pty's master side; the host opens the
         # slave like any serial port (/dev/pts/N), through pyserial.
         master, slave = os.openpty()
@@ -140,21 +227,21 @@ class QemuBackend(Backend):
         log = Path(tempfile.mkstemp(prefix="bench-qemu-", suffix=".log")[1])
         try:
             with log.open("w") as err:
-                proc = subprocess.Popen(self.command(board, elf, "semihost"), stdin=master,
-                                        stdout=master, stderr=err)
+                proc = subprocess.Popen(self.command(board, elf, "semihost", plugin=plugin),
+                                        stdin=master, stdout=master, stderr=err)
         finally:
             os.close(master)
-        return QemuSession(proc, os.ttyname(slave), log, pty_fd=slave)
+        return QemuSession(proc, os.ttyname(slave), log, pty_fd=slave, plugin=plugin)
 
-    def _start_tcp(self, board: Board, elf: Path) -> Session:
+    def _start_tcp(self, board: Board, elf: Path, plugin: _Plugin | None) -> QemuSession:
         for _attempt in range(5):
             port = _free_port()
             log = Path(tempfile.mkstemp(prefix="bench-qemu-", suffix=".log")[1])
             with log.open("w") as out:
-                proc = subprocess.Popen(self.command(board, elf, "uart", port),
+                proc = subprocess.Popen(self.command(board, elf, "uart", port, plugin=plugin),
                                         stdin=subprocess.DEVNULL, stdout=out,
                                         stderr=subprocess.STDOUT)
-            session = QemuSession(proc, f"socket://127.0.0.1:{port}", log)
+            session = QemuSession(proc, f"socket://127.0.0.1:{port}", log, plugin=plugin)
             # QEMU holds the guest until the link connects (wait=on); a quick
             # exit means it could not start (port taken, bad ELF).
             try:
@@ -162,6 +249,9 @@ class QemuBackend(Backend):
             except subprocess.TimeoutExpired:
                 return session
             reason = session.why_dead()
+            if "in use" not in reason and plugin is not None:
+                return session  # _checked() sees it dead and retries without the plugin
+            session.plugin = None  # kept for the next attempt
             session.close()
             if "in use" not in reason:
                 raise BackendError(f"QEMU did not start: {reason}")
