@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.backends import Backend, Session, get_backend
+from harness.backends.base import Count
 from harness.boards import Board, get_board
 from harness.build import Firmware, build
 from harness.datasets import Dataset, load_dataset
@@ -30,6 +31,7 @@ from harness.quant.calibrate import DEFAULT_SAMPLES
 from harness.store import RunSummary, Sample, Store, input_shape_text
 
 MAX_RESTARTS = 1
+PER_LAYER_CFLAGS = ("-DBENCH_PER_LAYER",)  # BENCH_LAYER_MARK() becomes a marker call
 Progress = Callable[[int, int], None]  # (done, total)
 
 
@@ -49,6 +51,7 @@ class RunRequest:
     calibrate: int = DEFAULT_SAMPLES  # calibration samples
     calibration_method: str = "minmax"
     calibration_data: str | None = None  # dataset; default: its -train split, else itself
+    per_layer: bool = False  # -DBENCH_PER_LAYER build, per-layer instructions stored
 
 
 def git_commit() -> str | None:
@@ -80,12 +83,15 @@ def load_graph(model_spec: str) -> Graph:
 
 
 def build_for(board: Board, graph: Graph, engine: str, dtype: str, link: str,
-              out_dir: Path | None = None, quant: QuantConfig | None = None) -> Firmware:
+              out_dir: Path | None = None, quant: QuantConfig | None = None,
+              per_layer: bool = False) -> Firmware:
     from harness.build import graph_hash
 
     scheme = f"-{quant.scheme}" if quant is not None and dtype != "float32" else ""
-    name = f"{board.name}-{link}-{engine}-{dtype}{scheme}-{graph_hash(graph).hex()[:12]}"
-    return build(board, graph, engine, dtype, out_dir or BUILD / name, link=link, quant=quant)
+    layers = "-per-layer" if per_layer else ""
+    name = f"{board.name}-{link}-{engine}-{dtype}{scheme}{layers}-{graph_hash(graph).hex()[:12]}"
+    return build(board, graph, engine, dtype, out_dir or BUILD / name, link=link, quant=quant,
+                 extra_cflags=PER_LAYER_CFLAGS if per_layer else ())
 
 
 def quant_for(graph: Graph, engine: str, dtype: str, scheme: str | None, dataset: str,
@@ -210,6 +216,10 @@ def prepare(req: RunRequest) -> Prepared:
     ok, why = backend.available()
     if not ok:
         raise ToolMissingError(why)
+    if req.per_layer:
+        ok, why = backend.exact_counter()
+        if not ok:
+            raise ToolMissingError(f"--per-layer needs exact instruction counts: {why}")
     graph = load_graph(req.model)
     data: Dataset = load_dataset(req.dataset)
     data.check_fits(graph.input_shape)
@@ -218,7 +228,8 @@ def prepare(req: RunRequest) -> Prepared:
         raise ConfigError(f"dataset {data.name} has no samples to run (limit {req.limit})")
     quant, record = quant_for(graph, req.engine, req.dtype, req.quant, req.dataset,
                               req.calibration_data, req.calibrate, req.calibration_method)
-    fw = build_for(board, graph, req.engine, req.dtype, backend.link, quant=quant)
+    fw = build_for(board, graph, req.engine, req.dtype, backend.link, quant=quant,
+                   per_layer=req.per_layer)
     return Prepared(req, board, backend, graph, data, n, fw, record)
 
 
@@ -241,6 +252,10 @@ def execute(p: Prepared, db: Path, progress: Progress | None = None) -> RunSumma
                 if row[key] != want:
                     raise ConfigError(f"run {run_id} was made with {key} {row[key]!r}, not "
                                       f"{want!r}: resume it with the same arguments")
+            if bool(row["per_layer"]) != req.per_layer:
+                made = "with" if row["per_layer"] else "without"
+                raise ConfigError(f"run {run_id} was made {made} --per-layer: resume it with "
+                                  f"the same arguments")
             n = row["samples_planned"]
             store.update_run(run_id, status="running")
         else:
@@ -254,7 +269,8 @@ def execute(p: Prepared, db: Path, progress: Progress | None = None) -> RunSumma
                 stack_reserved_bytes=fw.memory.stack_reserved_bytes,
                 input_shape=input_shape_text(graph.input_shape), n_outputs=fw.n_outputs,
                 firmware_dir=str(fw.dir), quant_scheme=fw.quant_scheme,
-                calibration=json.dumps(p.calibration) if p.calibration else None)
+                calibration=json.dumps(p.calibration) if p.calibration else None,
+                per_layer=int(req.per_layer))
         todo = [i for i in range(n) if i not in store.done_indices(run_id)]
         try:
             _stream(store, run_id, board, backend, fw, data, reference, todo, n, progress,
@@ -281,7 +297,8 @@ def _stream(store: Store, run_id: int, board: Board, backend: Backend, fw: Firmw
     restarts = 0
     with Target(backend, board, fw) as target:
         info = target.start()
-        store.update_run(run_id, timer_kind=info.timer_kind)
+        assert target.session is not None
+        store.update_run(run_id, timer_kind=target.session.count_source or info.timer_kind)
         pos = 0
         while pos < len(todo):
             i = todo[pos]
@@ -295,7 +312,8 @@ def _stream(store: Store, run_id: int, board: Board, backend: Backend, fw: Firmw
                 restarts += 1
                 target.start()  # reset and retry the same sample
                 continue
-            count = backend.count(board, res.count, res.timer_kind)
+            count, layers = _count(backend, board, target.session, res.count, res.timer_kind,
+                                   fw, i)
             out = fw.decode_output(res.output)
             if out.size != fw.n_outputs:
                 raise ProtocolError(f"device returned {out.size} outputs, expected "
@@ -306,8 +324,26 @@ def _stream(store: Store, run_id: int, board: Board, backend: Backend, fw: Firmw
             store.add_sample(run_id, Sample(
                 idx=i, label=int(data.y[i]), predicted=int(np.argmax(out)), count=count.value,
                 raw_count=count.raw, stack_bytes=res.stack_bytes, max_abs_error=err,
-                output=out))
+                output=out, layers=layers))
             pos += 1
             done += 1
             if progress:
                 progress(done, n)
+
+
+def _count(backend: Backend, board: Board, session: Session, raw: int, timer_kind: str,
+           fw: Firmware, sample: int) -> tuple[Count, tuple[int, ...]]:
+    """The emulator's exact count when the session has one (raw stays the
+    device's timer reading), else the device timer's; and per-layer counts."""
+    exact = session.last_count()
+    per_layer = PER_LAYER_CFLAGS[0] in fw.cflags
+    if exact is None and per_layer:
+        raise BackendError(f"{backend.name} gave no per-layer counts (the instruction counter "
+                           f"did not load; see the warning above)")
+    if exact is None:
+        return backend.count(board, raw, timer_kind), ()
+    if per_layer and len(exact.layers) != len(fw.layers):
+        raise ProtocolError(f"firmware marked {len(exact.layers)} layers, its manifest lists "
+                            f"{len(fw.layers)}: the engine must call BENCH_LAYER_MARK() once "
+                            f"after each listed layer", frame=sample)
+    return Count(value=exact.total, kind="instructions", raw=raw), exact.layers

@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS runs (
     firmware_dir TEXT,
     note TEXT,
     quant_scheme TEXT,                  -- pot | affine for int8/int16 runs
-    calibration TEXT                    -- JSON: method, samples, dataset the ranges came from
+    calibration TEXT,                   -- JSON: method, samples, dataset the ranges came from
+    per_layer INTEGER                   -- 1: built with -DBENCH_PER_LAYER, layer_counts kept
 );
 CREATE TABLE IF NOT EXISTS samples (
     run_id INTEGER NOT NULL REFERENCES runs(run_id),
@@ -62,18 +63,26 @@ CREATE TABLE IF NOT EXISTS samples (
     output BLOB NOT NULL,               -- all outputs, float32 little endian, dequantized
     PRIMARY KEY (run_id, idx)
 );
+CREATE TABLE IF NOT EXISTS layer_counts (   -- --per-layer runs (QEMU TCG plugin)
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    idx INTEGER NOT NULL,               -- the sample's position in the dataset
+    layer INTEGER NOT NULL,             -- position in the firmware manifest's "layers"
+    count INTEGER NOT NULL,             -- instructions from the previous mark to this layer's
+    PRIMARY KEY (run_id, idx, layer)
+);
 """
 
 RUN_FIELDS = ("board", "backend", "engine", "dtype", "model", "model_hash", "dataset",
               "dataset_hash", "samples_planned", "git_commit", "compiler", "cflags", "build_id",
               "clock_hz", "count_kind", "timer_kind", "rom_bytes", "ram_bytes", "arena_bytes",
               "stack_reserved_bytes", "input_shape", "n_outputs", "firmware_dir", "note",
-              "quant_scheme", "calibration")
+              "quant_scheme", "calibration", "per_layer")
 # Columns added after the first schema: (table, column, type). Older
 # databases get them on open, so stored results stay readable.
 MIGRATIONS: tuple[tuple[str, str, str], ...] = (
     ("runs", "quant_scheme", "TEXT"),
     ("runs", "calibration", "TEXT"),
+    ("runs", "per_layer", "INTEGER"),
 )
 
 
@@ -87,6 +96,7 @@ class Sample:
     stack_bytes: int
     max_abs_error: float | None
     output: np.ndarray
+    layers: tuple[int, ...] = ()  # per-layer instructions, in manifest order (--per-layer)
 
 
 @dataclass(frozen=True)
@@ -197,11 +207,28 @@ class Store:
     # -- samples ----------------------------------------------------------------
 
     def add_sample(self, run_id: int, s: Sample) -> None:
-        self._write(
-            "INSERT INTO samples (run_id, idx, label, predicted, count, raw_count, stack_bytes,"
-            " max_abs_error, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, s.idx, s.label, s.predicted, s.count, s.raw_count, s.stack_bytes,
-             s.max_abs_error, s.output.astype("<f4").tobytes()))
+        # One transaction: a sample is never stored without its layer counts.
+        try:
+            with self._db:
+                self._db.execute(
+                    "INSERT INTO samples (run_id, idx, label, predicted, count, raw_count,"
+                    " stack_bytes, max_abs_error, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, s.idx, s.label, s.predicted, s.count, s.raw_count, s.stack_bytes,
+                     s.max_abs_error, s.output.astype("<f4").tobytes()))
+                self._db.executemany(
+                    "INSERT INTO layer_counts (run_id, idx, layer, count) VALUES (?, ?, ?, ?)",
+                    [(run_id, s.idx, i, c) for i, c in enumerate(s.layers)])
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot write to {self.path}: {e}") from e
+
+    def layer_counts(self, run_id: int) -> dict[int, list[int]]:
+        """Sample index -> per-layer instructions, for samples that have them."""
+        out: dict[int, list[int]] = {}
+        for idx, count in self._db.execute(
+                "SELECT idx, count FROM layer_counts WHERE run_id = ? ORDER BY idx, layer",
+                (run_id,)):
+            out.setdefault(idx, []).append(count)
+        return out
 
     def done_indices(self, run_id: int) -> set[int]:
         return {r[0] for r in self._db.execute("SELECT idx FROM samples WHERE run_id = ?",
