@@ -19,6 +19,7 @@ EPILOG = """examples:
   bench boards
   bench build --board stm32l452 --model examples/digits_cnn.py:digits_cnn
   bench run --board stm32l452 --model model.pt2 --dataset digits --limit 100
+  bench profile 1
   bench report --format md
 """
 
@@ -69,6 +70,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", type=int, metavar="RUN_ID",
                    help="continue an incomplete run without redoing finished samples")
     p.add_argument("--json", action="store_true", help="print one JSON object, no progress")
+    p.add_argument("--per-layer", action="store_true",
+                   help="build with per-layer markers and store per-layer instruction counts "
+                   "(QEMU plugin); see 'bench profile'")
+
+    p = sub.add_parser("profile", help="per-layer instructions of a stored run (QEMU plugin)")
+    p.add_argument("run_id", type=int)
+    p.add_argument("--db", type=Path, default=DEFAULT_DB)
+    p.add_argument("--samples", type=int, default=3,
+                   help="samples to measure when the run has no per-layer counts (default: 3)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("export", help="write a run's device outputs and labels to .npz")
     p.add_argument("run_id", type=int)

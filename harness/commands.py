@@ -155,7 +155,7 @@ def print_summary(s: RunSummary) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     req = RunRequest(board=args.board, backend=args.backend, model=args.model,
                      dataset=args.dataset, engine=args.engine, dtype=args.dtype,
-                     limit=args.limit, resume=args.resume)
+                     limit=args.limit, resume=args.resume, per_layer=args.per_layer)
     if args.json:
         summary = run(req, args.db)
         print(json.dumps(summary.as_dict()))
@@ -183,6 +183,37 @@ def _run_with_progress(req: RunRequest, db: Path) -> RunSummary:
             bar.update(task, completed=done, total=total, rate=f"{rate:.1f} samples/s")
 
         return execute(prepared, db, progress=progress)
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from harness.profile import profile_run
+
+    if args.json:
+        print(json.dumps(profile_run(args.run_id, args.db, args.samples).as_dict()))
+        return 0
+    with err.status(f"profiling run {args.run_id} ..."):
+        p = profile_run(args.run_id, args.db, args.samples)
+    where = ("stored per-layer counts" if p.source == "stored" else
+             "measured now: the run itself has no per-layer counts")
+    header = ("#", "layer", "op", "MACs", "instructions", "% of total", "MACs/instr")
+    rows = [(str(la.index), la.name, la.op, f"{la.macs:,}", f"{la.instructions:,}",
+             f"{la.percent:.1f}", "-" if la.macs_per_instruction is None
+             else f"{la.macs_per_instruction:.3f}") for la in p.layers]
+    macs = sum(la.macs for la in p.layers)
+    rows.append(("", "(outside layers)", "", "", f"{p.outside_layers:,}",
+                 f"{100 * p.outside_layers / p.total:.1f}" if p.total else "-", ""))
+    rows.append(("", "total", "", f"{macs:,}", f"{p.total:,}", "100.0",
+                 f"{macs / p.total:.3f}" if p.total else "-"))
+    t = Table(title=f"run {p.run_id}: instructions per layer, median of {p.samples} samples",
+              caption=f"{where}; firmware {p.firmware_dir}")
+    for i, col in enumerate(header):
+        t.add_column(col, justify="left" if i in (1, 2) else "right", no_wrap=True)
+    for row in rows:
+        t.add_row(*row)
+    # Never cut a layer name: wider than a pipe's default 80 columns if need be.
+    need = sum(max(len(r[i]) for r in (header, *rows)) + 3 for i in range(len(header))) + 1
+    (out if out.is_terminal else Console(width=max(out.width, need))).print(t)
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -1,0 +1,150 @@
+"""Per-layer instruction profiles (``bench profile RUN_ID``).
+
+A run made with ``--per-layer`` has per-layer counts for every sample in the
+store. For any other run the profile is measured now: the run's model is
+rebuilt with -DBENCH_PER_LAYER (same board, engine, dtype, link and, for
+integer builds, the calibration ranges saved beside its firmware) and a few
+samples of its dataset go through QEMU with bench's TCG plugin. The stored
+run is never changed.
+
+Layer names, ops and MACs come from the firmware manifest ("layers"), in the
+order the generated code marks them (BENCH_LAYER_MARK).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness.backends import get_backend
+from harness.boards import get_board
+from harness.build import Firmware, graph_hash
+from harness.datasets import load_dataset
+from harness.errors import BackendError, BenchError, ConfigError, ProtocolError, ToolMissingError
+from harness.store import Store
+
+DEFAULT_SAMPLES = 3
+
+
+@dataclass(frozen=True)
+class LayerProfile:
+    index: int
+    name: str
+    op: str
+    macs: int
+    instructions: int  # median over the samples
+    percent: float  # of the inference's total
+    macs_per_instruction: float | None  # None for layers without MACs
+
+
+@dataclass(frozen=True)
+class Profile:
+    run_id: int
+    source: str  # "stored" (a --per-layer run) | "measured" (rebuilt and run now)
+    samples: int
+    total: int  # median instructions between the start and stop marks
+    outside_layers: int  # total minus the layers: call overhead around bench_model_run
+    firmware_dir: str
+    layers: list[LayerProfile]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _median(values: list[int]) -> int:
+    return int(round(statistics.median(values)))
+
+
+def summarize(run_id: int, source: str, fw: Firmware, totals: list[int],
+              per_sample: list[list[int]]) -> Profile:
+    if not per_sample:
+        raise ConfigError(f"run {run_id}: no per-layer counts to profile")
+    n_layers = len(fw.layers)
+    for counts in per_sample:
+        if len(counts) != n_layers:
+            raise ProtocolError(f"run {run_id}: {len(counts)} layer counts for the "
+                                f"{n_layers} layers in {fw.dir}/manifest.json")
+    total = _median(totals)
+    layers = []
+    for i, info in enumerate(fw.layers):
+        insns = _median([c[i] for c in per_sample])
+        macs = int(info.get("macs", 0))
+        layers.append(LayerProfile(
+            index=i, name=str(info.get("name", i)), op=str(info.get("op", "?")), macs=macs,
+            instructions=insns, percent=100.0 * insns / total if total else 0.0,
+            macs_per_instruction=macs / insns if macs and insns else None))
+    return Profile(run_id=run_id, source=source, samples=len(per_sample), total=total,
+                   outside_layers=total - sum(la.instructions for la in layers),
+                   firmware_dir=str(fw.dir), layers=layers)
+
+
+def _firmware_of(run_id: int, row: dict) -> Firmware:
+    folder = row.get("firmware_dir")
+    if not folder or not Path(folder).is_dir():
+        raise ConfigError(f"run {run_id}'s firmware directory {folder} is gone; rebuild it by "
+                          f"running the model again")
+    return Firmware.load(Path(folder))
+
+
+def profile_run(run_id: int, db: Path, samples: int = DEFAULT_SAMPLES) -> Profile:
+    """The run's stored per-layer counts, or a fresh measurement of its model."""
+    if samples <= 0:
+        raise ConfigError(f"--samples must be at least 1, got {samples}")
+    if not db.exists():
+        raise ConfigError(f"no results database at {db}")
+    with Store(db) as store:
+        row = store.run_row(run_id)
+        stored = store.layer_counts(run_id)
+        totals = {s.idx: s.count for s in store.samples(run_id)}
+    if stored:
+        fw = _firmware_of(run_id, row)
+        idx = sorted(stored)
+        return summarize(run_id, "stored", fw, [totals[i] for i in idx],
+                         [stored[i] for i in idx])
+    return _measure(run_id, row, samples)
+
+
+def _measure(run_id: int, row: dict, samples: int) -> Profile:
+    from harness.quant import QuantConfig
+    from harness.quant.calibrate import Calibration
+    from harness.runner import Target, build_for, load_graph
+
+    board = get_board(row["board"])
+    backend = get_backend(row["backend"])
+    ok, why = backend.exact_counter()
+    if not ok:
+        raise ToolMissingError(f"per-layer profiles need exact instruction counts: {why}")
+    old = _firmware_of(run_id, row)
+    try:
+        graph = load_graph(row["model"])
+    except BenchError as e:
+        raise ConfigError(f"run {run_id}'s model {row['model']} cannot be loaded again: "
+                          f"{e}") from e
+    if graph_hash(graph).hex() != row["model_hash"]:
+        raise ConfigError(f"run {run_id}'s model {row['model']} has changed since the run "
+                          f"(different graph hash): profile a --per-layer run instead")
+    quant = None
+    if row["dtype"] != "float32":
+        calibration = Calibration.load(old.dir / "calibration.json")
+        quant = QuantConfig(scheme=row["quant_scheme"] or old.quant_scheme or "",
+                            calibration=calibration)
+    data = load_dataset(row["dataset"])
+    if data.hash != row["dataset_hash"]:
+        raise ConfigError(f"run {run_id}'s dataset {row['dataset']} has changed since the run")
+    fw = build_for(board, graph, row["engine"], row["dtype"], old.link, quant=quant,
+                   per_layer=True)
+    totals: list[int] = []
+    per_sample: list[list[int]] = []
+    with Target(backend, board, fw) as target:
+        target.start()
+        assert target.link is not None and target.session is not None
+        for i in range(min(samples, len(data))):
+            target.link.infer(fw.encode_input(data.x[i]))
+            exact = target.session.last_count()
+            if exact is None:
+                raise BackendError("the instruction counter did not load (see the warning "
+                                   "above): no per-layer counts")
+            totals.append(exact.total)
+            per_sample.append(list(exact.layers))
+    return summarize(run_id, "measured", fw, totals, per_sample)
