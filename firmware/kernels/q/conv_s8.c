@@ -68,7 +68,13 @@ static void im2col(const bench_window *win, const bench_dims *in, const int8_t *
             const int32_t ix = ox * win->stride_w - win->pad_w + kx;
             if (iy < 0 || iy >= in->h || ix < 0 || ix >= in->w) {
                 /* Padding is the input's zero point: zero after the offset. */
-                memset(col + k, 0, (size_t)c * sizeof(int16_t));
+                if (((k | c) & 3) == 0 || k >= k4) {
+                    memset(col + k, 0, (size_t)c * sizeof(int16_t));
+                } else {
+                    for (int32_t i = 0; i < c; i++) {
+                        col[column_pos(k + i, k4)] = 0;
+                    }
+                }
             } else {
                 widen_tap(input + (iy * in->w + ix) * c, c, offset, col, k, k4);
             }
