@@ -19,6 +19,7 @@ EPILOG = """examples:
   bench boards
   bench build --board stm32l452 --model examples/digits_cnn.py:digits_cnn
   bench run --board stm32l452 --model model.pt2 --dataset digits --limit 100
+  bench run --board stm32l452 --model model.pt2 --dataset digits --dtype int8 --quant pot
   bench profile 1
   bench report --format md
 """
@@ -31,6 +32,21 @@ def _add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--engine", default="native", help="inference engine (default: native)")
     p.add_argument("--dtype", default="float32", choices=["float32", "int16", "int8"],
                    help="data type (default: float32)")
+    q = p.add_argument_group("quantization (int8/int16)")
+    q.add_argument("--quant", choices=["pot", "affine"],
+                   help="pot: per-layer power-of-two fixed point (shifts); affine: per-channel "
+                   "int8 with zero points (TFLite arithmetic); default: the more accurate on "
+                   "the calibration set")
+    q.add_argument("--calibrate", type=int, default=300, metavar="N",
+                   help="calibration samples (default: 300)")
+    q.add_argument("--calibration-method", choices=["minmax", "percentile", "mse"],
+                   default="minmax", help="how ranges are taken (default: minmax)")
+    q.add_argument("--calibration-data", metavar="DATASET",
+                   help="dataset to calibrate on (default: the dataset's -train split if the "
+                   "registry has one, else the dataset itself)")
+    q.add_argument("--ranges", type=Path, metavar="FILE",
+                   help="reuse a saved calibration.json (from a build directory) instead of "
+                   "calibrating")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
                    "default: the backend's")
     p.add_argument("-o", "--output", type=Path, help="build directory (default: build/...)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.add_argument("--dataset", help="calibration data for int8/int16 builds")
 
     p = sub.add_parser("flash", help="program a board or load an emulator, then handshake")
     p.add_argument("--board", required=True)

@@ -19,12 +19,14 @@ from harness.build import Firmware
 from harness.errors import ConfigError
 from harness.paths import BUILD, RESULTS
 from harness.runner import (
+    QuantRequest,
     RunRequest,
     Target,
     build_for,
     execute,
     load_graph,
     prepare,
+    quant_for,
     resolve_board_backend,
     run,
 )
@@ -71,12 +73,20 @@ def _memory_table(fw: Firmware) -> Table:
     return t
 
 
+def _quant_request(args: argparse.Namespace) -> QuantRequest:
+    return QuantRequest(scheme=args.quant, samples=args.calibrate,
+                        method=args.calibration_method, data=args.calibration_data,
+                        ranges=args.ranges)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     board = get_board(args.board)
     graph = load_graph(args.model)
     backend = get_backend(args.backend)
     link = args.link or backend.link
-    fw = build_for(board, graph, args.engine, args.dtype, link, args.output)
+    quant, _record = quant_for(graph, args.engine, args.dtype, args.dataset,
+                               _quant_request(args))
+    fw = build_for(board, graph, args.engine, args.dtype, link, args.output, quant=quant)
     if args.json:
         print(json.dumps(fw.manifest(), default=str))
     else:
@@ -125,7 +135,8 @@ def _summary_rows(s: RunSummary) -> list[tuple[str, str]]:
     rows = [
         ("run", f"{s.run_id} ({s.status})"),
         ("board / backend", f"{s.board} / {s.backend}"),
-        ("engine / dtype", f"{s.engine} / {s.dtype}"),
+        ("engine / dtype", f"{s.engine} / {s.dtype}"
+         + (f" ({s.quant_scheme} quantization)" if s.quant_scheme else "")),
         ("samples", f"{s.samples} of {s.samples_planned}"),
         ("accuracy", "-" if s.accuracy is None else f"{100 * s.accuracy:.2f} %"),
         ("per inference", count),
@@ -137,7 +148,7 @@ def _summary_rows(s: RunSummary) -> list[tuple[str, str]]:
         ("ROM", _kb(s.rom_bytes)),
         ("RAM (static)", f"{_kb(s.ram_bytes)} (arena {_kb(s.arena_bytes)})"),
         ("stack (measured)", _kb(s.stack_bytes)),
-        ("max |device - host reference|", "-" if s.max_abs_error is None
+        (f"max |device - {report.reference_name(s)}|", "-" if s.max_abs_error is None
          else f"{s.max_abs_error:.2e}"),
     ]
     return rows
@@ -155,7 +166,8 @@ def print_summary(s: RunSummary) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     req = RunRequest(board=args.board, backend=args.backend, model=args.model,
                      dataset=args.dataset, engine=args.engine, dtype=args.dtype,
-                     limit=args.limit, resume=args.resume, per_layer=args.per_layer)
+                     limit=args.limit, resume=args.resume, per_layer=args.per_layer,
+                     quant=_quant_request(args))
     if args.json:
         summary = run(req, args.db)
         print(json.dumps(summary.as_dict()))

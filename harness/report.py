@@ -71,3 +71,10 @@ def render(summaries: list[RunSummary], fmt: str) -> str:
               "measurement. ROM/RAM come from the ELF sections; stack is the measured "
               "high-water mark.", ""]
     return "\n".join(lines)
+
+
+def reference_name(s: RunSummary) -> str:
+    """What a run's outputs were checked against (harness/runner.host_reference)."""
+    if s.engine == "native" and s.dtype != "float32":
+        return "integer reference (bit-exact)"
+    return "float reference"

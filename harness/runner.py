@@ -36,6 +36,17 @@ Progress = Callable[[int, int], None]  # (done, total)
 
 
 @dataclass(frozen=True)
+class QuantRequest:
+    """How an int8/int16 build gets its ranges and scheme (CLI --quant ...)."""
+
+    scheme: str | None = None  # "pot" | "affine"; None: the more accurate on calibration
+    samples: int = DEFAULT_SAMPLES
+    method: str = "minmax"
+    data: str | None = None  # dataset; default: the run dataset's -train split, else itself
+    ranges: Path | None = None  # a saved calibration.json to reuse instead
+
+
+@dataclass(frozen=True)
 class RunRequest:
     board: str
     backend: str
@@ -47,10 +58,7 @@ class RunRequest:
     db: Path | None = None
     resume: int | None = None
     max_restarts: int = MAX_RESTARTS
-    quant: str | None = None  # "pot" | "affine"; None: the more accurate on calibration
-    calibrate: int = DEFAULT_SAMPLES  # calibration samples
-    calibration_method: str = "minmax"
-    calibration_data: str | None = None  # dataset; default: its -train split, else itself
+    quant: QuantRequest = QuantRequest()
     per_layer: bool = False  # -DBENCH_PER_LAYER build, per-layer instructions stored
 
 
@@ -94,41 +102,57 @@ def build_for(board: Board, graph: Graph, engine: str, dtype: str, link: str,
                  extra_cflags=PER_LAYER_CFLAGS if per_layer else ())
 
 
-def quant_for(graph: Graph, engine: str, dtype: str, scheme: str | None, dataset: str,
-              calibration_data: str | None, samples: int, method: str
-              ) -> tuple[QuantConfig | None, dict | None]:
-    """Calibrate and pick the scheme for an integer build.
+def quant_for(graph: Graph, engine: str, dtype: str, dataset: str | None,
+              q: QuantRequest) -> tuple[QuantConfig | None, dict | None]:
+    """Calibrate (or load ranges) and pick the scheme for an integer build.
 
     Returns the config and what to record with the run (method, samples,
-    source dataset, and each candidate scheme's calibration accuracy).
+    source dataset, each candidate scheme's calibration accuracy).
     """
     if dtype == "float32":
-        if scheme is not None:
+        if q.scheme is not None:
             raise ConfigError("--quant applies to int8/int16 builds, not float32")
         return None, None
     from harness.engines import get_engine
-    from harness.quant.calibrate import calibrate
+    from harness.quant.calibrate import Calibration, calibrate
     from harness.quant.select import choose_scheme
 
     schemes = get_engine(engine).schemes.get(dtype, ())
-    if scheme is not None and scheme not in schemes:
-        raise ConfigError(f"engine {engine} has no {scheme!r} scheme for {dtype}; it has: "
+    if q.scheme is not None and q.scheme not in schemes:
+        raise ConfigError(f"engine {engine} has no {q.scheme!r} scheme for {dtype}; it has: "
                           f"{', '.join(schemes) or 'none'}")
-    if samples <= 0:
-        raise ConfigError(f"--calibrate needs at least one sample, got {samples}")
-    source = calibration_data or calibration_dataset_for(dataset)
-    data = load_dataset(source)
-    try:
-        data.check_fits(graph.input_shape)
-    except ConfigError as e:
-        raise ConfigError(f"calibration set {source}: {e}") from e
-    cal = calibrate(graph, data.x[:samples], method)
-    cal.dataset = source
-    candidates = (scheme,) if scheme is not None else schemes
-    chosen, scores = choose_scheme(graph, cal, dtype, candidates, data.x[:samples],
-                                   data.y[:samples])
-    record = {"method": method, "samples": cal.samples, "dataset": source,
-              "accuracy": scores}
+    if q.samples <= 0:
+        raise ConfigError(f"--calibrate needs at least one sample, got {q.samples}")
+    source = q.data or (calibration_dataset_for(dataset) if dataset else None)
+    if source is None and q.ranges is None:
+        raise ConfigError(f"a {dtype} build needs calibration data: give --dataset, "
+                          f"--calibration-data or --ranges")
+    data = None
+    if source is not None:
+        data = load_dataset(source)
+        try:
+            data.check_fits(graph.input_shape)
+        except ConfigError as e:
+            raise ConfigError(f"calibration set {source}: {e}") from e
+    if q.ranges is not None:
+        cal = Calibration.load(q.ranges)
+        missing = [t for t in (graph.input_name, *(layer.output for layer in graph.layers))
+                   if t not in cal.ranges]
+        if missing:
+            raise ConfigError(f"{q.ranges} has no range for tensor {missing[0]!r}: it was "
+                              f"made for another model")
+    else:
+        assert data is not None
+        cal = calibrate(graph, data.x[:q.samples], q.method)
+        cal.dataset = source
+    candidates = (q.scheme,) if q.scheme is not None else schemes
+    if data is None:  # saved ranges and no data to compare schemes on
+        chosen, scores = candidates[0], {}
+    else:
+        chosen, scores = choose_scheme(graph, cal, dtype, candidates, data.x[:q.samples],
+                                       data.y[:q.samples])
+    record = {"method": cal.method, "samples": cal.samples, "dataset": cal.dataset,
+              "accuracy": scores, "ranges_file": str(q.ranges) if q.ranges else None}
     return QuantConfig(chosen, cal), record
 
 
@@ -207,6 +231,7 @@ class Prepared:
     n: int
     fw: Firmware
     calibration: dict | None = None  # recorded with the run
+    quant: QuantConfig | None = None
 
 
 def prepare(req: RunRequest) -> Prepared:
@@ -226,11 +251,24 @@ def prepare(req: RunRequest) -> Prepared:
     n = len(data) if req.limit is None else min(req.limit, len(data))
     if n <= 0:
         raise ConfigError(f"dataset {data.name} has no samples to run (limit {req.limit})")
-    quant, record = quant_for(graph, req.engine, req.dtype, req.quant, req.dataset,
-                              req.calibration_data, req.calibrate, req.calibration_method)
+    quant, record = quant_for(graph, req.engine, req.dtype, req.dataset, req.quant)
     fw = build_for(board, graph, req.engine, req.dtype, backend.link, quant=quant,
                    per_layer=req.per_layer)
-    return Prepared(req, board, backend, graph, data, n, fw, record)
+    return Prepared(req, board, backend, graph, data, n, fw, record, quant)
+
+
+def host_reference(p: Prepared) -> np.ndarray:
+    """What each device output must equal: the bit-exact integer reference
+    (dequantized) for the native engine's int8/int16 builds, else the float
+    model (for other engines' integer builds that is the quantization error)."""
+    x = p.data.x[:p.n]
+    if p.quant is not None and p.fw.engine == "native":
+        from harness.quant.reference import run_qgraph
+        from harness.quant.schemes import quantize_graph
+
+        qgraph = quantize_graph(p.graph, p.quant, p.fw.dtype)
+        return qgraph.output_q.dequantize(run_qgraph(qgraph, qgraph.input_q.quantize(x)))
+    return run_graph(p.graph, x).astype(np.float32)
 
 
 def run(req: RunRequest, db: Path, progress: Progress | None = None) -> RunSummary:
@@ -239,7 +277,7 @@ def run(req: RunRequest, db: Path, progress: Progress | None = None) -> RunSumma
 
 def execute(p: Prepared, db: Path, progress: Progress | None = None) -> RunSummary:
     req, board, backend, graph, data, n, fw = p.req, p.board, p.backend, p.graph, p.data, p.n, p.fw
-    reference = run_graph(graph, data.x[:n]).astype(np.float32)
+    reference = host_reference(p)
 
     with Store(db) as store:
         if req.resume is not None:
