@@ -62,12 +62,13 @@ def qemu_version() -> str | None:
 _warned: set[str] = set()
 
 
-def _warn_no_plugin(why: str) -> None:
+def _warn_no_plugin(board: Board, why: str) -> None:
     """Once per reason and process: the run goes on with SysTick counts."""
     if why not in _warned:
         _warned.add(why)
+        step = 1e9 / (board.clock_hz * ICOUNT_NS_PER_INSN)
         print(f"bench: warning: no exact instruction counts ({why}); counting SysTick ticks "
-              f"instead (12.5-instruction resolution at 80 MHz)", file=sys.stderr)
+              f"instead ({step:g} instructions per tick)", file=sys.stderr)
 
 
 @dataclass
@@ -162,23 +163,25 @@ class QemuBackend(Backend):
         except PluginUnavailable as e:
             return False, str(e)
 
-    def _plugin(self, elf: Path) -> _Plugin | None:
+    def _plugin(self, board: Board, elf: Path) -> _Plugin | None:
         """The plugin for one session, or None (warned) when it cannot be had."""
         try:
             library = plugin_library()
             markers = find_markers(elf)
         except PluginUnavailable as e:
-            _warn_no_plugin(str(e))
+            if not e.deliberate:
+                _warn_no_plugin(board, str(e))
             return None
         workdir = Path(tempfile.mkdtemp(prefix="bench-qemu-"))
         plugin = _Plugin(library, markers.plugin_args(), CountsFile(workdir / "counts"), workdir)
         if "," in f"{library}{workdir}":
             plugin.discard()  # QEMU splits plugin options at commas
-            _warn_no_plugin(f"a comma in the plugin or temporary path ({library}, {workdir})")
+            _warn_no_plugin(board, f"a comma in the plugin or temporary path ({library}, "
+                                   f"{workdir})")
             return None
         return plugin
 
-    def _checked(self, session: QemuSession,
+    def _checked(self, board: Board, session: QemuSession,
                  restart: Callable[[], QemuSession]) -> QemuSession:
         """Wait until QEMU has loaded the plugin; if it could not, warn and
         start again without it (restart())."""
@@ -186,7 +189,7 @@ class QemuBackend(Backend):
             return session
         why = session.why_dead()
         session.close()
-        _warn_no_plugin(f"QEMU did not load the plugin: {why}")
+        _warn_no_plugin(board, f"QEMU did not load the plugin: {why}")
         return restart()
 
     def command(self, board: Board, elf: Path, link: str, port: int = 0,
@@ -195,10 +198,15 @@ class QemuBackend(Backend):
         socket. link "semihost": QEMU's stdin/stdout carry the link, every
         -serial is null."""
         assert board.qemu is not None
+        # wait=on holds QEMU's start-up, plugin loading included, until the
+        # host connects; with the plugin, let QEMU start so the host can see
+        # the plugin loaded (the guest only talks after the host's HELLO).
+        wait = "off" if plugin is not None else "on"
         serials: list[str] = []
         for i in range(board.qemu.serial_index + 1):
             on_tcp = link == "uart" and i == board.qemu.serial_index
-            target = f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on" if on_tcp else "null"
+            target = (f"tcp:127.0.0.1:{port},server=on,wait={wait},nodelay=on" if on_tcp
+                      else "null")
             serials += ["-serial", target]
         extra = ["-semihosting-config", "enable=on,target=native"] if link == "semihost" else []
         return [QEMU, "-M", board.qemu.machine, "-display", "none", "-monitor", "none",
@@ -216,7 +224,7 @@ class QemuBackend(Backend):
         if link not in ("semihost", "uart"):
             raise BackendError(f"QEMU cannot carry the {link!r} link")
         start = self._start_pty if link == "semihost" else self._start_tcp
-        return self._checked(start(board, elf, self._plugin(elf)),
+        return self._checked(board, start(board, elf, self._plugin(board, elf)),
                              lambda: start(board, elf, None))
 
     def _start_pty(self, board: Board, elf: Path, plugin: _Plugin | None) -> QemuSession:
@@ -242,8 +250,8 @@ class QemuBackend(Backend):
                                         stdin=subprocess.DEVNULL, stdout=out,
                                         stderr=subprocess.STDOUT)
             session = QemuSession(proc, f"socket://127.0.0.1:{port}", log, plugin=plugin)
-            # QEMU holds the guest until the link connects (wait=on); a quick
-            # exit means it could not start (port taken, bad ELF).
+            # QEMU listens for the link; a quick exit means it could not start
+            # (port taken, bad ELF, a plugin that does not load).
             try:
                 proc.wait(timeout=0.05)
             except subprocess.TimeoutExpired:

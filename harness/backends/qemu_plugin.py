@@ -45,6 +45,10 @@ class PluginUnavailable(Exception):
     """Why exact counts cannot be had here (a warning, not an error: runs
     fall back to SysTick counts)."""
 
+    def __init__(self, message: str, deliberate: bool = False) -> None:
+        super().__init__(message)
+        self.deliberate = deliberate  # the user turned it off: nothing to warn about
+
 
 def host_compiler() -> str:
     for name in (os.environ.get("CC"), "gcc", "cc"):
@@ -84,7 +88,7 @@ def plugin_library() -> Path:
     """The plugin to load, or PluginUnavailable saying why there is none."""
     choice = os.environ.get(ENV, "").strip()
     if choice.lower() in ("0", "off", "no", "false"):
-        raise PluginUnavailable(f"turned off by {ENV}={choice}")
+        raise PluginUnavailable(f"turned off by {ENV}={choice}", deliberate=True)
     if choice and choice.lower() not in ("1", "on", "yes", "true"):
         path = Path(choice)
         if not path.is_file():
