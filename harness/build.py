@@ -165,7 +165,10 @@ def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Pat
     includes = [FIRMWARE / "runtime", board.folder, *gen.include_dirs]
     cflags = (*board.cflags, *toolchain.CFLAGS, *extra_cflags)
     identity = hashlib.sha256()
-    identity.update(_sources_digest([*sources, board.linker_script]))
+    # Headers too: a generated weights header or a kernel's inline code
+    # changes the firmware as much as a .c file does.
+    headers = sorted({h for d in includes for h in Path(d).glob("*.h")})
+    identity.update(_sources_digest([*sources, *headers, board.linker_script]))
     identity.update(repr((board.name, engine_name, dtype, link, cflags, toolchain.LDFLAGS,
                           toolchain.compiler_version(), gen.defines)).encode())
     build_id = identity.digest()[:8]

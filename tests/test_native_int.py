@@ -35,6 +35,8 @@ SPECS = {
     "digits_cnn": f"{EXAMPLES / 'digits_cnn.py'}:digits_cnn",
 }
 VARIANTS = [("int8", "pot"), ("int8", "affine"), ("int16", "pot")]
+# Bit-exactness also covers the int8 "wide" weight layout.
+BUILDS = [(d, s, False) for d, s in VARIANTS] + [("int8", "pot", True), ("int8", "affine", True)]
 WARN = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror"]
 GCC = shutil.which("gcc")
 needs_gcc = pytest.mark.skipif(GCC is None, reason="host gcc not installed")
@@ -87,10 +89,10 @@ def to_hwc(x: np.ndarray) -> np.ndarray:
 
 
 @needs_gcc
-@pytest.mark.parametrize("dtype,scheme", VARIANTS)
+@pytest.mark.parametrize("dtype,scheme,wide", BUILDS)
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_c_matches_integer_reference_bit_for_bit(name: str, dtype: str, scheme: str,
-                                                 tmp_path: Path,
+                                                 wide: bool, tmp_path: Path,
                                                  host_objects: list[Path]) -> None:
     graph = _graph(name)
     cal = calibrate(graph, _inputs(graph, 64, 0), "minmax")
@@ -98,7 +100,7 @@ def test_c_matches_integer_reference_bit_for_bit(name: str, dtype: str, scheme: 
     # Test inputs wider than the calibration set: saturation is exercised too.
     x = _inputs(graph, 24, 1) * 1.5
     xq = qgraph.input_q.quantize(x)
-    model = generate(qgraph, tmp_path, b"\x01" * 8)
+    model = generate(qgraph, tmp_path, b"\x01" * 8, wide=wide)
     got = run_c_on_host(tmp_path, host_objects, to_hwc(xq), dtype)
     want = run_qgraph(qgraph, xq)
     if model.output_layout == "hwc":

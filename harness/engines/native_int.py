@@ -77,8 +77,9 @@ class IntModel:
 
 
 class _Emitter:
-    def __init__(self, qgraph: QGraph, plan: MemoryPlan, orders: dict[str, np.ndarray]) -> None:
-        self.qg, self.plan, self.orders = qgraph, plan, orders
+    def __init__(self, qgraph: QGraph, plan: MemoryPlan, orders: dict[str, np.ndarray],
+                 wide: bool) -> None:
+        self.qg, self.plan, self.orders, self.wide = qgraph, plan, orders, wide
         self.ctype = _CTYPE[qgraph.dtype]
         self.sfx = _SUFFIX[qgraph.dtype]
         self.decls: list[str] = []
@@ -103,7 +104,9 @@ class _Emitter:
         self.weight_bytes += flat.size * np.dtype(flat.dtype).itemsize
         rows = [", ".join(str(int(v)) for v in flat[i:i + 16]) for i in range(0, flat.size, 16)]
         body = ",\n    ".join(rows)
-        self.weights.append(f"static const {ctype} {name}[{flat.size}] = {{\n    {body}\n}};\n")
+        # Word-aligned: the kernels read pairs and quads with LDR/LDRD.
+        self.weights.append(f"static const {ctype} {name}[{flat.size}] "
+                            f"__attribute__((aligned(4))) = {{\n    {body}\n}};\n")
         return name
 
     def call(self, expr: str) -> None:
@@ -162,11 +165,14 @@ class _Emitter:
             win, qp = self.window(p, q), self.qparams(p, q)
             din, dout = self.dims(f"{p}_in", in_shape), self.dims(f"{p}_out", layer.out_shape)
             if groups == 1:
-                weight = self.array(f"{p}_weight", w, self.ctype)
+                wide = self.qg.dtype == "int8" and self.wide
+                rows = gemm_rows(w.reshape(c_out, -1), permute=self.qg.dtype == "int8" and wide)
+                ctype = "int16_t" if wide else self.ctype
+                weight = self.array(f"{p}_weight", rows.astype(ctype.replace("_t", "")), ctype)
                 scratch = self.ptr(scratch_name(i), "int16_t")
-                self.call(f"bench_conv_{sfx}({win}, {qp}, {din}, {x[0]}, {dout}, {weight}, "
+                kernel = f"bench_conv_{sfx}" + ("_wide" if wide else "")
+                self.call(f"{kernel}({win}, {qp}, {din}, {x[0]}, {dout}, {weight}, "
                           f"{bias}, {scratch}, {y})")
-                kernel = f"bench_conv_{sfx}"
             elif groups == c_in == c_out:
                 weight = self.array(f"{p}_weight", w, self.ctype)
                 self.call(f"bench_depthwise_{sfx}({win}, {qp}, {din}, {x[0]}, {dout}, "
@@ -229,13 +235,31 @@ class _Emitter:
                             "kernel": kernel})
 
 
+def k_pad(k_len: int) -> int:
+    """bench_conv_k_pad(): K rounded up to a multiple of 8."""
+    return (k_len + 7) // 8 * 8
+
+
+def gemm_rows(w: np.ndarray, permute: bool) -> np.ndarray:
+    """(C_out, K) weights -> the bench_mac.h layout: K zero-padded to k_pad,
+    C_out to even; per pair of channels and group of four k, 4 weights of
+    the first channel then 4 of the second; ``permute`` stores each group
+    as (0, 2, 1, 3), the order of int8 columns."""
+    c_out, k_len = w.shape
+    padded = np.zeros((c_out + c_out % 2, k_pad(k_len)), dtype=w.dtype)
+    padded[:c_out, :k_len] = w
+    blocks = padded.reshape(-1, 2, padded.shape[1] // 4, 4).transpose(0, 2, 1, 3)
+    if permute:
+        blocks = blocks[..., [0, 2, 1, 3]]
+    return np.ascontiguousarray(blocks).reshape(-1)
+
+
 def scratch_bytes(q: QLayer) -> int:
     """Working memory a layer's kernel needs (see bench_qkernels.h)."""
     layer = q.layer
     if layer.op in ("conv1d", "conv2d") and int(layer.params["groups"]) == 1:
         assert layer.weight is not None
-        k_len = numel(layer.weight.shape[1:])
-        return 2 * ((k_len + 1) // 2 * 2) * 2  # two int16 columns
+        return 4 * k_pad(numel(layer.weight.shape[1:]))  # two int16 columns
     if layer.op == "global_avgpool":
         return 4 * layer.in_shapes[0][0]
     return 0
@@ -253,8 +277,9 @@ def tensor_orders(qgraph: QGraph) -> dict[str, np.ndarray]:
     return orders
 
 
-def generate(graph_or_q: QGraph, out_dir: Path, model_hash: bytes) -> IntModel:
-    qgraph = graph_or_q
+def generate(qgraph: QGraph, out_dir: Path, model_hash: bytes, wide: bool = False) -> IntModel:
+    """Write model.c and model_weights.h for ``qgraph``; ``wide`` stores int8
+    conv weights as int16 (faster inner loop, twice the flash)."""
     graph, dtype = qgraph.graph, qgraph.dtype
     try:
         graph.validate()
@@ -267,7 +292,7 @@ def generate(graph_or_q: QGraph, out_dir: Path, model_hash: bytes) -> IntModel:
     if plan.copy_output:
         raise EngineError("the model's output is its input: nothing to run")
     orders = tensor_orders(qgraph)
-    em = _Emitter(qgraph, plan, orders)
+    em = _Emitter(qgraph, plan, orders, wide)
     for i, q in enumerate(qgraph.layers):
         em.layer(i, q)
 
@@ -343,4 +368,5 @@ def generate(graph_or_q: QGraph, out_dir: Path, model_hash: bytes) -> IntModel:
 def generate_int(graph, out_dir: Path, model_hash: bytes, dtype: str,  # noqa: ANN001
                  quant: QuantConfig) -> IntModel:
     """Quantize ``graph`` and write its C."""
-    return generate(quantize_graph(graph, quant, dtype), out_dir, model_hash)
+    return generate(quantize_graph(graph, quant, dtype), out_dir, model_hash,
+                    wide=quant.weights == "wide")

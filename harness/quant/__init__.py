@@ -51,6 +51,9 @@ class QuantConfig:
 
     scheme: str  # "pot" | "affine"
     calibration: Calibration
+    # int8 conv weights in flash: "packed" (int8, smallest) or "wide" (stored
+    # as int16: no unpacking in the inner loop, twice the flash).
+    weights: str = "packed"
 
 
 __all__ = ["QDTYPES", "SCHEMES", "Calibration", "QuantConfig", "TensorQuant"]

@@ -56,13 +56,16 @@ def multiply_by_quantized_multiplier(x: np.ndarray, mult: np.ndarray | int,
 
 
 def shift_round(x: np.ndarray, shift: np.ndarray | int) -> np.ndarray:
-    """pot requantization: right shift with round-half-up (negative: left
-    shift), in 64 bits as bench_requant.h does."""
-    x = x.astype(np.int64)
+    """pot requantization as bench_requant.h: add half with int32
+    saturation (QADD), shift right; a negative shift is a left shift
+    saturated to int32."""
+    x = wrap32(x)
     s = np.asarray(shift, dtype=np.int64)
     right = np.maximum(s, 0)
     half = np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0)
-    return np.where(s >= 0, (x + half) >> right, x << np.maximum(-s, 0))
+    rounded = np.clip(x + half, INT32_MIN, INT32_MAX) >> right
+    left = np.clip(x << np.maximum(-s, 0), INT32_MIN, INT32_MAX)
+    return np.where(s > 0, rounded, left)
 
 
 def _saturate(x: np.ndarray, lo: int, hi: int, dtype: str) -> np.ndarray:

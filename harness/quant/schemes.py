@@ -268,9 +268,12 @@ def _pot_add(q: QLayer) -> None:
     fa, fb, fy = (t.frac_bits for t in (*q.in_q, q.out_q))
     assert fa is not None and fb is not None and fy is not None
     top = max(fa, fb)
-    if top - min(fa, fb) > 16 or abs(top - fy) > MAX_SHIFT:
-        raise ModelError(f"layer {q.name!r}: the two inputs' ranges differ by more than 2**16: "
-                         f"the activations overflow the {q.out_q.dtype} format")
+    # The aligned sum must stay inside int32: the finer input may move up by
+    # at most 30 - magnitude bits.
+    room = 30 - _bits(q.out_q.dtype)
+    if top - min(fa, fb) > room or abs(top - fy) > MAX_SHIFT:
+        raise ModelError(f"layer {q.name!r}: the two inputs' ranges differ by more than "
+                         f"2**{room}: the activations overflow the {q.out_q.dtype} format")
     # Align both inputs to the finer format, add, then shift to the output's.
     q.extra.update(a_left=top - fa, b_left=top - fb, shift=top - fy)
 

@@ -5,11 +5,12 @@
  * tensors (L, C) as h = 1, w = L. Channels-last keeps the C_in values of
  * one kernel tap contiguous, so im2col copies rows instead of gathering.
  *
- * Weights of conv and linear are one row per output channel, K values per
- * row in (ky, kx, c_in) order. int8 rows are stored in groups of four as
- * (w0, w2, w1, w3): one SXTB16 then yields (w0, w1) and SXTB16 ROR 8 yields
- * (w2, w3), the order of the im2col column. A tail of K % 4 is stored
- * plainly. int16 rows are stored plainly.
+ * Dense conv weights: K = kh * kw * C_in values per output channel in
+ * (ky, kx, c_in) order, zero-padded to k_pad (bench_conv_k_pad), and laid
+ * out in pairs of output channels as bench_mac.h describes (an odd last
+ * channel pairs with a zero row). int8 weights are stored as int8
+ * ("packed") or int16 ("wide", in the (0, 2, 1, 3) group order). Depthwise,
+ * grouped and linear weights are plain rows.
  *
  * Arithmetic: 32-bit accumulators; requantization per output channel by
  * bench_requant.h (shift only for power-of-two formats, a Q31 multiplier
@@ -49,14 +50,24 @@ typedef struct {
     int32_t pad_w;
 } bench_window;
 
+/* K rounded up to a multiple of 8: the unit of the inner loops. */
+static inline int32_t bench_conv_k_pad(const bench_window *win, const bench_dims *in_dims)
+{
+    return (win->kernel_h * win->kernel_w * in_dims->c + 7) & ~7;
+}
+
 /*
- * Convolution, groups == 1. scratch holds two im2col columns of
- * bench_conv_scratch_bytes() (the generator sizes it per layer).
+ * Convolution, groups == 1. scratch: two int16 columns of k_pad values
+ * (4 * k_pad bytes, 4-byte aligned); weights 4-byte aligned.
  */
 bench_status bench_conv_s8(const bench_window *win, const bench_qparams *q,
                            const bench_dims *in_dims, const int8_t *input,
                            const bench_dims *out_dims, const int8_t *weight,
                            const int32_t *bias, int16_t *scratch, int8_t *output);
+bench_status bench_conv_s8_wide(const bench_window *win, const bench_qparams *q,
+                                const bench_dims *in_dims, const int8_t *input,
+                                const bench_dims *out_dims, const int16_t *weight,
+                                const int32_t *bias, int16_t *scratch, int8_t *output);
 bench_status bench_conv_s16(const bench_window *win, const bench_qparams *q,
                             const bench_dims *in_dims, const int16_t *input,
                             const bench_dims *out_dims, const int16_t *weight,

@@ -14,16 +14,33 @@
 
 #include "bench_qkernels.h"
 
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#endif
+
 /* Adds that wrap like the hardware's SMLAD, without signed overflow in C. */
 static inline int32_t bench_wrap_add(int32_t a, int32_t b)
 {
     return (int32_t)((uint32_t)a + (uint32_t)b);
 }
 
+/* a + b saturated to int32 (QADD). */
+static inline int32_t bench_sat_add(int32_t a, int32_t b)
+{
+#if defined(__ARM_FEATURE_DSP)
+    return __qadd(a, b);
+#else
+    const int64_t v = (int64_t)a + b;
+    return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
+#endif
+}
+
+/* Round half up, then shift; the rounding add saturates. A negative shift
+ * is a saturating left shift. */
 static inline int32_t bench_shift_round(int32_t acc, int32_t shift)
 {
     if (shift > 0) {
-        return (int32_t)(((int64_t)acc + ((int64_t)1 << (shift - 1))) >> shift);
+        return bench_sat_add(acc, (int32_t)(1u << (shift - 1))) >> shift;
     }
     const int64_t v = (int64_t)acc * ((int64_t)1 << -shift);
     return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
@@ -55,13 +72,19 @@ static inline int32_t bench_mul_by_multiplier(int32_t x, int32_t mult, int32_t s
         bench_srdhm((int32_t)((uint32_t)x << left), mult), right);
 }
 
+static inline int32_t bench_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
 /* Accumulator of output channel ch -> clamped output value. */
 static inline int32_t bench_requantize(const bench_qparams *q, int32_t acc, int32_t ch)
 {
-    int32_t v = q->mult ? bench_mul_by_multiplier(acc, q->mult[ch], q->shift[ch])
-                        : bench_shift_round(acc, q->shift[ch]);
-    v += q->output_offset;
-    return v < q->act_min ? q->act_min : (v > q->act_max ? q->act_max : v);
+    if (!q->mult) {
+        return bench_clamp(bench_shift_round(acc, q->shift[ch]), q->act_min, q->act_max);
+    }
+    return bench_clamp(bench_mul_by_multiplier(acc, q->mult[ch], q->shift[ch]) + q->output_offset,
+                       q->act_min, q->act_max);
 }
 
 /* Unaligned-safe loads of packed pairs/quads: one LDR on the M4. */
