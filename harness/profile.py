@@ -13,6 +13,7 @@ order the generated code marks them (BENCH_LAYER_MARK).
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -127,8 +128,10 @@ def _measure(run_id: int, row: dict, samples: int) -> Profile:
     quant = None
     if row["dtype"] != "float32":
         calibration = Calibration.load(old.dir / "calibration.json")
+        record = json.loads(row["calibration"]) if row.get("calibration") else {}
         quant = QuantConfig(scheme=row["quant_scheme"] or old.quant_scheme or "",
-                            calibration=calibration)
+                            calibration=calibration,
+                            weights=record.get("weights", "packed"))
     data = load_dataset(row["dataset"])
     if data.hash != row["dataset_hash"]:
         raise ConfigError(f"run {run_id}'s dataset {row['dataset']} has changed since the run")
