@@ -59,6 +59,9 @@ def checks() -> list[Check]:
     out.append(Check("gcc (host, kernel tests)", host_cc is not None,
                      _run(["gcc", "-dumpfullversion"]) if host_cc else "apt-get install gcc",
                      required=False))
+    ok, why = QemuBackend().exact_counter()  # builds the plugin if needed
+    out.append(Check("QEMU plugin (exact instruction counts)", ok,
+                     why if ok else f"{why}; runs fall back to SysTick counts", required=False))
     out.append(_package("pyocd", required=False,
                         hint="real boards over SWD: pip install pyocd (not built into bench yet)"))
     renode = shutil.which("renode")
