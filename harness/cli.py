@@ -44,6 +44,9 @@ def _add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     q.add_argument("--calibration-data", metavar="DATASET",
                    help="dataset to calibrate on (default: the dataset's -train split if the "
                    "registry has one, else the dataset itself)")
+    q.add_argument("--weight-layout", choices=["packed", "wide"], default="packed",
+                   help="int8 conv weights in flash: packed (int8, smallest, default) or wide "
+                   "(stored as int16: fastest inner loop, twice the weight flash)")
     q.add_argument("--ranges", type=Path, metavar="FILE",
                    help="reuse a saved calibration.json (from a build directory) instead of "
                    "calibrating")

@@ -76,7 +76,7 @@ def _memory_table(fw: Firmware) -> Table:
 def _quant_request(args: argparse.Namespace) -> QuantRequest:
     return QuantRequest(scheme=args.quant, samples=args.calibrate,
                         method=args.calibration_method, data=args.calibration_data,
-                        ranges=args.ranges)
+                        ranges=args.ranges, weights=args.weight_layout)
 
 
 def cmd_build(args: argparse.Namespace) -> int:

@@ -44,6 +44,7 @@ class QuantRequest:
     method: str = "minmax"
     data: str | None = None  # dataset; default: the run dataset's -train split, else itself
     ranges: Path | None = None  # a saved calibration.json to reuse instead
+    weights: str = "packed"  # int8 conv weight layout: "packed" | "wide"
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,9 @@ def build_for(board: Board, graph: Graph, engine: str, dtype: str, link: str,
               per_layer: bool = False) -> Firmware:
     from harness.build import graph_hash
 
-    scheme = f"-{quant.scheme}" if quant is not None and dtype != "float32" else ""
+    scheme = ""
+    if quant is not None and dtype != "float32":
+        scheme = f"-{quant.scheme}" + ("-wide" if quant.weights == "wide" else "")
     layers = "-per-layer" if per_layer else ""
     name = f"{board.name}-{link}-{engine}-{dtype}{scheme}{layers}-{graph_hash(graph).hex()[:12]}"
     return build(board, graph, engine, dtype, out_dir or BUILD / name, link=link, quant=quant,
@@ -153,7 +156,10 @@ def quant_for(graph: Graph, engine: str, dtype: str, dataset: str | None,
                                        data.y[:q.samples])
     record = {"method": cal.method, "samples": cal.samples, "dataset": cal.dataset,
               "accuracy": scores, "ranges_file": str(q.ranges) if q.ranges else None}
-    return QuantConfig(chosen, cal), record
+    if q.weights not in ("packed", "wide"):
+        raise ConfigError(f"unknown weight layout {q.weights!r}; known: packed, wide")
+    record["weights"] = q.weights
+    return QuantConfig(chosen, cal, weights=q.weights), record
 
 
 def calibration_dataset_for(dataset: str) -> str:

@@ -60,23 +60,64 @@ static void widen_tap(const int8_t *src, int32_t c, int32_t offset, int16_t *col
 static void im2col(const bench_window *win, const bench_dims *in, const int8_t *input,
                    int32_t offset, int32_t oy, int32_t ox, int16_t *cols, int32_t j, int32_t k_pad)
 {
-    const int32_t c = in->c;
+    const int32_t c = in->c, kh = win->kernel_h, kw = win->kernel_w;
+    const int32_t y0 = oy * win->stride_h - win->pad_h, x0 = ox * win->stride_w - win->pad_w;
+    const int32_t groups = (c & 3) == 0; /* every tap starts a group of four */
     int32_t k = 0;
-    for (int32_t ky = 0; ky < win->kernel_h; ky++) {
-        const int32_t iy = oy * win->stride_h - win->pad_h + ky;
-        for (int32_t kx = 0; kx < win->kernel_w; kx++, k += c) {
-            const int32_t ix = ox * win->stride_w - win->pad_w + kx;
-            if (iy < 0 || iy >= in->h || ix < 0 || ix >= in->w) {
+    for (int32_t ky = 0; ky < kh; ky++) {
+        const int32_t iy = y0 + ky;
+        const int32_t row_inside = iy >= 0 && iy < in->h;
+        const int8_t *row = input + (iy * in->w) * c;
+        for (int32_t kx = 0; kx < kw; kx++, k += c) {
+            const int32_t ix = x0 + kx;
+            if (row_inside && ix >= 0 && ix < in->w) {
+                widen_tap(row + ix * c, c, offset, cols, j, k);
+            } else if (groups) {
+                int16_t *dst = cols + (k >> 2) * 8 + j * 4;
+                for (int32_t i = 0; i < c; i += 4, dst += 8) {
+                    memset(dst, 0, 4 * sizeof(int16_t));
+                }
+            } else {
                 for (int32_t i = 0; i < c; i++) {
                     cols[slot(k + i, j)] = 0;
                 }
-            } else {
-                widen_tap(input + (iy * in->w + ix) * c, c, offset, cols, j, k);
             }
         }
     }
     for (; k < k_pad; k++) {
         cols[slot(k, j)] = 0;
+    }
+}
+
+/* The four outputs of one 2 x 2 block: (co, pixel 0/1), (co + 1, pixel 0/1). */
+static inline void store_block(const bench_qparams *q, const int32_t acc[4], int32_t co,
+                               int32_t cout, int32_t two, int8_t *out0, int8_t *out1)
+{
+    const int32_t second = co + 1 < cout;
+    if (!q->mult) {
+        /* Power of two: one shift for the whole layer. */
+        const int32_t s = q->shift[0], lo = q->act_min, hi = q->act_max;
+        out0[co] = (int8_t)bench_clamp(bench_shift_round(acc[0], s), lo, hi);
+        if (two) {
+            out1[co] = (int8_t)bench_clamp(bench_shift_round(acc[1], s), lo, hi);
+        }
+        if (second) {
+            out0[co + 1] = (int8_t)bench_clamp(bench_shift_round(acc[2], s), lo, hi);
+            if (two) {
+                out1[co + 1] = (int8_t)bench_clamp(bench_shift_round(acc[3], s), lo, hi);
+            }
+        }
+        return;
+    }
+    out0[co] = (int8_t)bench_requantize(q, acc[0], co);
+    if (two) {
+        out1[co] = (int8_t)bench_requantize(q, acc[1], co);
+    }
+    if (second) {
+        out0[co + 1] = (int8_t)bench_requantize(q, acc[2], co + 1);
+        if (two) {
+            out1[co + 1] = (int8_t)bench_requantize(q, acc[3], co + 1);
+        }
     }
 }
 
@@ -92,14 +133,21 @@ static bench_status conv(const bench_window *win, const bench_qparams *q,
     const int32_t k_pad = bench_conv_k_pad(win, in_dims);
     const int32_t cout = out_dims->c;
     const int32_t pixels = out_dims->h * out_dims->w;
+    int32_t oy = 0, ox = 0; /* output pixel p, walked without divisions */
 
     for (int32_t p = 0; p < pixels; p += 2) {
         const int32_t two = p + 1 < pixels;
-        im2col(win, in_dims, input, q->input_offset, p / out_dims->w, p % out_dims->w, scratch,
-               0, k_pad);
+        im2col(win, in_dims, input, q->input_offset, oy, ox, scratch, 0, k_pad);
+        if (++ox == out_dims->w) {
+            ox = 0;
+            oy++;
+        }
         if (two) {
-            im2col(win, in_dims, input, q->input_offset, (p + 1) / out_dims->w,
-                   (p + 1) % out_dims->w, scratch, 1, k_pad);
+            im2col(win, in_dims, input, q->input_offset, oy, ox, scratch, 1, k_pad);
+            if (++ox == out_dims->w) {
+                ox = 0;
+                oy++;
+            }
         } else {
             for (int32_t k = 0; k < k_pad; k++) {
                 scratch[slot(k, 1)] = 0;
@@ -116,16 +164,7 @@ static bench_status conv(const bench_window *win, const bench_qparams *q,
             } else {
                 bench_mac_2x2_s8((const int8_t *)weight + co * k_pad, scratch, k_pad, acc);
             }
-            out0[co] = (int8_t)bench_requantize(q, acc[0], co);
-            if (two) {
-                out1[co] = (int8_t)bench_requantize(q, acc[1], co);
-            }
-            if (co + 1 < cout) {
-                out0[co + 1] = (int8_t)bench_requantize(q, acc[2], co + 1);
-                if (two) {
-                    out1[co + 1] = (int8_t)bench_requantize(q, acc[3], co + 1);
-                }
-            }
+            store_block(q, acc, co, cout, two, out0, out1);
         }
     }
     return BENCH_OK;
