@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from harness.engines import GeneratedModel, get_engine
 from harness.errors import BuildError, ConfigError
 from harness.memory import MemoryReport, memory_report
 from harness.model.ir import Graph
-from harness.paths import FIRMWARE, ROOT
+from harness.paths import BOARDS, FIRMWARE, ROOT
 from harness.quant import QuantConfig, TensorQuant
 
 RUNTIME_SOURCES = ("main.c", "crc32.c", "bench_marks.c")
@@ -189,11 +191,13 @@ def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Pat
         f"-DBENCH_BUILD_ID=0x{int.from_bytes(build_id, 'little'):016x}ull",
         *gen.defines,
     ]
-    cmd = [cc, *cflags, *defines, *(f"-I{d}" for d in includes), *map(str, sources),
-           "-T", str(board.linker_script), *toolchain.LDFLAGS,
+    objects = _compile(cc, [*cflags, *defines, *(f"-I{d}" for d in includes)], sources,
+                       out_dir)
+    cmd = [cc, *cflags, *map(str, objects), "-T", str(board.linker_script), *toolchain.LDFLAGS,
            f"-Wl,-Map={out_dir / 'firmware.map'}", "-lm", "-o", str(elf)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    (out_dir / "build.log").write_text(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
+    with (out_dir / "build.log").open("a") as log:
+        log.write(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
     if proc.returncode != 0:
         elf.unlink(missing_ok=True)
         over = OVERFLOW.findall(proc.stderr)
@@ -205,6 +209,8 @@ def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Pat
         first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr[-300:])
         raise BuildError(f"firmware build failed: {first.strip()} (full log: "
                          f"{out_dir / 'build.log'})")
+    components = {obj.name: _component(src, out_dir) for obj, src in zip(objects, sources,
+                                                                          strict=True)}
 
     fw = Firmware(
         dir=out_dir, elf=elf, build_id=build_id.hex(), board=board.name, engine=engine_name,
@@ -213,13 +219,48 @@ def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Pat
         input_dtype=gen.input_dtype, output_dtype=gen.output_dtype,
         input_shape=tuple(graph.input_shape), n_outputs=gen.output_bytes // _itemsize(
             gen.output_dtype), compiler=toolchain.compiler_version(), cflags=cflags,
-        memory=memory_report(elf),
+        memory=memory_report(elf, out_dir / "firmware.map", components),
         quant_scheme=quant.scheme if quant is not None and dtype != "float32" else None,
         input_quant=gen.input_quant, output_quant=gen.output_quant, layers=tuple(gen.layers),
         input_layout=gen.input_layout, output_layout=gen.output_layout,
         output_shape=tuple(graph.output_shape))
     manifest_path.write_text(json.dumps(fw.manifest(), indent=2) + "\n")
     return fw
+
+
+def _compile(cc: str, flags: list[str], sources: list[Path], out_dir: Path) -> list[Path]:
+    """One object per source (so the link map can say which part of the
+    firmware each byte belongs to), compiled in parallel."""
+    obj_dir = out_dir / "obj"
+    obj_dir.mkdir(exist_ok=True)
+    objects = [obj_dir / f"{i:02d}_{src.stem}.o" for i, src in enumerate(sources)]
+
+    def one(pair: tuple[Path, Path]) -> subprocess.CompletedProcess:
+        src, obj = pair
+        return subprocess.run([cc, *flags, "-c", str(src), "-o", str(obj)],
+                              capture_output=True, text=True, check=False)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        results = list(pool.map(one, zip(sources, objects, strict=True)))
+    log = "".join(f"{' '.join(r.args)}\n{r.stdout}{r.stderr}" for r in results)
+    (out_dir / "build.log").write_text(log + "\n")
+    for src, r in zip(sources, results, strict=True):
+        if r.returncode != 0:
+            first = next((ln for ln in r.stderr.splitlines() if "error" in ln),
+                         r.stderr[-300:])
+            raise BuildError(f"firmware build failed in {src.name}: {first.strip()} (full "
+                             f"log: {out_dir / 'build.log'})")
+    return objects
+
+
+def _component(source: Path, out_dir: Path) -> str:
+    """Which part of the firmware a source is: the generated model, the
+    engine's kernels, or the runtime every engine shares."""
+    if source.is_relative_to(out_dir):
+        return "model"
+    if source.is_relative_to(FIRMWARE / "runtime") or source.is_relative_to(BOARDS):
+        return "runtime"
+    return "kernels"
 
 
 def _itemsize(dtype: str) -> int:

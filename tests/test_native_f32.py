@@ -260,5 +260,7 @@ def test_native_engine_registry_entry(tmp_path: Path) -> None:
     assert gen.sources[0] == tmp_path / "model.c"
     assert set(kernel_sources()) <= set(gen.sources)
     assert tmp_path in gen.include_dirs and gen.input_bytes == 4 * 20
-    with pytest.raises(EngineError, match="float32"):
-        engine.generate(graph, tmp_path, bytes(8), "int8")
+    with pytest.raises(EngineError, match="quantization config"):
+        engine.generate(graph, tmp_path, bytes(8), "int8")  # no ranges, no scheme
+    with pytest.raises(EngineError, match="float64"):
+        engine.generate(graph, tmp_path, bytes(8), "float64")
