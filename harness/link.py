@@ -17,6 +17,14 @@ import serial
 
 from harness.errors import ProtocolError
 
+try:
+    import termios
+
+    # pyserial lets termios.error (not an OSError) out of a pty whose other end is gone.
+    _TTY_ERRORS: tuple[type[Exception], ...] = (termios.error,)
+except ImportError:  # not POSIX
+    _TTY_ERRORS = ()
+
 PROTOCOL_VERSION = 1
 SYNC = b"\xa5\x5a"
 HEADER = struct.Struct("<BBHH")  # type, flags, seq, length (after the sync bytes)
@@ -141,8 +149,12 @@ class Link:
                 self.retried_frames += 1
             self._seq = (self._seq + 1) & 0xFFFF
             seq = self._seq
-            self._port.reset_input_buffer()
-            self._port.write(frame(msg_type, seq, payload))
+            try:
+                self._port.reset_input_buffer()
+                self._port.write(frame(msg_type, seq, payload))
+            except _TTY_ERRORS as e:
+                # The emulator died: an OSError, which the runner answers with a restart.
+                raise OSError(f"device link {self.url} is gone: {e}") from e
             deadline = time.monotonic() + timeout_s
             try:
                 while True:
