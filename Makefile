@@ -29,6 +29,7 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/link_throughput.py --samples 1000
+	$(PY) benchmarks/quant_engines.py
 
 clean:
 	rm -rf build results/demo .pytest_cache

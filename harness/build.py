@@ -180,7 +180,8 @@ def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Pat
     if manifest_path.exists() and elf.exists():
         try:
             old = Firmware.load(out_dir)
-            if old.build_id == build_id.hex():
+            # Older builds lack the per-component memory split: redo them.
+            if old.build_id == build_id.hex() and old.memory.components:
                 return old
         except (ConfigError, TypeError, KeyError):
             pass

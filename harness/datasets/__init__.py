@@ -58,9 +58,23 @@ def _digits(split: str) -> Callable[[], Dataset]:
     return load
 
 
+def _har_synth(split: str) -> Callable[[], Dataset]:
+    def load() -> Dataset:
+        from harness.datasets.har_synth import CLASSES, load_har_synth_split
+
+        x, y = load_har_synth_split(split)
+        return Dataset(name="har-synth" if split == "test" else f"har-synth-{split}", x=x,
+                       y=y, classes=len(CLASSES))
+
+    return load
+
+
 DATASETS: dict[str, Callable[[], Dataset]] = {
     "digits": _digits("test"),
     "digits-train": _digits("train"),
+    # Synthetic stand-in for UCI-HAR (6 x 128 IMU windows): see har_synth.py.
+    "har-synth": _har_synth("test"),
+    "har-synth-train": _har_synth("train"),
 }
 
 
