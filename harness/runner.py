@@ -7,6 +7,7 @@ again the run is marked incomplete and can be resumed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from collections.abc import Callable
@@ -98,7 +99,11 @@ def build_for(board: Board, graph: Graph, engine: str, dtype: str, link: str,
 
     scheme = ""
     if quant is not None and dtype != "float32":
-        scheme = f"-{quant.scheme}" + ("-wide" if quant.weights == "wide" else "")
+        # Other ranges make other firmware: keep each in its own directory so
+        # a stored run's firmware_dir stays the firmware it measured.
+        ranges = json.dumps(quant.calibration.ranges, sort_keys=True).encode()
+        scheme = (f"-{quant.scheme}" + ("-wide" if quant.weights == "wide" else "")
+                  + f"-r{hashlib.sha256(ranges).hexdigest()[:6]}")
     layers = "-per-layer" if per_layer else ""
     name = f"{board.name}-{link}-{engine}-{dtype}{scheme}{layers}-{graph_hash(graph).hex()[:12]}"
     return build(board, graph, engine, dtype, out_dir or BUILD / name, link=link, quant=quant,

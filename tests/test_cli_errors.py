@@ -155,3 +155,55 @@ def test_export_unknown_run(tmp_path: Path) -> None:
     Store(tmp_path / "r.db").close()
     assert "no run 9" in fails("export", "9", "-o", str(tmp_path / "o.npz"), "--db",
                                str(tmp_path / "r.db"))
+
+
+@needs_tools
+def test_int8_activation_overflow_names_the_layer(tmp_path: Path, tiny_data: Path) -> None:
+    src = tmp_path / "wild.py"
+    src.write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+        def wild():
+            torch.manual_seed(0)
+            m = nn.Sequential(nn.Flatten(), nn.Linear(96, 8), nn.ReLU(), nn.Linear(8, 3))
+            with torch.no_grad():
+                m[3].bias.fill_(1e12)  # logits far beyond what the accumulator can hold
+            m.input_shape = (3, 32)
+            return m.eval()
+    """))
+    msg = fails(*run_args(f"{src}:wild", str(tiny_data), "--dtype", "int8", "--quant", "pot"))
+    assert "layer '3'" in msg and "overflow" in msg and "int8" in msg
+
+
+@needs_tools
+def test_calibration_set_of_the_wrong_shape(tiny_model: str, tiny_data: Path,
+                                            tmp_path: Path) -> None:
+    other = tmp_path / "other.npz"
+    np.savez(other, x=np.zeros((8, 3, 16), dtype=np.float32), y=np.zeros(8, dtype=np.int64))
+    msg = fails(*run_args(tiny_model, str(tiny_data), "--dtype", "int8",
+                          "--calibration-data", str(other)))
+    assert "calibration set" in msg and "(3, 16)" in msg
+
+
+def test_quantization_options_that_do_not_apply(tiny_model: str, tiny_data: Path) -> None:
+    assert "affine" in fails(*run_args(tiny_model, str(tiny_data), "--dtype", "int16",
+                                       "--quant", "affine"))
+    assert "float32" in fails(*run_args(tiny_model, str(tiny_data), "--quant", "pot"))
+    assert "--dataset" in fails("build", "--board", "stm32l452", "--model", tiny_model,
+                                "--dtype", "int8")
+
+
+@needs_tools
+def test_int8_model_too_large_for_flash(tmp_path: Path, tiny_data: Path) -> None:
+    src = tmp_path / "big8.py"
+    src.write_text(textwrap.dedent("""
+        from torch import nn
+        def big8():
+            m = nn.Sequential(nn.Flatten(), nn.Linear(96, 6000), nn.ReLU(), nn.Linear(6000, 3))
+            m.input_shape = (3, 32)
+            return m.eval()
+    """))
+    # 96 x 6000 int8 weights + 6000 int32 biases: 600 KB, beyond the 512 KB of flash.
+    msg = fails(*run_args(f"{src}:big8", str(tiny_data), "--dtype", "int8", "--quant", "pot",
+                          "--calibrate", "8"))
+    assert "does not fit stm32l452" in msg and "FLASH by" in msg

@@ -211,11 +211,11 @@ def _clamp(q: QLayer, dtype: str) -> None:
 
 
 def _check_bias(q: QLayer, bias: np.ndarray) -> np.ndarray:
-    if np.any(np.abs(bias) > INT32_MAX):
+    if np.any(np.abs(bias) > INT32_MAX // 2):
         worst = float(np.max(np.abs(q.layer.bias))) if q.layer.bias is not None else 0.0
-        raise ModelError(f"layer {q.name!r}: bias up to {worst:g} overflows int32 at the "
-                         f"accumulator's scale; the activations overflow the {q.out_q.dtype} "
-                         f"format")
+        raise ModelError(f"layer {q.name!r}: bias up to {worst:g} overflows the 32-bit "
+                         f"accumulator at its scale (output range {_range_text(q.out_q)}); "
+                         f"the activations overflow the {q.out_q.dtype} format")
     return bias.astype(np.int32)
 
 
@@ -240,11 +240,21 @@ def _pot_weights(q: QLayer, dtype: str) -> None:
                          f"the {dtype} format")
     lo, hi = QDTYPES[dtype]
     q.weight = np.clip(np.rint(layer.weight.astype(np.float64) * 2.0**f_w), lo, hi).astype(dtype)
+    if np.max(np.abs(q.weight), initial=0) < 4 and np.max(np.abs(layer.weight)) > 0:
+        raise ModelError(
+            f"layer {q.name!r}: its output range {_range_text(q.out_q)} is too wide for its "
+            f"input range {_range_text(q.in_q[0])} and weights: they would keep under 2 bits; "
+            f"the activations overflow the {dtype} format")
     bias = layer.bias if layer.bias is not None else np.zeros(layer.weight.shape[0])
     q.bias = _check_bias(q, np.rint(bias.astype(np.float64) * 2.0**(f_x + f_w)))
     n_out = layer.weight.shape[0]
     q.shift = np.full(n_out, shift, dtype=np.int32)
     q.extra["weight_frac_bits"] = f_w
+
+
+def _range_text(t: TensorQuant) -> str:
+    lo, hi = QDTYPES[t.dtype]
+    return f"[{(lo - t.zero_point) * t.scale:.3g}, {(hi - t.zero_point) * t.scale:.3g}]"
 
 
 def _affine_weights(q: QLayer) -> None:
