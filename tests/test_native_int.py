@@ -156,3 +156,28 @@ def test_passthrough_model_is_refused(tmp_path: Path) -> None:
     cal = calibrate(graph, _inputs(graph, 8, 0))
     with pytest.raises(EngineError):
         generate(quantize_graph(graph, QuantConfig("pot", cal), "int8"), tmp_path, b"\0" * 8)
+
+
+def test_conv_output_overlaps_its_dying_input() -> None:
+    from harness.engines.native import plan_memory
+    from harness.engines.native_int import conv_overlap, scratch_bytes
+    from harness.model.ir import numel
+
+    graph = _graph("har_cnn")
+    qgraph = quantize_graph(graph, QuantConfig("pot", calibrate(graph, _inputs(graph, 8, 0))),
+                            "int8")
+    g = qgraph.graph
+    size = {t: numel(g.shape_of(t)) for t in [g.input_name, *(la.output for la in g.layers)]}
+    scratch = {i: scratch_bytes(q) for i, q in enumerate(qgraph.layers) if scratch_bytes(q)}
+    overlap = {i: d for i, q in enumerate(qgraph.layers)
+               if (d := conv_overlap(q, 1)) is not None}
+    plain = plan_memory(g, size.__getitem__, scratch)
+    lapped = plan_memory(g, size.__getitem__, scratch, overlap)
+    assert lapped.arena_size < plain.arena_size
+    # conv 16x64 -> 32x32 (k5 s2 p2): output must start 2 input pixels (32 bytes)
+    # below the input, far less than a second 1 KB buffer.
+    conv2 = qgraph.layers[1]
+    assert conv2.op == "conv1d" and conv_overlap(conv2, 1) == 32
+    kind, off_in = lapped.location(conv2.layer.inputs[0])
+    kind2, off_out = lapped.location(conv2.layer.output)
+    assert kind == kind2 == "arena" and off_in - off_out == 32

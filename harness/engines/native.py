@@ -92,10 +92,18 @@ class MemoryPlan:
     arena_size: int  # in the caller's units (floats here, bytes for the integer engine)
     lifetimes: dict[str, tuple[int, int]]
     copy_output: bool = False
+    # Start of a tensor inside its root's buffer (non-zero only for outputs
+    # overlapped onto their input, see plan_memory's ``overlap``).
+    shift: dict[str, int] = field(default_factory=dict)
 
     @property
     def arena_floats(self) -> int:
         return self.arena_size
+
+    def location(self, tensor: str) -> tuple[str, int]:
+        """("input" | "output" | "arena", offset) of a tensor's first element."""
+        kind, offset = self.storage[self.root.get(tensor, tensor)]
+        return kind, offset + self.shift.get(tensor, 0)
 
 
 def scratch_name(layer_index: int) -> str:
@@ -104,7 +112,8 @@ def scratch_name(layer_index: int) -> str:
 
 
 def plan_memory(graph: Graph, size_of: Callable[[str], int] | None = None,
-                scratch: dict[int, int] | None = None) -> MemoryPlan:
+                scratch: dict[int, int] | None = None,
+                overlap: dict[int, int] | None = None) -> MemoryPlan:
     """Assign buffers to tensors; see the module docstring for the rules.
 
     Args:
@@ -112,6 +121,11 @@ def plan_memory(graph: Graph, size_of: Callable[[str], int] | None = None,
             element count, i.e. floats).
         scratch: layer index -> working memory that layer needs, in the same
             units; planned like a tensor alive during that layer only.
+        overlap: layer index -> d: that layer's kernel may write its output
+            over its (dying) input when the output starts d units before
+            the input (the kernel reads ahead of where it writes). Used when
+            the input dies there and the output does not become the graph
+            output.
     """
     size_of = size_of or (lambda t: numel(graph.shape_of(t)))
     n = len(graph.layers)
@@ -126,21 +140,36 @@ def plan_memory(graph: Graph, size_of: Callable[[str], int] | None = None,
     root: dict[str, str] = {graph.input_name: graph.input_name}
     members: dict[str, list[str]] = {graph.input_name: [graph.input_name]}
     defined: dict[str, int] = {graph.input_name: -1}
+    shift: dict[str, int] = {graph.input_name: 0}
+    # Tensors that may end up in the caller's output buffer: never overlapped.
+    to_output = {graph.output}
+    for layer in reversed(graph.layers):
+        if layer.output in to_output and layer.op in ALIASING | ELEMENTWISE:
+            to_output.update(layer.inputs)
 
     def last_use(r: str) -> int:
         return max((u for t in members[r] for u in uses[t]), default=defined[r])
 
     for i, layer in enumerate(graph.layers):
         r = layer.output
+        shift[r] = 0
         if layer.op in ALIASING:
             r = root[layer.inputs[0]]
+            shift[layer.output] = shift[layer.inputs[0]]
         elif layer.op in ELEMENTWISE:
             for t in layer.inputs:
                 cand = root[t]
                 # In place only into a buffer nobody reads after this layer.
                 if cand != graph.input_name and last_use(cand) <= i:
                     r = cand
+                    shift[layer.output] = shift[t]
                     break
+        elif overlap and i in overlap and layer.output not in to_output:
+            t = layer.inputs[0]
+            cand = root[t]
+            if cand != graph.input_name and last_use(cand) <= i:
+                r = cand
+                shift[layer.output] = shift[t] - overlap[i]
         root[layer.output] = r
         if r == layer.output:
             members[r] = [r]
@@ -157,10 +186,14 @@ def plan_memory(graph: Graph, size_of: Callable[[str], int] | None = None,
     lifetimes: dict[str, tuple[int, int]] = {}
     sizes: dict[str, int] = {}
     for r in members:
+        # A buffer spans all its members; overlapped ones start before the root.
+        low = min(shift[m] for m in members[r])
+        for m in members[r]:
+            shift[m] -= low
         if r in storage:
             continue
         lifetimes[r] = (defined[r], last_use(r))
-        sizes[r] = size_of(r)
+        sizes[r] = max(shift[m] + size_of(m) for m in members[r])
     for i, units in (scratch or {}).items():
         lifetimes[scratch_name(i)] = (i, i)
         sizes[scratch_name(i)] = units
@@ -180,7 +213,7 @@ def plan_memory(graph: Graph, size_of: Callable[[str], int] | None = None,
         placed.append((offset, sizes[r], start, end))
         storage[r] = ("arena", offset)
         arena = max(arena, offset + sizes[r])
-    return MemoryPlan(root, storage, arena, lifetimes, copy_output)
+    return MemoryPlan(root, storage, arena, lifetimes, copy_output, shift)
 
 
 # --------------------------------------------------------------------------- C emission

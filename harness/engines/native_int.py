@@ -90,7 +90,7 @@ class _Emitter:
         self.reads_input = False
 
     def ptr(self, tensor: str, ctype: str | None = None) -> str:
-        kind, offset = self.plan.storage[self.plan.root.get(tensor, tensor)]
+        kind, offset = self.plan.location(tensor)
         ctype = ctype or self.ctype
         if kind == "input":
             self.reads_input = True
@@ -265,6 +265,37 @@ def scratch_bytes(q: QLayer) -> int:
     return 0
 
 
+def conv_overlap(q: QLayer, itemsize: int) -> int | None:
+    """How far below its input a dense conv's output must start for the
+    kernel to write over its own input (bench_conv_*: two output pixels per
+    step, both receptive fields copied to scratch before either is written).
+
+    Step t writes output pixels [2t, 2t + 2); every later step reads input
+    from the lowest byte of its lowest receptive field on. The output may
+    start d bytes below the input when, at every step, the bytes written
+    end before the bytes still to be read begin.
+    """
+    layer = q.layer
+    if layer.op not in ("conv1d", "conv2d") or int(layer.params["groups"]) != 1:
+        return None
+    in_shape, out_shape = tuple(layer.in_shapes[0]), tuple(layer.out_shape)
+    c_in, c_out = in_shape[0], out_shape[0]
+    in_w = in_shape[-1]
+    out_h, out_w = (1, out_shape[1]) if len(out_shape) == 2 else out_shape[1:]
+    stride, pad = tuple(layer.params["stride"]), tuple(layer.params["padding"])
+    (sh, sw), (ph, pw) = ((1, stride[0]), (0, pad[0])) if len(stride) == 1 else (stride, pad)
+    oy, ox = np.divmod(np.arange(out_h * out_w), out_w)
+    first = (np.maximum(oy * sh - ph, 0) * in_w + np.maximum(ox * sw - pw, 0)) * c_in * itemsize
+    # Lowest input byte any pixel from p on still reads.
+    still_read = np.minimum.accumulate(first[::-1])[::-1]
+    pixels = out_h * out_w
+    d = 0
+    for start in range(0, pixels - 2, 2):
+        written_end = (start + 2) * c_out * itemsize
+        d = max(d, written_end - int(still_read[start + 2]))
+    return _aligned(d)
+
+
 def tensor_orders(qgraph: QGraph) -> dict[str, np.ndarray]:
     """For each tensor, buffer position -> logical flat index."""
     graph = qgraph.graph
@@ -288,7 +319,10 @@ def generate(qgraph: QGraph, out_dir: Path, model_hash: bytes, wide: bool = Fals
     itemsize = np.dtype(dtype).itemsize
     scratch = {i: _aligned(scratch_bytes(q)) for i, q in enumerate(qgraph.layers)
                if scratch_bytes(q)}
-    plan = plan_memory(graph, lambda t: _aligned(numel(graph.shape_of(t)) * itemsize), scratch)
+    overlap = {i: d for i, q in enumerate(qgraph.layers)
+               if (d := conv_overlap(q, itemsize)) is not None}
+    plan = plan_memory(graph, lambda t: _aligned(numel(graph.shape_of(t)) * itemsize), scratch,
+                       overlap)
     if plan.copy_output:
         raise EngineError("the model's output is its input: nothing to run")
     orders = tensor_orders(qgraph)
