@@ -166,11 +166,11 @@ class _Emitter:
             din, dout = self.dims(f"{p}_in", in_shape), self.dims(f"{p}_out", layer.out_shape)
             if groups == 1:
                 wide = self.qg.dtype == "int8" and self.wide
-                rows = gemm_rows(w.reshape(c_out, -1), permute=self.qg.dtype == "int8" and wide)
+                rows = gemm_rows(conv_rows(w), permute=self.qg.dtype == "int8" and wide)
                 ctype = "int16_t" if wide else self.ctype
                 weight = self.array(f"{p}_weight", rows.astype(ctype.replace("_t", "")), ctype)
                 scratch = self.ptr(scratch_name(i), "int16_t")
-                kernel = f"bench_conv_{sfx}" + ("_wide" if wide else "")
+                kernel = f"bench_conv_{sfx}" + ("_wide" if wide else "") + conv_variant(q)
                 self.call(f"{kernel}({win}, {qp}, {din}, {x[0]}, {dout}, {weight}, "
                           f"{bias}, {scratch}, {y})")
             elif groups == c_in == c_out:
@@ -236,8 +236,26 @@ class _Emitter:
 
 
 def k_pad(k_len: int) -> int:
-    """bench_conv_k_pad(): K rounded up to a multiple of 8."""
-    return (k_len + 7) // 8 * 8
+    """K rounded up to a multiple of 4 (a group of the 2 x 2 blocks)."""
+    return (k_len + 3) // 4 * 4
+
+
+def conv_rows(w: np.ndarray) -> np.ndarray:
+    """(C_out, [kh,] kw, C_in) dense conv weights -> (C_out, k_pad) as
+    bench_conv_k_pad(): each kernel row of kw * C_in values zero-padded to a
+    multiple of 4, so im2col widens whole rows four values at a time."""
+    c_out, kh = w.shape[0], (w.shape[1] if w.ndim == 4 else 1)
+    rows = w.reshape(c_out, kh, -1)
+    padded = np.zeros((c_out, kh, k_pad(rows.shape[2])), dtype=w.dtype)
+    padded[:, :, :rows.shape[2]] = rows
+    return padded.reshape(c_out, -1)
+
+
+def conv_k_pad(weight_shape: Shape) -> int:
+    """bench_conv_k_pad() for a (C_out, C_in, [kh,] kw) conv weight."""
+    c_in, kernel = weight_shape[1], tuple(weight_shape[2:])
+    kh = kernel[0] if len(kernel) == 2 else 1
+    return kh * k_pad(kernel[-1] * c_in)
 
 
 def gemm_rows(w: np.ndarray, permute: bool) -> np.ndarray:
@@ -254,12 +272,25 @@ def gemm_rows(w: np.ndarray, permute: bool) -> np.ndarray:
     return np.ascontiguousarray(blocks).reshape(-1)
 
 
+def conv_variant(q: QLayer) -> str:
+    """Suffix of the dense conv kernel specialised for ``q``'s requantization
+    (bench_qkernels.h): "_affine", "_pot" (a right shift, clamped to the
+    full range or a ReLU), "" (the generic kernel)."""
+    if q.mult is not None:
+        return "_affine"
+    assert q.shift is not None
+    lo, hi = (-128, 127) if q.out_q.dtype == "int8" else (-32768, 32767)
+    if int(q.shift[0]) >= 0 and q.act_max == hi and q.act_min in (lo, 0):
+        return "_pot"
+    return ""
+
+
 def scratch_bytes(q: QLayer) -> int:
     """Working memory a layer's kernel needs (see bench_qkernels.h)."""
     layer = q.layer
     if layer.op in ("conv1d", "conv2d") and int(layer.params["groups"]) == 1:
         assert layer.weight is not None
-        return 4 * k_pad(numel(layer.weight.shape[1:]))  # two int16 columns
+        return 4 * conv_k_pad(tuple(layer.weight.shape))  # two int16 columns
     if layer.op == "global_avgpool":
         return 4 * layer.in_shapes[0][0]
     return 0

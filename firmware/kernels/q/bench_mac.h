@@ -4,16 +4,18 @@
  * Both compute, for two weight rows r0, r1 and two columns x, y over K
  * values: acc = {r0.x, r0.y, r1.x, r1.y} (added to acc's initial values).
  *
- * Memory layout (K padded with zeros to a multiple of 8):
+ * Memory layout (K padded with zeros to a multiple of 4, k_pad >= 4):
  *   columns: per group of four k, 4 values of x then 4 values of y (int16);
  *   rows:    per group of four k, 4 weights of r0 then 4 of r1.
  * int8 columns store each group as (x0, x2, x1, x3): that is the order
  * SXTB16 and SXTB16 ROR 8 unpack int8 weights in, and the order int16
  * ("wide") int8 weights are stored in, so no repacking happens per MAC.
  *
- * On the Cortex-M4 the loops are hand-scheduled: GCC 12 splits the 64-bit
- * loads and runs out of registers on this block, which costs a third of
- * the speed. Portable C gives the same bits elsewhere.
+ * On the Cortex-M4 the loops are hand-scheduled (GCC 12 splits the 64-bit
+ * loads and runs out of registers on this block): two groups of four k per
+ * iteration, an odd group first. Per group of four k: q15 rows 4 LDRD + 8
+ * SMLAD, int8 rows 3 LDRD + 4 SXTB16 + 8 SMLAD. Portable C gives the same
+ * bits elsewhere.
  */
 #ifndef BENCH_MAC_H
 #define BENCH_MAC_H
@@ -22,7 +24,42 @@
 
 #include "bench_requant.h"
 
-/* q15 rows (int16 weights) x q15 columns: per 8 k, 8 LDRD + 16 SMLAD. */
+#if defined(__ARM_FEATURE_DSP)
+/* One group of four k, q15 rows: c and w advance by one group. */
+#define BENCH_MAC_Q15_GROUP                                                                   \
+    "ldrd   %[x0], %[x1], [%[c]], #16\n\t"                                                     \
+    "ldrd   %[u0], %[u1], [%[w]], #16\n\t"                                                     \
+    "ldrd   %[y0], %[y1], [%[c], #-8]\n\t"                                                     \
+    "smlad  %[a00], %[u0], %[x0], %[a00]\n\t"                                                  \
+    "smlad  %[a00], %[u1], %[x1], %[a00]\n\t"                                                  \
+    "smlad  %[a01], %[u0], %[y0], %[a01]\n\t"                                                  \
+    "smlad  %[a01], %[u1], %[y1], %[a01]\n\t"                                                  \
+    "ldrd   %[u0], %[u1], [%[w], #-8]\n\t"                                                     \
+    "smlad  %[a10], %[u0], %[x0], %[a10]\n\t"                                                  \
+    "smlad  %[a10], %[u1], %[x1], %[a10]\n\t"                                                  \
+    "smlad  %[a11], %[u0], %[y0], %[a11]\n\t"                                                  \
+    "smlad  %[a11], %[u1], %[y1], %[a11]\n\t"
+
+/* One group of four k, int8 rows (r0's four bytes then r1's: one LDRD). */
+#define BENCH_MAC_S8_GROUP                                                                    \
+    "ldrd   %[x0], %[x1], [%[c]], #16\n\t"                                                     \
+    "ldrd   %[u1], %[t], [%[w]], #8\n\t"                                                       \
+    "ldrd   %[y0], %[y1], [%[c], #-8]\n\t"                                                     \
+    "sxtb16 %[u0], %[u1]\n\t"                                                                  \
+    "sxtb16 %[u1], %[u1], ror #8\n\t"                                                          \
+    "smlad  %[a00], %[u0], %[x0], %[a00]\n\t"                                                  \
+    "smlad  %[a00], %[u1], %[x1], %[a00]\n\t"                                                  \
+    "smlad  %[a01], %[u0], %[y0], %[a01]\n\t"                                                  \
+    "smlad  %[a01], %[u1], %[y1], %[a01]\n\t"                                                  \
+    "sxtb16 %[u0], %[t]\n\t"                                                                   \
+    "sxtb16 %[u1], %[t], ror #8\n\t"                                                           \
+    "smlad  %[a10], %[u0], %[x0], %[a10]\n\t"                                                  \
+    "smlad  %[a10], %[u1], %[x1], %[a10]\n\t"                                                  \
+    "smlad  %[a11], %[u0], %[y0], %[a11]\n\t"                                                  \
+    "smlad  %[a11], %[u1], %[y1], %[a11]\n\t"
+#endif
+
+/* q15 rows (int16 weights) x q15 columns. */
 static inline void bench_mac_2x2_q15(const int16_t *rows, const int16_t *cols, int32_t k_pad,
                                      int32_t acc[4])
 {
@@ -30,39 +67,24 @@ static inline void bench_mac_2x2_q15(const int16_t *rows, const int16_t *cols, i
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     int32_t x0, x1, y0, y1, u0, u1;
     const int16_t *end = cols + 2 * k_pad;
-    __asm volatile(
-        "1:\n\t"
-        "ldrd   %[x0], %[x1], [%[c]], #16\n\t"
-        "ldrd   %[u0], %[u1], [%[w]], #16\n\t"
-        "ldrd   %[y0], %[y1], [%[c], #-8]\n\t"
-        "smlad  %[a00], %[u0], %[x0], %[a00]\n\t"
-        "smlad  %[a00], %[u1], %[x1], %[a00]\n\t"
-        "smlad  %[a01], %[u0], %[y0], %[a01]\n\t"
-        "smlad  %[a01], %[u1], %[y1], %[a01]\n\t"
-        "ldrd   %[u0], %[u1], [%[w], #-8]\n\t"
-        "smlad  %[a10], %[u0], %[x0], %[a10]\n\t"
-        "smlad  %[a10], %[u1], %[x1], %[a10]\n\t"
-        "smlad  %[a11], %[u0], %[y0], %[a11]\n\t"
-        "smlad  %[a11], %[u1], %[y1], %[a11]\n\t"
-        "ldrd   %[x0], %[x1], [%[c]], #16\n\t"
-        "ldrd   %[u0], %[u1], [%[w]], #16\n\t"
-        "ldrd   %[y0], %[y1], [%[c], #-8]\n\t"
-        "smlad  %[a00], %[u0], %[x0], %[a00]\n\t"
-        "smlad  %[a00], %[u1], %[x1], %[a00]\n\t"
-        "smlad  %[a01], %[u0], %[y0], %[a01]\n\t"
-        "smlad  %[a01], %[u1], %[y1], %[a01]\n\t"
-        "ldrd   %[u0], %[u1], [%[w], #-8]\n\t"
-        "smlad  %[a10], %[u0], %[x0], %[a10]\n\t"
-        "smlad  %[a10], %[u1], %[x1], %[a10]\n\t"
-        "smlad  %[a11], %[u0], %[y0], %[a11]\n\t"
-        "smlad  %[a11], %[u1], %[y1], %[a11]\n\t"
-        "cmp    %[c], %[end]\n\t"
-        "bne    1b\n\t"
-        : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
-          [c] "+r"(cols), [w] "+r"(rows), [x0] "=&r"(x0), [x1] "=&r"(x1), [y0] "=&r"(y0),
-          [y1] "=&r"(y1), [u0] "=&r"(u0), [u1] "=&r"(u1)
-        : [end] "r"(end)
-        : "cc", "memory");
+    if (k_pad & 4) {
+        __asm volatile(BENCH_MAC_Q15_GROUP
+                       : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
+                         [c] "+r"(cols), [w] "+r"(rows), [x0] "=&r"(x0), [x1] "=&r"(x1),
+                         [y0] "=&r"(y0), [y1] "=&r"(y1), [u0] "=&r"(u0), [u1] "=&r"(u1)
+                       :
+                       : "memory");
+    }
+    if (cols != end) {
+        __asm volatile("1:\n\t" BENCH_MAC_Q15_GROUP BENCH_MAC_Q15_GROUP
+                       "cmp    %[c], %[end]\n\t"
+                       "bne    1b\n\t"
+                       : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
+                         [c] "+r"(cols), [w] "+r"(rows), [x0] "=&r"(x0), [x1] "=&r"(x1),
+                         [y0] "=&r"(y0), [y1] "=&r"(y1), [u0] "=&r"(u0), [u1] "=&r"(u1)
+                       : [end] "r"(end)
+                       : "cc", "memory");
+    }
     acc[0] = a00;
     acc[1] = a01;
     acc[2] = a10;
@@ -79,39 +101,34 @@ static inline void bench_mac_2x2_q15(const int16_t *rows, const int16_t *cols, i
 #endif
 }
 
-/* int8 rows x q15 columns: per 4 k, 3 LDRD + 4 SXTB16 + 8 SMLAD. */
+/* int8 rows x q15 columns. */
 static inline void bench_mac_2x2_s8(const int8_t *rows, const int16_t *cols, int32_t k_pad,
                                     int32_t acc[4])
 {
 #if defined(__ARM_FEATURE_DSP)
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    int32_t x0, x1, y0, y1, u0, u1;
+    int32_t x0, x1, y0, y1, u0, u1, t;
     const int16_t *end = cols + 2 * k_pad;
-    __asm volatile(
-        "1:\n\t"
-        "ldrd   %[x0], %[x1], [%[c]], #16\n\t"
-        "ldr    %[u1], [%[w]], #8\n\t"
-        "ldrd   %[y0], %[y1], [%[c], #-8]\n\t"
-        "sxtb16 %[u0], %[u1]\n\t"
-        "sxtb16 %[u1], %[u1], ror #8\n\t"
-        "smlad  %[a00], %[u0], %[x0], %[a00]\n\t"
-        "smlad  %[a00], %[u1], %[x1], %[a00]\n\t"
-        "smlad  %[a01], %[u0], %[y0], %[a01]\n\t"
-        "smlad  %[a01], %[u1], %[y1], %[a01]\n\t"
-        "ldr    %[u1], [%[w], #-4]\n\t"
-        "sxtb16 %[u0], %[u1]\n\t"
-        "sxtb16 %[u1], %[u1], ror #8\n\t"
-        "smlad  %[a10], %[u0], %[x0], %[a10]\n\t"
-        "smlad  %[a10], %[u1], %[x1], %[a10]\n\t"
-        "smlad  %[a11], %[u0], %[y0], %[a11]\n\t"
-        "smlad  %[a11], %[u1], %[y1], %[a11]\n\t"
-        "cmp    %[c], %[end]\n\t"
-        "bne    1b\n\t"
-        : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
-          [c] "+r"(cols), [w] "+r"(rows), [x0] "=&r"(x0), [x1] "=&r"(x1), [y0] "=&r"(y0),
-          [y1] "=&r"(y1), [u0] "=&r"(u0), [u1] "=&r"(u1)
-        : [end] "r"(end)
-        : "cc", "memory");
+    if (k_pad & 4) {
+        __asm volatile(BENCH_MAC_S8_GROUP
+                       : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
+                         [c] "+r"(cols), [w] "+r"(rows), [x0] "=&r"(x0), [x1] "=&r"(x1),
+                         [y0] "=&r"(y0), [y1] "=&r"(y1), [u0] "=&r"(u0), [u1] "=&r"(u1),
+                         [t] "=&r"(t)
+                       :
+                       : "memory");
+    }
+    if (cols != end) {
+        __asm volatile("1:\n\t" BENCH_MAC_S8_GROUP BENCH_MAC_S8_GROUP
+                       "cmp    %[c], %[end]\n\t"
+                       "bne    1b\n\t"
+                       : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
+                         [c] "+r"(cols), [w] "+r"(rows), [x0] "=&r"(x0), [x1] "=&r"(x1),
+                         [y0] "=&r"(y0), [y1] "=&r"(y1), [u0] "=&r"(u0), [u1] "=&r"(u1),
+                         [t] "=&r"(t)
+                       : [end] "r"(end)
+                       : "cc", "memory");
+    }
     acc[0] = a00;
     acc[1] = a01;
     acc[2] = a10;

@@ -5,10 +5,13 @@
  * tensors (L, C) as h = 1, w = L. Channels-last keeps the C_in values of
  * one kernel tap contiguous, so im2col copies rows instead of gathering.
  *
- * Dense conv weights: K = kh * kw * C_in values per output channel in
- * (ky, kx, c_in) order, zero-padded to k_pad (bench_conv_k_pad), and laid
- * out in pairs of output channels as bench_mac.h describes (an odd last
- * channel pairs with a zero row). int8 weights are stored as int8
+ * Dense conv weights: per output channel, kh kernel rows of kw * C_in values
+ * in (kx, c_in) order (contiguous in a channels-last input), each row
+ * zero-padded to a multiple of 4 values: k_pad (bench_conv_k_pad) values,
+ * laid out in pairs of output channels as bench_mac.h describes (an odd
+ * last channel pairs with a zero row). Padding rows, not K, keeps every
+ * kernel row on a group of four, so im2col copies whole rows four values
+ * at a time whatever C_in is. int8 weights are stored as int8
  * ("packed") or int16 ("wide", in the (0, 2, 1, 3) group order). Depthwise,
  * grouped and linear weights are plain rows.
  *
@@ -50,28 +53,40 @@ typedef struct {
     int32_t pad_w;
 } bench_window;
 
-/* K rounded up to a multiple of 8: the unit of the inner loops. */
+/* kh kernel rows of kw * C_in values, each rounded up to a multiple of 4. */
+static inline int32_t bench_conv_row_pad(const bench_window *win, const bench_dims *in_dims)
+{
+    return (win->kernel_w * in_dims->c + 3) & ~3;
+}
+
 static inline int32_t bench_conv_k_pad(const bench_window *win, const bench_dims *in_dims)
 {
-    return (win->kernel_h * win->kernel_w * in_dims->c + 7) & ~7;
+    return win->kernel_h * bench_conv_row_pad(win, in_dims);
 }
 
 /*
  * Convolution, groups == 1. scratch: two int16 columns of k_pad values
  * (4 * k_pad bytes, 4-byte aligned); weights 4-byte aligned.
+ *
+ * bench_conv_s8 / _s8_wide / _s16 requantize any layer. The _pot and
+ * _affine variants are the same kernels with the requantization fixed, so
+ * a firmware links only what it uses: _pot needs a power-of-two layer with
+ * a right shift (shift[0] >= 0) clamped to the full range or to a ReLU
+ * ([0, max]); _affine needs mult. Other layers get BENCH_ARG_ERROR.
  */
-bench_status bench_conv_s8(const bench_window *win, const bench_qparams *q,
-                           const bench_dims *in_dims, const int8_t *input,
-                           const bench_dims *out_dims, const int8_t *weight,
-                           const int32_t *bias, int16_t *scratch, int8_t *output);
-bench_status bench_conv_s8_wide(const bench_window *win, const bench_qparams *q,
-                                const bench_dims *in_dims, const int8_t *input,
-                                const bench_dims *out_dims, const int16_t *weight,
-                                const int32_t *bias, int16_t *scratch, int8_t *output);
-bench_status bench_conv_s16(const bench_window *win, const bench_qparams *q,
-                            const bench_dims *in_dims, const int16_t *input,
-                            const bench_dims *out_dims, const int16_t *weight,
-                            const int32_t *bias, int16_t *scratch, int16_t *output);
+#define BENCH_CONV_DECL(name, xtype, wtype)                                                    \
+    bench_status name(const bench_window *win, const bench_qparams *q,                         \
+                      const bench_dims *in_dims, const xtype *input,                           \
+                      const bench_dims *out_dims, const wtype *weight, const int32_t *bias,    \
+                      int16_t *scratch, xtype *output)
+BENCH_CONV_DECL(bench_conv_s8, int8_t, int8_t);
+BENCH_CONV_DECL(bench_conv_s8_pot, int8_t, int8_t);
+BENCH_CONV_DECL(bench_conv_s8_affine, int8_t, int8_t);
+BENCH_CONV_DECL(bench_conv_s8_wide, int8_t, int16_t);
+BENCH_CONV_DECL(bench_conv_s8_wide_pot, int8_t, int16_t);
+BENCH_CONV_DECL(bench_conv_s8_wide_affine, int8_t, int16_t);
+BENCH_CONV_DECL(bench_conv_s16, int16_t, int16_t);
+BENCH_CONV_DECL(bench_conv_s16_pot, int16_t, int16_t);
 
 /* Depthwise convolution: groups == C_in == C_out; weights (C, kh * kw), plain order. */
 bench_status bench_depthwise_s8(const bench_window *win, const bench_qparams *q,

@@ -3,17 +3,33 @@
  *
  * Two output pixels at a time: their receptive fields, plus input_offset,
  * are widened to int16 into two interleaved scratch columns (bench_mac.h
- * layout, K padded to a multiple of 8), then every pair of output channels
- * is one 2 x 2 block of dot products. Weights come in two layouts, chosen
- * by the generator: int8 ("packed", the smallest flash) or int8 values
- * stored as int16 ("wide": no unpacking in the inner loop, 2 MACs per SMLAD
- * at one load per 4 MACs, at twice the flash).
+ * layout), then every pair of output channels is one 2 x 2 block of dot
+ * products. Weights come in two layouts, chosen by the generator: int8
+ * ("packed", the smallest flash) or int8 values stored as int16 ("wide":
+ * no unpacking in the inner loop, at twice the flash).
+ *
+ * im2col: each kernel row (kw * C_in values, contiguous channels-last) starts
+ * a group of four k (bench_qkernels.h), so a row whose taps are all inside
+ * the image is widened four values per LDR + 2 SXTB16, whatever C_in is; the
+ * up to three values read past the row's end meet zero weights. Border taps
+ * take a per-tap path. Requantization is chosen once per layer: SSAT/USAT
+ * when the clamp is the int8 range or a ReLU, gemmlowp's multiplier with one
+ * SMULL for affine layers, the generic path otherwise.
  */
 #include <string.h>
 
 #include "bench_mac.h"
 #include "bench_qkernels.h"
 #include "bench_requant.h"
+
+enum { OUT_POT, OUT_AFFINE, OUT_GENERIC };
+
+typedef struct {
+    const int8_t *input, *end; /* end: one past the input tensor */
+    int32_t c, h, w, kh, kw, sh, sw, ph, pw;
+    int32_t row_len, row_groups; /* kw * c values; groups of four per padded row */
+    int32_t offset;
+} geometry;
 
 #if defined(__ARM_FEATURE_DSP)
 static inline int32_t sxtb16_ror8(int32_t x)
@@ -24,164 +40,255 @@ static inline int32_t sxtb16_ror8(int32_t x)
 }
 #endif
 
-/* Slot of logical k in column j (0 or 1): groups of 4 k, x then y, each
- * group stored (0, 2, 1, 3). */
-static inline int32_t slot(int32_t k, int32_t j)
+static inline void write_s32(int16_t *dst, int32_t v)
 {
-    static const int8_t perm[4] = {0, 2, 1, 3};
-    return (k >> 2) * 8 + j * 4 + perm[k & 3];
+    memcpy(dst, &v, sizeof v);
 }
 
-/* c values of one kernel tap, plus offset, into column j from logical k. */
-static void widen_tap(const int8_t *src, int32_t c, int32_t offset, int16_t *cols, int32_t j,
-                      int32_t k)
+/* n groups of four int8 (+ offset) -> column groups (0, 2, 1, 3), 8 int16 apart. */
+static void widen_groups(const int8_t *src, int32_t n, int32_t offset, int16_t *dst)
 {
-    int32_t i = 0;
 #if defined(__ARM_FEATURE_DSP)
-    if ((k & 3) == 0) {
-        const int32_t offset2 = (int32_t)(((uint32_t)offset & 0xFFFFu) | ((uint32_t)offset << 16));
-        for (; i + 4 <= c; i += 4) {
-            const int32_t v = bench_read_s32(src + i);
-            const int32_t even = __sadd16(__sxtb16(v), offset2); /* x0, x2 */
-            const int32_t odd = __sadd16(sxtb16_ror8(v), offset2); /* x1, x3 */
-            int16_t *dst = cols + ((k + i) >> 2) * 8 + j * 4;
-            memcpy(dst, &even, 4);
-            memcpy(dst + 2, &odd, 4);
+    if (offset == 0) {
+        for (; n > 0; n--, src += 4, dst += 8) {
+            const int32_t v = bench_read_s32(src);
+            write_s32(dst, __sxtb16(v));
+            write_s32(dst + 2, sxtb16_ror8(v));
         }
+        return;
+    }
+    const int32_t offset2 = (int32_t)(((uint32_t)offset & 0xFFFFu) | ((uint32_t)offset << 16));
+    for (; n > 0; n--, src += 4, dst += 8) {
+        const int32_t v = bench_read_s32(src);
+        write_s32(dst, __sadd16(__sxtb16(v), offset2));
+        write_s32(dst + 2, __sadd16(sxtb16_ror8(v), offset2));
+    }
+#else
+    for (; n > 0; n--, src += 4, dst += 8) {
+        dst[0] = (int16_t)(src[0] + offset);
+        dst[1] = (int16_t)(src[2] + offset);
+        dst[2] = (int16_t)(src[1] + offset);
+        dst[3] = (int16_t)(src[3] + offset);
     }
 #endif
-    for (; i < c; i++) {
-        cols[slot(k + i, j)] = (int16_t)(src[i] + offset);
+}
+
+/* Position of value r of a kernel row in its column (groups stored (0, 2, 1, 3)). */
+static inline int32_t row_slot(int32_t r)
+{
+    static const int8_t perm[4] = {0, 2, 1, 3};
+    return (r >> 2) * 8 + perm[r & 3];
+}
+
+static void widen_values(const int8_t *src, int32_t r, int32_t n, int32_t offset, int16_t *dst)
+{
+    for (int32_t i = 0; i < n; i++) {
+        dst[row_slot(r + i)] = (int16_t)(src[i] + offset);
     }
 }
 
-/* Column j <- receptive field of output pixel (oy, ox); padding and the
- * K..k_pad tail are zero (the input's zero point after the offset). */
-static void im2col(const bench_window *win, const bench_dims *in, const int8_t *input,
-                   int32_t offset, int32_t oy, int32_t ox, int16_t *cols, int32_t j, int32_t k_pad)
+static void zero_values(int32_t r, int32_t n, int16_t *dst)
 {
-    const int32_t c = in->c, kh = win->kernel_h, kw = win->kernel_w;
-    const int32_t y0 = oy * win->stride_h - win->pad_h, x0 = ox * win->stride_w - win->pad_w;
-    const int32_t groups = (c & 3) == 0; /* every tap starts a group of four */
-    int32_t k = 0;
-    for (int32_t ky = 0; ky < kh; ky++) {
-        const int32_t iy = y0 + ky;
-        const int32_t row_inside = iy >= 0 && iy < in->h;
-        const int8_t *row = input + (iy * in->w) * c;
-        for (int32_t kx = 0; kx < kw; kx++, k += c) {
-            const int32_t ix = x0 + kx;
-            if (row_inside && ix >= 0 && ix < in->w) {
-                widen_tap(row + ix * c, c, offset, cols, j, k);
-            } else if (groups) {
-                int16_t *dst = cols + (k >> 2) * 8 + j * 4;
-                for (int32_t i = 0; i < c; i += 4, dst += 8) {
-                    memset(dst, 0, 4 * sizeof(int16_t));
-                }
+    for (int32_t i = 0; i < n; i++) {
+        dst[row_slot(r + i)] = 0;
+    }
+}
+
+static void zero_groups(int32_t n, int16_t *dst)
+{
+    for (; n > 0; n--, dst += 8) {
+        memset(dst, 0, 4 * sizeof(int16_t));
+    }
+}
+
+/* Column j (0 or 1) of the pair at cols <- receptive field of pixel (oy, ox);
+ * padding taps are zero (the zero point after the offset). */
+static void im2col(const geometry *g, int32_t oy, int32_t ox, int16_t *cols, int32_t j)
+{
+    const int32_t y0 = oy * g->sh - g->ph, x0 = ox * g->sw - g->pw;
+    const int32_t c = g->c, stride = g->w * c, row_groups = g->row_groups;
+    const int8_t *src = g->input + (y0 * g->w + x0) * c;
+    int16_t *dst = cols + j * 4;
+    if (x0 >= 0 && x0 + g->kw <= g->w) {
+        /* Every kernel row lies inside horizontally: whole rows at a time. */
+        for (int32_t ky = 0; ky < g->kh; ky++, src += stride, dst += 8 * row_groups) {
+            const int32_t iy = y0 + ky;
+            if (iy < 0 || iy >= g->h) {
+                zero_groups(row_groups, dst);
+            } else if ((g->row_len & 3) == 0 || src + 4 * row_groups <= g->end) {
+                widen_groups(src, row_groups, g->offset, dst);
             } else {
-                for (int32_t i = 0; i < c; i++) {
-                    cols[slot(k + i, j)] = 0;
-                }
-            }
-        }
-    }
-    for (; k < k_pad; k++) {
-        cols[slot(k, j)] = 0;
-    }
-}
-
-/* The four outputs of one 2 x 2 block: (co, pixel 0/1), (co + 1, pixel 0/1). */
-static inline void store_block(const bench_qparams *q, const int32_t acc[4], int32_t co,
-                               int32_t cout, int32_t two, int8_t *out0, int8_t *out1)
-{
-    const int32_t second = co + 1 < cout;
-    if (!q->mult) {
-        /* Power of two: one shift for the whole layer. */
-        const int32_t s = q->shift[0], lo = q->act_min, hi = q->act_max;
-        out0[co] = (int8_t)bench_clamp(bench_shift_round(acc[0], s), lo, hi);
-        if (two) {
-            out1[co] = (int8_t)bench_clamp(bench_shift_round(acc[1], s), lo, hi);
-        }
-        if (second) {
-            out0[co + 1] = (int8_t)bench_clamp(bench_shift_round(acc[2], s), lo, hi);
-            if (two) {
-                out1[co + 1] = (int8_t)bench_clamp(bench_shift_round(acc[3], s), lo, hi);
+                widen_values(src, 0, g->row_len, g->offset, dst);
             }
         }
         return;
     }
-    out0[co] = (int8_t)bench_requantize(q, acc[0], co);
-    if (two) {
-        out1[co] = (int8_t)bench_requantize(q, acc[1], co);
-    }
-    if (second) {
-        out0[co + 1] = (int8_t)bench_requantize(q, acc[2], co + 1);
-        if (two) {
-            out1[co + 1] = (int8_t)bench_requantize(q, acc[3], co + 1);
+    for (int32_t ky = 0; ky < g->kh; ky++, src += stride, dst += 8 * row_groups) {
+        const int32_t iy = y0 + ky;
+        if (iy < 0 || iy >= g->h) {
+            zero_groups(row_groups, dst);
+            continue;
+        }
+        for (int32_t kx = 0, r = 0; kx < g->kw; kx++, r += c) {
+            const int32_t ix = x0 + kx;
+            const int32_t inside = ix >= 0 && ix < g->w;
+            if ((c & 3) == 0) {
+                if (inside) {
+                    widen_groups(src + r, c >> 2, g->offset, dst + (r >> 2) * 8);
+                } else {
+                    zero_groups(c >> 2, dst + (r >> 2) * 8);
+                }
+            } else if (inside) {
+                widen_values(src + r, r, c, g->offset, dst);
+            } else {
+                zero_values(r, c, dst);
+            }
         }
     }
 }
 
-static bench_status conv(const bench_window *win, const bench_qparams *q,
-                         const bench_dims *in_dims, const int8_t *input,
-                         const bench_dims *out_dims, const void *weight, int32_t wide,
-                         const int32_t *bias, int16_t *scratch, int8_t *output)
+/* gemmlowp's MultiplyByQuantizedMultiplier (bench_mul_by_multiplier) for
+ * mult != INT32_MIN (quantize_multiplier's are in [0, 2**31)): the
+ * doubling high multiply with its sign-dependent nudge is exactly
+ * floor((x * mult + 2**30) / 2**31). */
+static inline int32_t affine_scale(int32_t acc, int32_t mult, int32_t shift)
+{
+    const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    const int32_t x = (int32_t)((uint32_t)acc << left);
+    const int32_t h = (int32_t)(((int64_t)x * mult + ((int64_t)1 << 30)) >> 31);
+    return bench_rounding_divide_by_pot(h, right);
+}
+
+typedef struct {
+    const bench_qparams *q;
+    const int32_t *bias;
+    const void *weight;
+    int32_t cout, k_pad;
+    int32_t half, shift, relu; /* OUT_POT: rounding, shift, -1 for a ReLU clamp */
+} block_args;
+
+static inline int32_t out_value(const block_args *b, int32_t mode, int32_t acc, int32_t ch)
+{
+    const bench_qparams *q = b->q;
+    if (mode == OUT_POT) {
+#if defined(__ARM_FEATURE_DSP)
+        const int32_t v = __ssat(__qadd(acc, b->half) >> b->shift, 8);
+        return v & ~((v >> 31) & b->relu); /* BIC: max(v, 0) under a ReLU */
+#else
+        return bench_clamp(bench_sat_add(acc, b->half) >> b->shift, q->act_min, q->act_max);
+#endif
+    }
+    if (mode == OUT_AFFINE) {
+        return bench_clamp(affine_scale(acc, q->mult[ch], q->shift[ch]) + q->output_offset,
+                           q->act_min, q->act_max);
+    }
+    return bench_requantize(q, acc, ch);
+}
+
+/* An odd last output channel: paired with a zero row, half the block kept. */
+static void last_channel(const block_args *b, int32_t wide, int32_t co, const int16_t *cols,
+                         int8_t *out0, int8_t *out1)
+{
+    int32_t acc[4] = {b->bias[co], b->bias[co], 0, 0};
+    if (wide) {
+        bench_mac_2x2_q15((const int16_t *)b->weight + co * b->k_pad, cols, b->k_pad, acc);
+    } else {
+        bench_mac_2x2_s8((const int8_t *)b->weight + co * b->k_pad, cols, b->k_pad, acc);
+    }
+    out0[co] = (int8_t)bench_requantize(b->q, acc[0], co);
+    out1[co] = (int8_t)bench_requantize(b->q, acc[1], co);
+}
+
+/* Power-of-two layers the OUT_POT path serves: a right shift, and the
+ * int8 range or a ReLU as the clamp. */
+static int32_t pot_fits(const bench_qparams *q)
+{
+    return !q->mult && q->shift[0] >= 0 && q->act_max == 127 &&
+           (q->act_min == -128 || q->act_min == 0);
+}
+
+static inline __attribute__((always_inline)) bench_status
+conv(const bench_window *win, const bench_qparams *q, const bench_dims *in_dims,
+     const int8_t *input, const bench_dims *out_dims, const void *weight, int32_t wide,
+     int32_t mode, const int32_t *bias, int16_t *scratch, int8_t *output)
 {
     if (!win || !q || !in_dims || !input || !out_dims || !weight || !bias || !scratch ||
-        !output) {
+        !output || (mode == OUT_POT && !pot_fits(q)) || (mode == OUT_AFFINE && !q->mult)) {
         return BENCH_ARG_ERROR;
     }
-    const int32_t k_pad = bench_conv_k_pad(win, in_dims);
-    const int32_t cout = out_dims->c;
-    const int32_t pixels = out_dims->h * out_dims->w;
+    const geometry g = {
+        .input = input, .end = input + in_dims->h * in_dims->w * in_dims->c,
+        .c = in_dims->c, .h = in_dims->h, .w = in_dims->w,
+        .kh = win->kernel_h, .kw = win->kernel_w, .sh = win->stride_h, .sw = win->stride_w,
+        .ph = win->pad_h, .pw = win->pad_w, .row_len = win->kernel_w * in_dims->c,
+        .row_groups = bench_conv_row_pad(win, in_dims) >> 2, .offset = q->input_offset,
+    };
+    const int32_t shift = q->mult ? 0 : q->shift[0];
+    const block_args b = {
+        .q = q, .bias = bias, .weight = weight, .cout = out_dims->c,
+        .k_pad = bench_conv_k_pad(win, in_dims),
+        .half = shift > 0 ? (int32_t)(1u << (shift - 1)) : 0, .shift = shift,
+        .relu = q->act_min == 0 ? -1 : 0,
+    };
+    const int32_t pixels = out_dims->h * out_dims->w, cout = out_dims->c;
+    const int32_t k_pad = b.k_pad;
+    /* The values past a row's end that im2col never writes: zero once. */
+    memset(scratch, 0, (size_t)k_pad * 2 * sizeof(int16_t));
     int32_t oy = 0, ox = 0; /* output pixel p, walked without divisions */
-
     for (int32_t p = 0; p < pixels; p += 2) {
-        const int32_t two = p + 1 < pixels;
-        im2col(win, in_dims, input, q->input_offset, oy, ox, scratch, 0, k_pad);
-        if (++ox == out_dims->w) {
-            ox = 0;
-            oy++;
-        }
-        if (two) {
-            im2col(win, in_dims, input, q->input_offset, oy, ox, scratch, 1, k_pad);
+        int8_t *out0 = output + p * cout;
+        int8_t *out1 = out0 + cout;
+        im2col(&g, oy, ox, scratch, 0);
+        if (p + 1 == pixels) {
+            /* A last odd pixel is computed twice into the same outputs. */
+            im2col(&g, oy, ox, scratch, 1);
+            out1 = out0;
+        } else {
             if (++ox == out_dims->w) {
                 ox = 0;
                 oy++;
             }
-        } else {
-            for (int32_t k = 0; k < k_pad; k++) {
-                scratch[slot(k, 1)] = 0;
-            }
+            im2col(&g, oy, ox, scratch, 1);
         }
-        int8_t *out0 = output + p * cout;
-        int8_t *out1 = out0 + cout;
-        for (int32_t co = 0; co < cout; co += 2) {
-            /* An odd last channel pairs with a zero row; its sums are dropped. */
-            const int32_t b1 = co + 1 < cout ? bias[co + 1] : 0;
-            int32_t acc[4] = {bias[co], bias[co], b1, b1};
+        if (++ox == out_dims->w) {
+            ox = 0;
+            oy++;
+        }
+        int32_t co = 0;
+        for (; co + 1 < cout; co += 2) {
+            int32_t acc[4] = {bias[co], bias[co], bias[co + 1], bias[co + 1]};
             if (wide) {
                 bench_mac_2x2_q15((const int16_t *)weight + co * k_pad, scratch, k_pad, acc);
             } else {
                 bench_mac_2x2_s8((const int8_t *)weight + co * k_pad, scratch, k_pad, acc);
             }
-            store_block(q, acc, co, cout, two, out0, out1);
+            out0[co] = (int8_t)out_value(&b, mode, acc[0], co);
+            out1[co] = (int8_t)out_value(&b, mode, acc[1], co);
+            out0[co + 1] = (int8_t)out_value(&b, mode, acc[2], co + 1);
+            out1[co + 1] = (int8_t)out_value(&b, mode, acc[3], co + 1);
+        }
+        if (co < cout) {
+            last_channel(&b, wide, co, scratch, out0, out1);
         }
     }
     return BENCH_OK;
 }
 
-bench_status bench_conv_s8(const bench_window *win, const bench_qparams *q,
-                           const bench_dims *in_dims, const int8_t *input,
-                           const bench_dims *out_dims, const int8_t *weight,
-                           const int32_t *bias, int16_t *scratch, int8_t *output)
-{
-    return conv(win, q, in_dims, input, out_dims, weight, 0, bias, scratch, output);
-}
+/* One entry point per weight layout and requantization, so a firmware links
+ * only the ones its generator picked (bench_qkernels.h). */
+#define CONV_ENTRY(name, wtype, wide, mode)                                                    \
+    bench_status name(const bench_window *win, const bench_qparams *q,                         \
+                      const bench_dims *in_dims, const int8_t *input,                          \
+                      const bench_dims *out_dims, const wtype *weight, const int32_t *bias,    \
+                      int16_t *scratch, int8_t *output)                                        \
+    {                                                                                          \
+        return conv(win, q, in_dims, input, out_dims, weight, wide, mode, bias, scratch,       \
+                    output);                                                                   \
+    }
 
-bench_status bench_conv_s8_wide(const bench_window *win, const bench_qparams *q,
-                                const bench_dims *in_dims, const int8_t *input,
-                                const bench_dims *out_dims, const int16_t *weight,
-                                const int32_t *bias, int16_t *scratch, int8_t *output)
-{
-    return conv(win, q, in_dims, input, out_dims, weight, 1, bias, scratch, output);
-}
+CONV_ENTRY(bench_conv_s8, int8_t, 0, OUT_GENERIC)
+CONV_ENTRY(bench_conv_s8_pot, int8_t, 0, OUT_POT)
+CONV_ENTRY(bench_conv_s8_affine, int8_t, 0, OUT_AFFINE)
+CONV_ENTRY(bench_conv_s8_wide, int16_t, 1, OUT_GENERIC)
+CONV_ENTRY(bench_conv_s8_wide_pot, int16_t, 1, OUT_POT)
+CONV_ENTRY(bench_conv_s8_wide_affine, int16_t, 1, OUT_AFFINE)

@@ -1,0 +1,92 @@
+"""ResNet-8 for 32x32 RGB images, the MLPerf Tiny image-classification model.
+
+Input: one 3x32x32 image; output: 10 class logits. Layout as the MLPerf Tiny
+reference (Keras) model: conv3x3 16 + BN + ReLU, then three residual stacks
+of 16, 32 and 64 filters; the last two downsample by 2 (stride-2 first conv)
+and carry a 1x1 stride-2 conv on the shortcut; global average pooling and a
+linear layer. Use as ``bench run --model examples/resnet8.py:resnet8``. The
+factory returns an untrained model with a fixed seed and BatchNorm
+statistics that are not the identity (so folding is exercised); train it
+before expecting accuracy.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Stack(nn.Module):
+    """conv-bn-relu-conv-bn, plus the (projected) input, then relu."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = (nn.Conv2d(c_in, c_out, 1, stride=stride)
+                         if stride != 1 or c_in != c_out else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return torch.relu(y + self.shortcut(x))
+
+
+class ResNet8(nn.Module):
+    input_shape = (3, 32, 32)
+
+    def __init__(self, n_classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1, bias=False),  # -> (16, 32, 32)
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+        )
+        self.stack1 = Stack(16, 16, 1)  # -> (16, 32, 32)
+        self.stack2 = Stack(16, 32, 2)  # -> (32, 16, 16)
+        self.stack3 = Stack(32, 64, 2)  # -> (64, 8, 8)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(64, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stack3(self.stack2(self.stack1(self.stem(x))))
+        x = torch.flatten(self.pool(x), 1)
+        return self.classifier(x)
+
+
+def _randomize_bn(model: nn.Module) -> nn.Module:
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n) * 0.2)
+            m.running_var.copy_(torch.rand(n) + 0.5)
+            m.weight.data.copy_(torch.rand(n) + 0.5)
+            m.bias.data.copy_(torch.randn(n) * 0.2)
+    return model.eval()
+
+
+def resnet8() -> ResNet8:
+    """Untrained ResNet8 with deterministic weights and non-trivial BN statistics."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        return _randomize_bn(ResNet8())
+
+
+def random_dataset(path: str, n: int = 64, seed: int = 0) -> None:
+    """Write a .npz of ``n`` random images (x float32 N x 3 x 32 x 32, y int)
+    for speed runs: the untrained model makes the labels meaningless."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, n)
+    np.savez(path, x=x, y=y)
+
+
+if __name__ == "__main__":
+    import sys
+
+    random_dataset(sys.argv[1] if len(sys.argv) > 1 else "resnet8_random.npz")
