@@ -7,7 +7,8 @@ import io
 
 from harness.store import RunSummary
 
-COLUMNS = ("run", "status", "board", "backend", "engine", "dtype", "model", "dataset",
+COLUMNS = ("run", "status", "board", "backend", "engine", "dtype", "quant_scheme", "model",
+           "dataset",
            "samples", "accuracy_pct", "count_per_inference", "count_kind",
            "latency_estimate_us", "rom_bytes", "ram_bytes", "arena_bytes", "stack_bytes")
 
@@ -25,7 +26,8 @@ def _row(s: RunSummary) -> dict[str, object]:
     lat = latency_estimate_us(s) if s.count_kind == "instructions" else None
     return {
         "run": s.run_id, "status": s.status, "board": s.board, "backend": s.backend,
-        "engine": s.engine, "dtype": s.dtype, "model": s.model, "dataset": s.dataset,
+        "engine": s.engine, "dtype": s.dtype, "quant_scheme": s.quant_scheme, "model": s.model,
+        "dataset": s.dataset,
         "samples": s.samples,
         "accuracy_pct": None if s.accuracy is None else round(100 * s.accuracy, 2),
         "count_per_inference": s.count_per_inference, "count_kind": s.count_kind,
@@ -62,7 +64,9 @@ def render(summaries: list[RunSummary], fmt: str) -> str:
             f"{_cell(r['count_per_inference'])} {r['count_kind']}"
         lines.append("| " + " | ".join([
             _cell(r["run"]), _cell(r["status"]), f"{r['board']} / {r['backend']}",
-            f"{r['engine']} / {r['dtype']}", f"`{r['model']}`", _cell(r["dataset"]),
+            f"{r['engine']} / {r['dtype']}" + (f" ({r['quant_scheme']})" if r["quant_scheme"]
+                                               else ""),
+            f"`{r['model']}`", _cell(r["dataset"]),
             _cell(r["samples"]), _cell(r["accuracy_pct"]), per, _cell(r["latency_estimate_us"]),
             _cell(r["rom_bytes"]), _cell(r["ram_bytes"]), _cell(r["arena_bytes"]),
             _cell(r["stack_bytes"])]) + " |")
