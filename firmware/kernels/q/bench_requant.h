@@ -72,6 +72,18 @@ static inline int32_t bench_mul_by_multiplier(int32_t x, int32_t mult, int32_t s
         bench_srdhm((int32_t)((uint32_t)x << left), mult), right);
 }
 
+/* bench_mul_by_multiplier for mult != INT32_MIN (every multiplier that
+ * quantize_multiplier makes is in [0, 2**31)): then the doubling high
+ * multiply with its sign-dependent nudge is exactly
+ * floor((x * mult + 2**30) / 2**31), one SMULL and a few shifts. */
+static inline int32_t bench_mul_by_multiplier_fast(int32_t x, int32_t mult, int32_t shift)
+{
+    const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    const int32_t v = (int32_t)((uint32_t)x << left);
+    const int32_t h = (int32_t)(((int64_t)v * mult + ((int64_t)1 << 30)) >> 31);
+    return bench_rounding_divide_by_pot(h, right);
+}
+
 static inline int32_t bench_clamp(int32_t v, int32_t lo, int32_t hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);

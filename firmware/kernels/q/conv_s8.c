@@ -12,9 +12,9 @@
  * a group of four k (bench_qkernels.h), so a row whose taps are all inside
  * the image is widened four values per LDR + 2 SXTB16, whatever C_in is; the
  * up to three values read past the row's end meet zero weights. Border taps
- * take a per-tap path. Requantization is chosen once per layer: SSAT/USAT
- * when the clamp is the int8 range or a ReLU, gemmlowp's multiplier with one
- * SMULL for affine layers, the generic path otherwise.
+ * take a per-tap path. Requantization is fixed per entry point: _pot is
+ * QADD + ASR + SSAT (and a BIC for a ReLU), _affine gemmlowp's multiplier
+ * with one SMULL, the plain entry points take any layer.
  */
 #include <string.h>
 
@@ -147,16 +147,9 @@ static void im2col(const geometry *g, int32_t oy, int32_t ox, int16_t *cols, int
     }
 }
 
-/* gemmlowp's MultiplyByQuantizedMultiplier (bench_mul_by_multiplier) for
- * mult != INT32_MIN (quantize_multiplier's are in [0, 2**31)): the
- * doubling high multiply with its sign-dependent nudge is exactly
- * floor((x * mult + 2**30) / 2**31). */
 static inline int32_t affine_scale(int32_t acc, int32_t mult, int32_t shift)
 {
-    const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
-    const int32_t x = (int32_t)((uint32_t)acc << left);
-    const int32_t h = (int32_t)(((int64_t)x * mult + ((int64_t)1 << 30)) >> 31);
-    return bench_rounding_divide_by_pot(h, right);
+    return bench_mul_by_multiplier_fast(acc, mult, shift);
 }
 
 typedef struct {
