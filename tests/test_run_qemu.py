@@ -128,7 +128,9 @@ def test_report_lists_runs(tiny_model: str, tiny_data: Path, tmp_path: Path) -> 
     assert f"{s.count_per_inference:,} instructions" in md
     csv = bench("report", "--db", str(db), "--format", "csv").stdout.splitlines()
     assert csv[0].startswith("run,status,board")
-    assert csv[1].split(",")[10] == str(s.count_per_inference)
+    row = dict(zip(csv[0].split(","), csv[1].split(","), strict=True))
+    assert row["count_per_inference"] == str(s.count_per_inference)
+    assert row["quant_scheme"] == ""  # float32: no quantization
 
 
 def test_flash_loads_emulator_and_handshakes(tiny_model: str, tmp_path: Path) -> None:
