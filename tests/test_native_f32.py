@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import shutil
 import struct
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hostc import GCC, WARN, compile_objects, needs_gcc, run_model, run_ok
 
 from harness.engines.native import (
     c_float,
@@ -35,12 +35,9 @@ SPECS = {
     "har_cnn": f"{EXAMPLES / 'har_cnn.py'}:har_cnn",
     "digits_cnn": f"{EXAMPLES / 'digits_cnn.py'}:digits_cnn",
 }
-WARN = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror"]
 ARM = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O2",
        "-Wdouble-promotion"]
-GCC = shutil.which("gcc")
 ARM_GCC = shutil.which("arm-none-eabi-gcc")
-needs_gcc = pytest.mark.skipif(GCC is None, reason="host gcc not installed")
 needs_arm = pytest.mark.skipif(ARM_GCC is None, reason="arm-none-eabi-gcc not installed")
 
 
@@ -48,10 +45,7 @@ def _includes() -> list[str]:
     return [f"-I{d}" for d in include_dirs()]
 
 
-def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run(cmd, capture_output=True, **kwargs)  # type: ignore[call-overload]
-    assert proc.returncode == 0, f"{' '.join(map(str, cmd))}\n{proc.stderr.decode()}"
-    return proc
+_run = run_ok
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +53,7 @@ def host_objects(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Kernels and the test main, compiled once for the host."""
     if GCC is None:
         pytest.skip("host gcc not installed")
-    out = tmp_path_factory.mktemp("host_obj")
-    objs = []
-    for src in [*kernel_sources(), HERE / "host_main.c"]:
-        obj = out / (src.stem + ".o")
-        _run([GCC, "-O2", *WARN, *_includes(), "-c", str(src), "-o", str(obj)])
-        objs.append(obj)
-    return objs
+    return compile_objects(kernel_sources(), include_dirs(), tmp_path_factory.mktemp("host_obj"))
 
 
 @dataclass
@@ -75,12 +63,8 @@ class HostRun:
 
 
 def run_on_host(model_dir: Path, objs: list[Path], x: np.ndarray) -> HostRun:
-    exe = model_dir / "model_host"
-    _run([GCC, "-O2", *WARN, *_includes(), f"-I{model_dir}", "-c", str(model_dir / "model.c"),
-          "-o", str(model_dir / "model.o")])
-    _run([GCC, "-o", str(exe), str(model_dir / "model.o"), *map(str, objs)])
-    stdin = struct.pack("<I", len(x)) + np.ascontiguousarray(x, dtype="<f4").tobytes()
-    raw = _run([str(exe)], input=stdin).stdout
+    raw = run_model(model_dir, objs, include_dirs(), len(x),
+                    np.ascontiguousarray(x, dtype="<f4").tobytes())
     in_b, out_b, arena_b, in_t, out_t = struct.unpack_from("<IIIBB", raw, 0)
     model_hash = raw[14:22]
     engine = raw[22:38].rstrip(b"\0").decode()

@@ -6,13 +6,11 @@ is checked on QEMU in test_quant_qemu.py.
 
 from __future__ import annotations
 
-import shutil
-import struct
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hostc import GCC, compile_objects, needs_gcc, run_model
 
 from harness.engines.native_int import generate, include_dirs, kernel_sources
 from harness.errors import ConfigError, EngineError, ModelError
@@ -37,29 +35,13 @@ SPECS = {
 VARIANTS = [("int8", "pot"), ("int8", "affine"), ("int16", "pot")]
 # Bit-exactness also covers the int8 "wide" weight layout.
 BUILDS = [(d, s, False) for d, s in VARIANTS] + [("int8", "pot", True), ("int8", "affine", True)]
-WARN = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror"]
-GCC = shutil.which("gcc")
-needs_gcc = pytest.mark.skipif(GCC is None, reason="host gcc not installed")
-
-
-def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run(cmd, capture_output=True, **kwargs)  # type: ignore[call-overload]
-    assert proc.returncode == 0, f"{' '.join(map(str, cmd))}\n{proc.stderr.decode()}"
-    return proc
 
 
 @pytest.fixture(scope="module")
 def host_objects(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     if GCC is None:
         pytest.skip("host gcc not installed")
-    out = tmp_path_factory.mktemp("host_q")
-    objs = []
-    for src in [*kernel_sources(), HERE / "host_main.c"]:
-        obj = out / (src.stem + ".o")
-        _run([GCC, "-O2", *WARN, *(f"-I{d}" for d in include_dirs()), "-c", str(src),
-              "-o", str(obj)])
-        objs.append(obj)
-    return objs
+    return compile_objects(kernel_sources(), include_dirs(), tmp_path_factory.mktemp("host_q"))
 
 
 def _graph(name: str) -> Graph:
@@ -74,13 +56,8 @@ def _inputs(graph: Graph, n: int, seed: int) -> np.ndarray:
 
 def run_c_on_host(model_dir: Path, objs: list[Path], xq_hwc: np.ndarray,
                   dtype: str) -> np.ndarray:
-    exe = model_dir / "model_host"
-    incs = [f"-I{d}" for d in include_dirs()]
-    _run([GCC, "-O2", *WARN, *incs, f"-I{model_dir}", "-c", str(model_dir / "model.c"),
-          "-o", str(model_dir / "model.o")])
-    _run([GCC, "-o", str(exe), str(model_dir / "model.o"), *map(str, objs)])
-    stdin = struct.pack("<I", len(xq_hwc)) + np.ascontiguousarray(xq_hwc).tobytes()
-    raw = _run([str(exe)], input=stdin).stdout
+    raw = run_model(model_dir, objs, include_dirs(), len(xq_hwc),
+                    np.ascontiguousarray(xq_hwc).tobytes())
     return np.frombuffer(raw[38:], dtype=dtype).reshape(len(xq_hwc), -1)
 
 

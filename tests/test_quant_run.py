@@ -7,22 +7,17 @@ reference, so max_abs_error must be exactly zero.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hostc import needs_emulator
 
 from harness.build import Firmware
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
-                       reason="qemu-system-arm not installed (make setup)"),
-    pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                       reason="arm-none-eabi-gcc not installed (make setup)"),
-]
+pytestmark = needs_emulator
 BENCH = [sys.executable, "-m", "harness.cli"]
 
 
