@@ -62,6 +62,9 @@ def checks() -> list[Check]:
     ok, why = QemuBackend().exact_counter()  # builds the plugin if needed
     out.append(Check("QEMU plugin (exact instruction counts)", ok,
                      why if ok else f"{why}; runs fall back to SysTick counts", required=False))
+    out.append(_package("qualia-codegen-core", required=False,
+                        hint="peer engine for --engine qualia: pip install "
+                        "qualia-codegen-core==2.6.0 tabulate (or 'make setup')"))
     out.append(_package("pyocd", required=False,
                         hint="real boards over SWD: pip install pyocd (not built into bench yet)"))
     renode = shutil.which("renode")
