@@ -296,35 +296,47 @@ def scratch_bytes(q: QLayer) -> int:
     return 0
 
 
-def conv_overlap(q: QLayer, itemsize: int) -> int | None:
-    """How far below its input a dense conv's output must start for the
-    kernel to write over its own input (bench_conv_*: two output pixels per
-    step, both receptive fields copied to scratch before either is written).
-
-    Step t writes output pixels [2t, 2t + 2); every later step reads input
-    from the lowest byte of its lowest receptive field on. The output may
-    start d bytes below the input when, at every step, the bytes written
-    end before the bytes still to be read begin.
-    """
+def _first_bytes(q: QLayer, itemsize: int) -> tuple[np.ndarray, int]:
+    """Per output pixel (raster order), the lowest input byte its window
+    reads; and the bytes one output pixel takes."""
     layer = q.layer
-    if layer.op not in ("conv1d", "conv2d") or int(layer.params["groups"]) != 1:
-        return None
     in_shape, out_shape = tuple(layer.in_shapes[0]), tuple(layer.out_shape)
-    c_in, c_out = in_shape[0], out_shape[0]
-    in_w = in_shape[-1]
     out_h, out_w = (1, out_shape[1]) if len(out_shape) == 2 else out_shape[1:]
     stride, pad = tuple(layer.params["stride"]), tuple(layer.params["padding"])
     (sh, sw), (ph, pw) = ((1, stride[0]), (0, pad[0])) if len(stride) == 1 else (stride, pad)
     oy, ox = np.divmod(np.arange(out_h * out_w), out_w)
-    first = (np.maximum(oy * sh - ph, 0) * in_w + np.maximum(ox * sw - pw, 0)) * c_in * itemsize
-    # Lowest input byte any pixel from p on still reads.
+    first = (np.maximum(oy * sh - ph, 0) * in_shape[-1] + np.maximum(ox * sw - pw, 0))
+    return first * in_shape[0] * itemsize, out_shape[0] * itemsize
+
+
+def _trailing_offset(first: np.ndarray, pixel_bytes: int, step: int) -> int:
+    """Bytes the output must start below the input so that, after each step
+    of ``step`` output pixels, what was written ends before what later steps
+    still read begins."""
     still_read = np.minimum.accumulate(first[::-1])[::-1]
-    pixels = out_h * out_w
     d = 0
-    for start in range(0, pixels - 2, 2):
-        written_end = (start + 2) * c_out * itemsize
-        d = max(d, written_end - int(still_read[start + 2]))
+    for start in range(0, len(first) - step, step):
+        d = max(d, (start + step) * pixel_bytes - int(still_read[start + step]))
     return _aligned(d)
+
+
+def conv_overlap(q: QLayer, itemsize: int) -> int | None:
+    """How far below its input a dense conv's output must start for the
+    kernel to write over its own input (bench_conv_*: two output pixels per
+    step, both receptive fields copied to scratch before either is written)."""
+    layer = q.layer
+    if layer.op not in ("conv1d", "conv2d") or int(layer.params["groups"]) != 1:
+        return None
+    return _trailing_offset(*_first_bytes(q, itemsize), step=2)
+
+
+def pool_overlap(q: QLayer, itemsize: int) -> int | None:
+    """The same for max/average pools: they finish a channel's window before
+    writing it, one output pixel at a time (ops_q.inc), so a pixel's own
+    window is safe once what it writes trails what later pixels read."""
+    if q.op not in ("maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d"):
+        return None
+    return _trailing_offset(*_first_bytes(q, itemsize), step=1)
 
 
 def tensor_orders(qgraph: QGraph) -> dict[str, np.ndarray]:
@@ -350,10 +362,30 @@ def generate(qgraph: QGraph, out_dir: Path, model_hash: bytes, wide: bool = Fals
     itemsize = np.dtype(dtype).itemsize
     scratch = {i: _aligned(scratch_bytes(q)) for i, q in enumerate(qgraph.layers)
                if scratch_bytes(q)}
-    overlap = {i: d for i, q in enumerate(qgraph.layers)
-               if (d := conv_overlap(q, itemsize)) is not None}
-    plan = plan_memory(graph, lambda t: _aligned(numel(graph.shape_of(t)) * itemsize), scratch,
-                       overlap)
+    def size_of(t: str) -> int:
+        return _aligned(numel(graph.shape_of(t)) * itemsize)
+
+    # Each overlap merges two buffers into one that lives as long as both:
+    # in a chain that can cost more than it saves. Try adding them one by
+    # one, and removing them one by one from all of them; keep the smaller.
+    candidates = {i: d for i, q in enumerate(qgraph.layers)
+                  if (d := conv_overlap(q, itemsize) if q.op.startswith("conv")
+                      else pool_overlap(q, itemsize)) is not None}
+
+    def arena(chosen: dict[int, int]) -> int:
+        return plan_memory(graph, size_of, scratch, chosen).arena_size
+
+    added: dict[int, int] = {}
+    for i, d in candidates.items():
+        if arena({**added, i: d}) <= arena(added):
+            added[i] = d
+    kept = dict(candidates)
+    for i in list(candidates):
+        without = {k: v for k, v in kept.items() if k != i}
+        if arena(without) <= arena(kept):
+            kept = without
+    overlap = min(added, kept, key=arena)
+    plan = plan_memory(graph, size_of, scratch, overlap)
     if plan.copy_output:
         raise EngineError("the model's output is its input: nothing to run")
     orders = tensor_orders(qgraph)
