@@ -119,7 +119,9 @@ class _Emitter:
     def qparams(self, p: str, q: QLayer) -> str:
         assert q.shift is not None
         mult = self.array(f"{p}_mult", q.mult, "int32_t") if q.mult is not None else "NULL"
-        shift = self.array(f"{p}_shift", q.shift, "int32_t")
+        # pot: one shift per layer (bench_requantize reads shift[0]).
+        shift = self.array(f"{p}_shift", q.shift if q.mult is not None else q.shift[:1],
+                           "int32_t")
         self.decls.append(
             f"static const bench_qparams {p}_q = {{.mult = {mult}, .shift = {shift}, "
             f".input_offset = {q.input_offset}, .output_offset = {q.output_offset}, "

@@ -37,7 +37,7 @@ extern "C" {
 /* Requantization of a conv/linear output channel and the fused clamp. */
 typedef struct {
     const int32_t *mult;  /* per output channel Q31 multipliers; NULL: power-of-two */
-    const int32_t *shift; /* per output channel: pot right shift, or TFLite exponent */
+    const int32_t *shift; /* affine: per output channel TFLite exponents; pot: shift[0] */
     int32_t input_offset; /* -zero_point of the input (0 for pot) */
     int32_t output_offset; /* zero_point of the output */
     int32_t act_min;      /* clamp, carries a fused ReLU / ReLU6 */

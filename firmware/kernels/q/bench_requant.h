@@ -93,7 +93,8 @@ static inline int32_t bench_clamp(int32_t v, int32_t lo, int32_t hi)
 static inline int32_t bench_requantize(const bench_qparams *q, int32_t acc, int32_t ch)
 {
     if (!q->mult) {
-        return bench_clamp(bench_shift_round(acc, q->shift[ch]), q->act_min, q->act_max);
+        /* Power-of-two formats are per tensor: one shift for the layer. */
+        return bench_clamp(bench_shift_round(acc, q->shift[0]), q->act_min, q->act_max);
     }
     return bench_clamp(bench_mul_by_multiplier(acc, q->mult[ch], q->shift[ch]) + q->output_offset,
                        q->act_min, q->act_max);
