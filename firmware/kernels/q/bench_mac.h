@@ -12,10 +12,11 @@
  * ("wide") int8 weights are stored in, so no repacking happens per MAC.
  *
  * On the Cortex-M4 the loops are hand-scheduled (GCC 12 splits the 64-bit
- * loads and runs out of registers on this block): two groups of four k per
- * iteration, an odd group first. Per group of four k: q15 rows 4 LDRD + 8
- * SMLAD, int8 rows 3 LDRD + 4 SXTB16 + 8 SMLAD. Portable C gives the same
- * bits elsewhere.
+ * loads and runs out of registers on this block): four (q15) or two (int8)
+ * groups of four k per iteration, entered part-way through when the group
+ * count is not a multiple (no separate prologue: less flash). Per group of
+ * four k: q15 rows 1 LDM + 2 LDRD + 8 SMLAD, int8 rows 3 LDRD + 4 SXTB16
+ * + 8 SMLAD. Portable C gives the same bits elsewhere.
  */
 #ifndef BENCH_MAC_H
 #define BENCH_MAC_H
@@ -25,11 +26,12 @@
 #include "bench_requant.h"
 
 #if defined(__ARM_FEATURE_DSP)
-/* One group of four k, q15 rows: c and w advance by one group. */
+/* One group of four k, q15 rows: c and w advance by one group. The column
+ * group (x0, x1, y0, y1) is one LDM, so those four operands are pinned to
+ * r0..r3 (LDM fills registers in ascending order). */
 #define BENCH_MAC_Q15_GROUP                                                                   \
-    "ldrd   %[x0], %[x1], [%[c]], #16\n\t"                                                     \
+    "ldmia  %[c]!, {%[x0], %[x1], %[y0], %[y1]}\n\t"                                          \
     "ldrd   %[u0], %[u1], [%[w]], #16\n\t"                                                     \
-    "ldrd   %[y0], %[y1], [%[c], #-8]\n\t"                                                     \
     "smlad  %[a00], %[u0], %[x0], %[a00]\n\t"                                                  \
     "smlad  %[a00], %[u1], %[x1], %[a00]\n\t"                                                  \
     "smlad  %[a01], %[u0], %[y0], %[a01]\n\t"                                                  \
@@ -57,6 +59,11 @@
     "smlad  %[a10], %[u1], %[x1], %[a10]\n\t"                                                  \
     "smlad  %[a11], %[u0], %[y0], %[a11]\n\t"                                                  \
     "smlad  %[a11], %[u1], %[y1], %[a11]\n\t"
+
+#define BENCH_MAC_OPERANDS                                                                    \
+    : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [c] "+r"(cols),     \
+      [w] "+r"(rows), [x0] "=&r"(x0), [x1] "=&r"(x1), [y0] "=&r"(y0), [y1] "=&r"(y1),         \
+      [u0] "=&r"(u0), [u1] "=&r"(u1)
 #endif
 
 /* q15 rows (int16 weights) x q15 columns. */
@@ -65,26 +72,27 @@ static inline void bench_mac_2x2_q15(const int16_t *rows, const int16_t *cols, i
 {
 #if defined(__ARM_FEATURE_DSP)
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    int32_t x0, x1, y0, y1, u0, u1;
+    register int32_t x0 __asm("r0"), x1 __asm("r1"), y0 __asm("r2"), y1 __asm("r3");
+    int32_t u0, u1;
     const int16_t *end = cols + 2 * k_pad;
-    if (k_pad & 4) {
-        __asm volatile(BENCH_MAC_Q15_GROUP
-                       : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
-                         [c] "+r"(cols), [w] "+r"(rows), [x0] "=&r"(x0), [x1] "=&r"(x1),
-                         [y0] "=&r"(y0), [y1] "=&r"(y1), [u0] "=&r"(u0), [u1] "=&r"(u1)
-                       :
-                       : "memory");
-    }
-    if (cols != end) {
-        __asm volatile("1:\n\t" BENCH_MAC_Q15_GROUP BENCH_MAC_Q15_GROUP
-                       "cmp    %[c], %[end]\n\t"
-                       "bne    1b\n\t"
-                       : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
-                         [c] "+r"(cols), [w] "+r"(rows), [x0] "=&r"(x0), [x1] "=&r"(x1),
-                         [y0] "=&r"(y0), [y1] "=&r"(y1), [u0] "=&r"(u0), [u1] "=&r"(u1)
-                       : [end] "r"(end)
-                       : "cc", "memory");
-    }
+    /* Four groups per iteration, entered Duff-style: groups % 4 (bits 4 and
+     * 5 of the column bytes, 16 per group) picks the first group to run. */
+    __asm volatile("sub    %[u0], %[end], %[c]\n\t"
+                   "lsls   %[u0], %[u0], #27\n\t"
+                   "bcc    5f\n\t"
+                   "bmi    11f\n\t"
+                   "b      12f\n\t"
+                   "5:\n\t"
+                   "bmi    13f\n\t"
+                   "1:\n\t" BENCH_MAC_Q15_GROUP
+                   "11:\n\t" BENCH_MAC_Q15_GROUP
+                   "12:\n\t" BENCH_MAC_Q15_GROUP
+                   "13:\n\t" BENCH_MAC_Q15_GROUP
+                   "cmp    %[c], %[end]\n\t"
+                   "bne    1b\n\t"
+                   BENCH_MAC_OPERANDS
+                   : [end] "r"(end)
+                   : "cc", "memory");
     acc[0] = a00;
     acc[1] = a01;
     acc[2] = a10;
@@ -107,28 +115,19 @@ static inline void bench_mac_2x2_s8(const int8_t *rows, const int16_t *cols, int
 {
 #if defined(__ARM_FEATURE_DSP)
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    int32_t x0, x1, y0, y1, u0, u1, t;
+    int32_t x0, x1, y0, y1, u0, u1, t; /* 14 operands: no room to pin an LDM */
     const int16_t *end = cols + 2 * k_pad;
-    if (k_pad & 4) {
-        __asm volatile(BENCH_MAC_S8_GROUP
-                       : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
-                         [c] "+r"(cols), [w] "+r"(rows), [x0] "=&r"(x0), [x1] "=&r"(x1),
-                         [y0] "=&r"(y0), [y1] "=&r"(y1), [u0] "=&r"(u0), [u1] "=&r"(u1),
-                         [t] "=&r"(t)
-                       :
-                       : "memory");
-    }
-    if (cols != end) {
-        __asm volatile("1:\n\t" BENCH_MAC_S8_GROUP BENCH_MAC_S8_GROUP
-                       "cmp    %[c], %[end]\n\t"
-                       "bne    1b\n\t"
-                       : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
-                         [c] "+r"(cols), [w] "+r"(rows), [x0] "=&r"(x0), [x1] "=&r"(x1),
-                         [y0] "=&r"(y0), [y1] "=&r"(y1), [u0] "=&r"(u0), [u1] "=&r"(u1),
-                         [t] "=&r"(t)
-                       : [end] "r"(end)
-                       : "cc", "memory");
-    }
+    /* Two groups per iteration; an odd group count enters at the second. */
+    __asm volatile("sub    %[t], %[end], %[c]\n\t"
+                   "lsls   %[t], %[t], #28\n\t"
+                   "bcs    11f\n\t"
+                   "1:\n\t" BENCH_MAC_S8_GROUP
+                   "11:\n\t" BENCH_MAC_S8_GROUP
+                   "cmp    %[c], %[end]\n\t"
+                   "bne    1b\n\t"
+                   BENCH_MAC_OPERANDS, [t] "=&r"(t)
+                   : [end] "r"(end)
+                   : "cc", "memory");
     acc[0] = a00;
     acc[1] = a01;
     acc[2] = a10;

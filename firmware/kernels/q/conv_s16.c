@@ -123,13 +123,43 @@ static inline int32_t out_value(const block_args *b, int32_t mode, int32_t acc, 
     return bench_requantize(b->q, acc, ch);
 }
 
-static void last_channel(const block_args *b, int32_t co, const int16_t *cols, int16_t *out0,
-                         int16_t *out1)
+/* Every output channel of the two pixels whose columns are at cols, a pair
+ * of channels per 2 x 2 block; an odd last channel pairs with the zero row
+ * the weights are padded with, and only its half is stored. Not inlined into
+ * conv(): the block needs nearly every register. */
+static inline __attribute__((always_inline)) void
+channels(const block_args *args, int32_t mode, const int16_t *cols, int16_t *out0, int16_t *out1)
 {
-    int32_t acc[4] = {b->bias[co], b->bias[co], 0, 0};
-    bench_mac_2x2_q15(b->weight + co * b->k_pad, cols, b->k_pad, acc);
-    out0[co] = (int16_t)bench_requantize(b->q, acc[0], co);
-    out1[co] = (int16_t)bench_requantize(b->q, acc[1], co);
+    /* A private copy: its fields stay in registers (or one reload each)
+     * instead of being re-read after every store through out0/out1. */
+    const block_args copy = *args, *b = &copy;
+    const int32_t cout = b->cout, k_pad = b->k_pad;
+    const int32_t *bias = b->bias;
+    const int16_t *w = b->weight;
+    for (int32_t co = 0; co < cout; co += 2, w += 2 * k_pad) {
+        const int32_t pair = co + 1 < cout;
+        const int32_t b1 = pair ? bias[co + 1] : 0;
+        int32_t acc[4] = {bias[co], bias[co], b1, b1};
+        bench_mac_2x2_q15(w, cols, k_pad, acc);
+        out0[co] = (int16_t)out_value(b, mode, acc[0], co);
+        out1[co] = (int16_t)out_value(b, mode, acc[1], co);
+        if (pair) {
+            out0[co + 1] = (int16_t)out_value(b, mode, acc[2], co + 1);
+            out1[co + 1] = (int16_t)out_value(b, mode, acc[3], co + 1);
+        }
+    }
+}
+
+static __attribute__((noinline)) void channels_generic(const block_args *b, const int16_t *cols,
+                                                       int16_t *out0, int16_t *out1)
+{
+    channels(b, OUT_GENERIC, cols, out0, out1);
+}
+
+static __attribute__((noinline)) void channels_pot(const block_args *b, const int16_t *cols,
+                                                   int16_t *out0, int16_t *out1)
+{
+    channels(b, OUT_POT, cols, out0, out1);
 }
 
 static inline __attribute__((always_inline)) bench_status
@@ -180,17 +210,10 @@ conv(const bench_window *win, const bench_qparams *q, const bench_dims *in_dims,
             ox = 0;
             oy++;
         }
-        int32_t co = 0;
-        for (; co + 1 < cout; co += 2) {
-            int32_t acc[4] = {bias[co], bias[co], bias[co + 1], bias[co + 1]};
-            bench_mac_2x2_q15(weight + co * k_pad, scratch, k_pad, acc);
-            out0[co] = (int16_t)out_value(&b, mode, acc[0], co);
-            out1[co] = (int16_t)out_value(&b, mode, acc[1], co);
-            out0[co + 1] = (int16_t)out_value(&b, mode, acc[2], co + 1);
-            out1[co + 1] = (int16_t)out_value(&b, mode, acc[3], co + 1);
-        }
-        if (co < cout) {
-            last_channel(&b, co, scratch, out0, out1);
+        if (mode == OUT_POT) {
+            channels_pot(&b, scratch, out0, out1);
+        } else {
+            channels_generic(&b, scratch, out0, out1);
         }
     }
     return BENCH_OK;

@@ -45,23 +45,38 @@ static inline void write_s32(int16_t *dst, int32_t v)
     memcpy(dst, &v, sizeof v);
 }
 
+#if defined(__ARM_FEATURE_DSP)
+/* Two words at dst (4-byte aligned), dst advancing by one column group. */
+static inline int16_t *store_group(int16_t *dst, int32_t lo, int32_t hi)
+{
+    __asm volatile("strd %[lo], %[hi], [%[d]], #16"
+                   : [d] "+r"(dst)
+                   : [lo] "r"(lo), [hi] "r"(hi)
+                   : "memory");
+    return dst;
+}
+#endif
+
 /* n groups of four int8 (+ offset) -> column groups (0, 2, 1, 3), 8 int16 apart. */
 static void widen_groups(const int8_t *src, int32_t n, int32_t offset, int16_t *dst)
 {
 #if defined(__ARM_FEATURE_DSP)
     if (offset == 0) {
-        for (; n > 0; n--, src += 4, dst += 8) {
+        for (; n > 1; n -= 2, src += 8) {
+            const int32_t v = bench_read_s32(src), w = bench_read_s32(src + 4);
+            dst = store_group(dst, __sxtb16(v), sxtb16_ror8(v));
+            dst = store_group(dst, __sxtb16(w), sxtb16_ror8(w));
+        }
+        if (n) {
             const int32_t v = bench_read_s32(src);
-            write_s32(dst, __sxtb16(v));
-            write_s32(dst + 2, sxtb16_ror8(v));
+            store_group(dst, __sxtb16(v), sxtb16_ror8(v));
         }
         return;
     }
     const int32_t offset2 = (int32_t)(((uint32_t)offset & 0xFFFFu) | ((uint32_t)offset << 16));
-    for (; n > 0; n--, src += 4, dst += 8) {
+    for (; n > 0; n--, src += 4) {
         const int32_t v = bench_read_s32(src);
-        write_s32(dst, __sadd16(__sxtb16(v), offset2));
-        write_s32(dst + 2, __sadd16(sxtb16_ror8(v), offset2));
+        dst = store_group(dst, __sadd16(__sxtb16(v), offset2), __sadd16(sxtb16_ror8(v), offset2));
     }
 #else
     for (; n > 0; n--, src += 4, dst += 8) {
@@ -178,19 +193,41 @@ static inline int32_t out_value(const block_args *b, int32_t mode, int32_t acc, 
     return bench_requantize(q, acc, ch);
 }
 
-/* An odd last output channel: paired with a zero row, half the block kept. */
-static void last_channel(const block_args *b, int32_t wide, int32_t co, const int16_t *cols,
-                         int8_t *out0, int8_t *out1)
+/* Every output channel of the two pixels whose columns are at cols, a pair
+ * of channels per 2 x 2 block; an odd last channel pairs with the zero row
+ * gemm_rows() pads the weights with, and only its half is stored. Each entry
+ * point has its own copy (noinline, so the block's registers are free). */
+static inline __attribute__((always_inline)) void
+channels(const block_args *args, int32_t wide, int32_t mode, const int16_t *cols, int8_t *out0,
+         int8_t *out1)
 {
-    int32_t acc[4] = {b->bias[co], b->bias[co], 0, 0};
-    if (wide) {
-        bench_mac_2x2_q15((const int16_t *)b->weight + co * b->k_pad, cols, b->k_pad, acc);
-    } else {
-        bench_mac_2x2_s8((const int8_t *)b->weight + co * b->k_pad, cols, b->k_pad, acc);
+    /* A private copy: its fields stay in registers (or one reload each)
+     * instead of being re-read after every store through out0/out1. */
+    const block_args copy = *args, *b = &copy;
+    const int32_t cout = b->cout, k_pad = b->k_pad;
+    const int32_t *bias = b->bias;
+    const int8_t *w8 = (const int8_t *)b->weight;
+    const int16_t *w16 = (const int16_t *)b->weight;
+    for (int32_t co = 0; co < cout; co += 2, w8 += 2 * k_pad, w16 += 2 * k_pad) {
+        const int32_t pair = co + 1 < cout;
+        const int32_t b1 = pair ? bias[co + 1] : 0;
+        int32_t acc[4] = {bias[co], bias[co], b1, b1};
+        if (wide) {
+            bench_mac_2x2_q15(w16, cols, k_pad, acc);
+        } else {
+            bench_mac_2x2_s8(w8, cols, k_pad, acc);
+        }
+        out0[co] = (int8_t)out_value(b, mode, acc[0], co);
+        out1[co] = (int8_t)out_value(b, mode, acc[1], co);
+        if (pair) {
+            out0[co + 1] = (int8_t)out_value(b, mode, acc[2], co + 1);
+            out1[co + 1] = (int8_t)out_value(b, mode, acc[3], co + 1);
+        }
     }
-    out0[co] = (int8_t)bench_requantize(b->q, acc[0], co);
-    out1[co] = (int8_t)bench_requantize(b->q, acc[1], co);
 }
+
+typedef void (*channels_fn)(const block_args *b, const int16_t *cols, int8_t *out0,
+                            int8_t *out1);
 
 /* Power-of-two layers the OUT_POT path serves: a right shift, and the
  * int8 range or a ReLU as the clamp. */
@@ -202,7 +239,7 @@ static int32_t pot_fits(const bench_qparams *q)
 
 static inline __attribute__((always_inline)) bench_status
 conv(const bench_window *win, const bench_qparams *q, const bench_dims *in_dims,
-     const int8_t *input, const bench_dims *out_dims, const void *weight, int32_t wide,
+     const int8_t *input, const bench_dims *out_dims, const void *weight, channels_fn fn,
      int32_t mode, const int32_t *bias, int16_t *scratch, int8_t *output)
 {
     if (!win || !q || !in_dims || !input || !out_dims || !weight || !bias || !scratch ||
@@ -247,22 +284,7 @@ conv(const bench_window *win, const bench_qparams *q, const bench_dims *in_dims,
             ox = 0;
             oy++;
         }
-        int32_t co = 0;
-        for (; co + 1 < cout; co += 2) {
-            int32_t acc[4] = {bias[co], bias[co], bias[co + 1], bias[co + 1]};
-            if (wide) {
-                bench_mac_2x2_q15((const int16_t *)weight + co * k_pad, scratch, k_pad, acc);
-            } else {
-                bench_mac_2x2_s8((const int8_t *)weight + co * k_pad, scratch, k_pad, acc);
-            }
-            out0[co] = (int8_t)out_value(&b, mode, acc[0], co);
-            out1[co] = (int8_t)out_value(&b, mode, acc[1], co);
-            out0[co + 1] = (int8_t)out_value(&b, mode, acc[2], co + 1);
-            out1[co + 1] = (int8_t)out_value(&b, mode, acc[3], co + 1);
-        }
-        if (co < cout) {
-            last_channel(&b, wide, co, scratch, out0, out1);
-        }
+        fn(&b, scratch, out0, out1);
     }
     return BENCH_OK;
 }
@@ -270,13 +292,19 @@ conv(const bench_window *win, const bench_qparams *q, const bench_dims *in_dims,
 /* One entry point per weight layout and requantization, so a firmware links
  * only the ones its generator picked (bench_qkernels.h). */
 #define CONV_ENTRY(name, wtype, wide, mode)                                                    \
+    static __attribute__((noinline)) void name##_channels(const block_args *b,                 \
+                                                          const int16_t *cols, int8_t *out0,   \
+                                                          int8_t *out1)                        \
+    {                                                                                          \
+        channels(b, wide, mode, cols, out0, out1);                                             \
+    }                                                                                          \
     bench_status name(const bench_window *win, const bench_qparams *q,                         \
                       const bench_dims *in_dims, const int8_t *input,                          \
                       const bench_dims *out_dims, const wtype *weight, const int32_t *bias,    \
                       int16_t *scratch, int8_t *output)                                        \
     {                                                                                          \
-        return conv(win, q, in_dims, input, out_dims, weight, wide, mode, bias, scratch,       \
-                    output);                                                                   \
+        return conv(win, q, in_dims, input, out_dims, weight, name##_channels, mode, bias,     \
+                    scratch, output);                                                          \
     }
 
 CONV_ENTRY(bench_conv_s8, int8_t, 0, OUT_GENERIC)
