@@ -193,10 +193,31 @@ static inline int32_t out_value(const block_args *b, int32_t mode, int32_t acc, 
     return bench_requantize(q, acc, ch);
 }
 
+/* An odd last output channel co, in portable C (rare: kept small). Row co
+ * of its pair; int8 columns hold each group as (0, 2, 1, 3), as wide rows. */
+static __attribute__((noinline)) void odd_channel(const block_args *b, int32_t wide, int32_t co,
+                                                  const int16_t *cols, int8_t *out0,
+                                                  int8_t *out1)
+{
+    static const int8_t pos[4] = {0, 2, 1, 3};
+    const int8_t *w8 = (const int8_t *)b->weight + co * b->k_pad;
+    const int16_t *w16 = (const int16_t *)b->weight + co * b->k_pad;
+    int32_t acc0 = b->bias[co], acc1 = acc0;
+    for (int32_t g = 0; g < b->k_pad; g += 4) {
+        for (int32_t i = 0; i < 4; i++) {
+            const int32_t w = wide ? w16[2 * g + i] : w8[2 * g + i];
+            const int32_t p = 2 * g + (wide ? i : pos[i]);
+            acc0 = bench_wrap_add(acc0, w * cols[p]);
+            acc1 = bench_wrap_add(acc1, w * cols[p + 4]);
+        }
+    }
+    out0[co] = (int8_t)bench_requantize(b->q, acc0, co);
+    out1[co] = (int8_t)bench_requantize(b->q, acc1, co);
+}
+
 /* Every output channel of the two pixels whose columns are at cols, a pair
- * of channels per 2 x 2 block; an odd last channel pairs with the zero row
- * gemm_rows() pads the weights with, and only its half is stored. Each entry
- * point has its own copy (noinline, so the block's registers are free). */
+ * of channels per 2 x 2 block. Each entry point has its own copy (noinline,
+ * so the block's registers are free). */
 static inline __attribute__((always_inline)) void
 channels(const block_args *args, int32_t wide, int32_t mode, const int16_t *cols, int8_t *out0,
          int8_t *out1)
@@ -208,21 +229,35 @@ channels(const block_args *args, int32_t wide, int32_t mode, const int16_t *cols
     const int32_t *bias = b->bias;
     const int8_t *w8 = (const int8_t *)b->weight;
     const int16_t *w16 = (const int16_t *)b->weight;
-    for (int32_t co = 0; co < cout; co += 2, w8 += 2 * k_pad, w16 += 2 * k_pad) {
-        const int32_t pair = co + 1 < cout;
-        const int32_t b1 = pair ? bias[co + 1] : 0;
-        int32_t acc[4] = {bias[co], bias[co], b1, b1};
-        if (wide) {
+    if (wide) {
+        /* The odd channel inside the loop (pairing with the zero row
+         * gemm_rows() pads with): GCC 12 cannot place the pinned LDM
+         * operands of the q15 block in the other loop shape. */
+        for (int32_t co = 0; co < cout; co += 2, w16 += 2 * k_pad) {
+            const int32_t pair = co + 1 < cout;
+            const int32_t b1 = pair ? bias[co + 1] : 0;
+            int32_t acc[4] = {bias[co], bias[co], b1, b1};
             bench_mac_2x2_q15(w16, cols, k_pad, acc);
-        } else {
-            bench_mac_2x2_s8(w8, cols, k_pad, acc);
+            out0[co] = (int8_t)out_value(b, mode, acc[0], co);
+            out1[co] = (int8_t)out_value(b, mode, acc[1], co);
+            if (pair) {
+                out0[co + 1] = (int8_t)out_value(b, mode, acc[2], co + 1);
+                out1[co + 1] = (int8_t)out_value(b, mode, acc[3], co + 1);
+            }
         }
+        return;
+    }
+    int32_t co = 0;
+    for (; co + 1 < cout; co += 2, w8 += 2 * k_pad) {
+        int32_t acc[4] = {bias[co], bias[co], bias[co + 1], bias[co + 1]};
+        bench_mac_2x2_s8(w8, cols, k_pad, acc);
         out0[co] = (int8_t)out_value(b, mode, acc[0], co);
         out1[co] = (int8_t)out_value(b, mode, acc[1], co);
-        if (pair) {
-            out0[co + 1] = (int8_t)out_value(b, mode, acc[2], co + 1);
-            out1[co + 1] = (int8_t)out_value(b, mode, acc[3], co + 1);
-        }
+        out0[co + 1] = (int8_t)out_value(b, mode, acc[2], co + 1);
+        out1[co + 1] = (int8_t)out_value(b, mode, acc[3], co + 1);
+    }
+    if (co < cout) {
+        odd_channel(b, 0, co, cols, out0, out1);
     }
 }
 
