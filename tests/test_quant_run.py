@@ -93,5 +93,7 @@ def test_memory_is_split_by_component(tiny_model: str, tiny_data: Path, tmp_path
         assert mem["ram_bytes"] - sum(p["ram"] for p in parts.values()) < 32
         assert parts["model"]["rom"] > 0
         reports[engine] = parts
-    # The runtime is the same code for every engine: it cancels out of comparisons.
-    assert reports["native"]["runtime"] == reports["qualia"]["runtime"]
+    # The runtime is the same code for every engine: it cancels out of comparisons
+    # (up to the few bytes of constant strings the linker merges across objects).
+    for kind in ("rom", "ram"):
+        assert abs(reports["native"]["runtime"][kind] - reports["qualia"]["runtime"][kind]) <= 16
