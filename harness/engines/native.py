@@ -106,6 +106,16 @@ class MemoryPlan:
         return kind, offset + self.shift.get(tensor, 0)
 
 
+Rect = tuple[int, int, int, int]  # offset, size, first layer, last layer
+
+
+def _fits(base: int, mine: list[Rect], placed: list[Rect]) -> bool:
+    """No rectangle of ``mine`` at ``base`` meets a placed one in both bytes and time."""
+    return all(base + rel + size <= off or off + osize <= base + rel
+               for rel, size, start, end in mine
+               for off, osize, s, e in placed if not (e < start or end < s))
+
+
 def scratch_name(layer_index: int) -> str:
     """The pseudo-tensor holding a layer's working memory (im2col columns)."""
     return f"#scratch{layer_index}"
@@ -183,8 +193,15 @@ def plan_memory(graph: Graph, size_of: Callable[[str], int] | None = None,
     if not copy_output:
         storage[out_root] = ("output", 0)
 
+    # Every tensor is a rectangle (offset in its buffer, size) x (layer that
+    # makes it, last layer that reads it). A buffer is placed as the set of
+    # its members' rectangles, so a buffer that shrinks over time (a conv
+    # written over its input, then a pool in place) frees what it no longer
+    # holds.
+    made = {graph.input_name: -1, **{layer.output: i for i, layer in enumerate(graph.layers)}}
     lifetimes: dict[str, tuple[int, int]] = {}
     sizes: dict[str, int] = {}
+    rects: dict[str, list[Rect]] = {}  # offsets relative to the buffer
     for r in members:
         # A buffer spans all its members; overlapped ones start before the root.
         low = min(shift[m] for m in members[r])
@@ -194,23 +211,21 @@ def plan_memory(graph: Graph, size_of: Callable[[str], int] | None = None,
             continue
         lifetimes[r] = (defined[r], last_use(r))
         sizes[r] = max(shift[m] + size_of(m) for m in members[r])
+        rects[r] = [(shift[m], size_of(m), made[m], max(uses[m], default=made[m]))
+                    for m in members[r]]
     for i, units in (scratch or {}).items():
         lifetimes[scratch_name(i)] = (i, i)
         sizes[scratch_name(i)] = units
+        rects[scratch_name(i)] = [(0, units, i, i)]
 
-    placed: list[tuple[int, int, int, int]] = []  # offset, size, start, end
+    placed: list[Rect] = []
     arena = 0
     for r in sorted(lifetimes, key=lambda t: (-sizes[t], lifetimes[t][0])):
-        start, end = lifetimes[r]
-        busy = sorted(
-            (off, size) for off, size, s, e in placed if not (e < start or end < s)
-        )
-        offset = 0
-        for off, size in busy:
-            if offset + sizes[r] <= off:
-                break
-            offset = max(offset, off + size)
-        placed.append((offset, sizes[r], start, end))
+        mine = rects[r]
+        candidates = sorted({0} | {off + osize - rel for off, osize, _, _ in placed
+                                   for rel, _, _, _ in mine if off + osize - rel > 0})
+        offset = next(b for b in candidates if _fits(b, mine, placed))
+        placed += [(offset + rel, size, start, end) for rel, size, start, end in mine]
         storage[r] = ("arena", offset)
         arena = max(arena, offset + sizes[r])
     return MemoryPlan(root, storage, arena, lifetimes, copy_output, shift)
