@@ -59,7 +59,8 @@ def cmd_boards(args: argparse.Namespace) -> int:
 
 
 def _memory_table(fw: Firmware) -> Table:
-    t = Table(title=f"{fw.board} / {fw.engine} / {fw.dtype}")
+    scheme = f" ({fw.quant_scheme})" if fw.quant_scheme else ""
+    t = Table(title=f"{fw.board} / {fw.engine} / {fw.dtype}{scheme}")
     t.add_column("what")
     t.add_column("bytes", justify="right")
     board = get_board(fw.board)
@@ -68,6 +69,10 @@ def _memory_table(fw: Firmware) -> Table:
               f"{board.rom_bytes // 1024} KB)")
     t.add_row("RAM (.data + .bss)", f"{m.ram_bytes:,}")
     t.add_row("  of which activation arena", f"{fw.arena_bytes:,}")
+    for part in ("model", "kernels", "runtime", "libc"):
+        if part in m.components:
+            c = m.components[part]
+            t.add_row(f"  {part}: ROM / RAM", f"{c['rom']:,} / {c['ram']:,}")
     t.add_row("stack reserved", f"{m.stack_reserved_bytes:,}")
     t.add_row("input / output per inference", f"{fw.input_bytes:,} / {fw.output_bytes:,}")
     return t
