@@ -76,7 +76,9 @@ def summarize(run_id: int, source: str, fw: Firmware, totals: list[int],
             instructions=insns, percent=100.0 * insns / total if total else 0.0,
             macs_per_instruction=macs / insns if macs and insns else None))
     return Profile(run_id=run_id, source=source, samples=len(per_sample), total=total,
-                   outside_layers=total - sum(la.instructions for la in layers),
+                   # Per sample, so medians of different samples do not mix.
+                   outside_layers=_median([t - sum(c) for t, c in zip(totals, per_sample,
+                                                                     strict=True)]),
                    firmware_dir=str(fw.dir), layers=layers)
 
 
