@@ -185,6 +185,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_with_progress(req: RunRequest, db: Path) -> RunSummary:
     with err.status("checking inputs and building firmware ..."):
         prepared = prepare(req)
+    cal = prepared.calibration
+    if cal and cal.get("dataset") == req.dataset and req.quant.ranges is None:
+        err.print(f"bench: note: calibrated on the first {cal['samples']} samples of "
+                  f"{req.dataset} itself (it has no -train split); pass --calibration-data "
+                  f"to keep calibration and test data apart", soft_wrap=True)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err,
                   disable=not err.is_terminal) as bar:
