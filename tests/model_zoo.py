@@ -187,3 +187,57 @@ def passthrough() -> nn.Module:
 
 
 ZOO = ["conv1d_net", "conv2d_net", "residual_net", "mlp", "adaptive_net", "passthrough"]
+
+
+class DsNet(nn.Module):
+    """Depthwise-separable 1-D net whose time goes to depthwise and linear
+    layers: two depthwise convs (C = 24, borders, stride 2), a flatten into
+    a big linear head, and an odd linear width (tail rows and values)."""
+
+    input_shape = (24, 48)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv1d(24, 24, 7, padding=3, groups=24),
+            nn.BatchNorm1d(24),
+            nn.ReLU(),
+            nn.Conv1d(24, 24, 5, stride=2, padding=2, groups=24),
+            nn.ReLU6(),
+            nn.MaxPool1d(2),
+        )
+        self.fc1 = nn.Linear(24 * 12, 61)
+        self.fc2 = nn.Linear(61, 7)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(self.features(x), 1)
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+def ds_net() -> nn.Module:
+    torch.manual_seed(3)
+    return _randomize_bn(DsNet())
+
+
+class Dw2dOddNet(nn.Module):
+    """2-D depthwise with an odd channel count (C = 7: a SIMD quad plus a
+    tail), 3x3 and 5x3 windows, padding and stride; max pool over 7
+    channels; a global average pool; an odd linear input width."""
+
+    input_shape = (7, 9, 10)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dw1 = nn.Conv2d(7, 7, 3, padding=1, groups=7)
+        self.dw2 = nn.Conv2d(7, 7, (5, 3), stride=(2, 1), padding=(2, 0), groups=7, bias=False)
+        self.pool = nn.MaxPool2d(2, stride=2, padding=1)
+        self.fc = nn.Linear(7 * 3 * 5, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(torch.relu(self.dw2(torch.relu(self.dw1(x)))))
+        return self.fc(torch.flatten(x, 1))
+
+
+def dw2d_odd_net() -> nn.Module:
+    torch.manual_seed(4)
+    return Dw2dOddNet()
