@@ -176,7 +176,8 @@ class _Emitter:
                 self.call(f"{kernel}({win}, {qp}, {din}, {x[0]}, {dout}, {weight}, "
                           f"{bias}, {scratch}, {y})")
             elif groups == c_in == c_out:
-                weight = self.array(f"{p}_weight", w, self.ctype)
+                # (kh, kw, C): one tap of neighbouring channels is contiguous.
+                weight = self.array(f"{p}_weight", w.reshape(c_out, -1).T, self.ctype)
                 self.call(f"bench_depthwise_{sfx}({win}, {qp}, {din}, {x[0]}, {dout}, "
                           f"{weight}, {bias}, {y})")
                 kernel = f"bench_depthwise_{sfx}"
@@ -193,7 +194,11 @@ class _Emitter:
             bias = self.array(f"{p}_bias", q.bias, "int32_t")
             qp = self.qparams(p, q)
             kernel = f"bench_linear_{sfx}"
-            self.call(f"{kernel}({qp}, {n_in}, {n_out}, {x[0]}, {weight}, {bias}, {y})")
+            # int8: the input is widened to int16 once, in scratch.
+            scratch = (f"{self.ptr(scratch_name(i), 'int16_t')}, "
+                       if self.qg.dtype == "int8" else "")
+            self.call(f"{kernel}({qp}, {n_in}, {n_out}, {x[0]}, {weight}, {bias}, "
+                      f"{scratch}{y})")
         elif op in ("maxpool1d", "maxpool2d"):
             win = self.window(p, q)
             din, dout = self.dims(f"{p}_in", in_shape), self.dims(f"{p}_out", layer.out_shape)
@@ -293,6 +298,9 @@ def scratch_bytes(q: QLayer) -> int:
     if layer.op in ("conv1d", "conv2d") and int(layer.params["groups"]) == 1:
         assert layer.weight is not None
         return 4 * conv_k_pad(tuple(layer.weight.shape))  # two int16 columns
+    if layer.op == "linear" and q.out_q.dtype == "int8":
+        assert layer.weight is not None
+        return 2 * int(layer.weight.shape[1])  # the input as int16
     if layer.op == "global_avgpool":
         return 4 * layer.in_shapes[0][0]
     return 0

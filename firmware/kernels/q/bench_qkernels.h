@@ -12,8 +12,9 @@
  * last channel pairs with a zero row). Padding rows, not K, keeps every
  * kernel row on a group of four, so im2col copies whole rows four values
  * at a time whatever C_in is. int8 weights are stored as int8
- * ("packed") or int16 ("wide", in the (0, 2, 1, 3) group order). Depthwise,
- * grouped and linear weights are plain rows.
+ * ("packed") or int16 ("wide", in the (0, 2, 1, 3) group order). Grouped
+ * and linear weights are plain rows; depthwise weights are channels-last
+ * too, (kh, kw, C), so one tap of neighbouring channels is contiguous.
  *
  * Arithmetic: 32-bit accumulators; requantization per output channel by
  * bench_requant.h (shift only for power-of-two formats, a Q31 multiplier
@@ -88,7 +89,7 @@ BENCH_CONV_DECL(bench_conv_s8_wide_affine, int8_t, int16_t);
 BENCH_CONV_DECL(bench_conv_s16, int16_t, int16_t);
 BENCH_CONV_DECL(bench_conv_s16_pot, int16_t, int16_t);
 
-/* Depthwise convolution: groups == C_in == C_out; weights (C, kh * kw), plain order. */
+/* Depthwise convolution: groups == C_in == C_out; weights (kh, kw, C). */
 bench_status bench_depthwise_s8(const bench_window *win, const bench_qparams *q,
                                 const bench_dims *in_dims, const int8_t *input,
                                 const bench_dims *out_dims, const int8_t *weight,
@@ -109,10 +110,11 @@ bench_status bench_conv_grouped_s16(const bench_window *win, const bench_qparams
                                     const int16_t *weight, const int32_t *bias,
                                     int16_t *output);
 
-/* Fully connected: out[o] = requant(bias[o] + sum_k (in[k] + offset) * w[o][k]). */
+/* Fully connected: out[o] = requant(bias[o] + sum_k (in[k] + offset) * w[o][k]).
+ * int8 scratch: in_features int16 (the input widened once; 4-byte aligned). */
 bench_status bench_linear_s8(const bench_qparams *q, int32_t in_features,
                              int32_t out_features, const int8_t *input, const int8_t *weight,
-                             const int32_t *bias, int8_t *output);
+                             const int32_t *bias, int16_t *scratch, int8_t *output);
 bench_status bench_linear_s16(const bench_qparams *q, int32_t in_features,
                               int32_t out_features, const int16_t *input,
                               const int16_t *weight, const int32_t *bias, int16_t *output);
