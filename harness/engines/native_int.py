@@ -342,8 +342,11 @@ def conv_overlap(q: QLayer, itemsize: int) -> int | None:
 
 def pool_overlap(q: QLayer, itemsize: int) -> int | None:
     """The same for max/average pools: they finish a channel's window before
-    writing it, one output pixel at a time (ops_q.inc), so a pixel's own
-    window is safe once what it writes trails what later pixels read."""
+    writing it, one output pixel at a time (ops_q.inc; the M4 max pool a
+    group of 4 int8 / 2 int16 channels' windows before writing the group,
+    which orders no read after a write the per-channel order does not), so
+    a pixel's own window is safe once what it writes trails what later
+    pixels read."""
     if q.op not in ("maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d"):
         return None
     return _trailing_offset(*_first_bytes(q, itemsize), step=1)

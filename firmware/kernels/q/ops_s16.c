@@ -1,13 +1,17 @@
 /*
  * ops_s16.c - int16 depthwise conv, linear, pools, add and clamp (ops_q.inc).
  *
- * Depthwise conv and linear have Cortex-M4 DSP paths here. Power-of-two
- * formats only, as conv_s16.c: input_offset must be 0 (BENCH_ARG_ERROR).
+ * Depthwise conv, linear and max pool have Cortex-M4 DSP paths here.
+ * Depthwise and linear take power-of-two formats only, as conv_s16.c:
+ * input_offset must be 0 (BENCH_ARG_ERROR).
  *   depthwise: four channels per pass (two LDR of input and of (kh, kw, C)
  *     weights per tap), SMLABB/SMLATT; the window is clipped once per pixel.
  *   linear: input pairs feed SMLAD directly, two output rows per pass.
+ *   max pool: two channels per SSUB16 + SEL (any format).
  * The portable paths (ops_q.inc) give the same bits.
  */
+#include <string.h>
+
 #include "bench_qkernels.h"
 #include "bench_requant.h"
 
@@ -123,5 +127,63 @@ bench_status bench_linear_s16(const bench_qparams *q, int32_t in_features,
     }
 #else
     return linear_portable_s16(q, in_features, out_features, input, weight, bias, output);
+#endif
+}
+
+/* Max pool: the window is clipped once per pixel; SIMD 
+ * (ssub16{8,16} sets the GE flags lane by lane, SEL keeps the larger), then
+ * one channel at a time. A group of channels' whole window is read before
+ * the group is written, which is all pool_overlap() relies on (a write
+ * never lands where a later read of the same pixel goes). */
+bench_status bench_maxpool_s16(const bench_window *win, const bench_dims *in_dims,
+                               const QT *input, const bench_dims *out_dims, QT *output)
+{
+    if (!win || !in_dims || !input || !out_dims || !output) {
+        return BENCH_ARG_ERROR;
+    }
+#if defined(__ARM_FEATURE_DSP)
+    const int32_t c = in_dims->c, in_row = in_dims->w * c;
+    QT *out = output;
+    for (int32_t oy = 0; oy < out_dims->h; oy++) {
+        const int32_t y0 = oy * win->stride_h - win->pad_h;
+        const int32_t ky0 = y0 < 0 ? -y0 : 0;
+        const int32_t ky1 = y0 + win->kernel_h > in_dims->h ? in_dims->h - y0 : win->kernel_h;
+        for (int32_t ox = 0; ox < out_dims->w; ox++, out += c) {
+            const int32_t x0 = ox * win->stride_w - win->pad_w;
+            const int32_t kx0 = x0 < 0 ? -x0 : 0;
+            const int32_t kx1 = x0 + win->kernel_w > in_dims->w ? in_dims->w - x0 : win->kernel_w;
+            const QT *src = input + ((y0 + ky0) * in_dims->w + x0 + kx0) * c;
+            int32_t ch = 0;
+            for (; ch + 2 <= c; ch += 2) {
+                int32_t m = (int32_t)0x80008000, t;
+                const QT *s_row = src + ch;
+                for (int32_t ky = ky0; ky < ky1; ky++, s_row += in_row) {
+                    const QT *s = s_row;
+                    for (int32_t kx = kx0; kx < kx1; kx++, s += c) {
+                        const int32_t v = bench_read_s32(s);
+                        __asm("ssub16 %[t], %[v], %[m]\n\t"
+                              "sel  %[m], %[v], %[m]"
+                              : [m] "+r"(m), [t] "=&r"(t)
+                              : [v] "r"(v)
+                              : "cc");
+                    }
+                }
+                memcpy(out + ch, &m, sizeof m);
+            }
+            for (; ch < c; ch++) {
+                int32_t m = QMIN;
+                const QT *s_row = src + ch;
+                for (int32_t ky = ky0; ky < ky1; ky++, s_row += in_row) {
+                    for (int32_t kx = 0; kx < kx1 - kx0; kx++) {
+                        m = s_row[kx * c] > m ? s_row[kx * c] : m;
+                    }
+                }
+                out[ch] = (QT)m;
+            }
+        }
+    }
+    return BENCH_OK;
+#else
+    return maxpool_portable_s16(win, in_dims, input, out_dims, output);
 #endif
 }

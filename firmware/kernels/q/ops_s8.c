@@ -1,7 +1,7 @@
 /*
  * ops_s8.c - int8 depthwise conv, linear, pools, add and clamp (ops_q.inc).
  *
- * Depthwise conv and linear have Cortex-M4 DSP paths here:
+ * Depthwise conv, linear and max pool have Cortex-M4 DSP paths here:
  *   depthwise: four channels per pass (channels-last input and (kh, kw, C)
  *     weights: one LDR each per tap), SXTB16 unpacks channels (0, 2) and
  *     (1, 3), SADD16 adds the input offset, SMLABB/SMLATT accumulate;
@@ -9,6 +9,7 @@
  *   linear: the input plus its offset is widened to q15 once, into scratch,
  *     in (0, 2, 1, 3) order per group of four (the order SXTB16 unpacks the
  *     int8 weights in); then two output rows per pass, SMLAD.
+ *   max pool: four channels per SSUB8 + SEL.
  * The portable paths (ops_q.inc) give the same bits.
  */
 #include <string.h>
@@ -187,5 +188,63 @@ bench_status bench_linear_s8(const bench_qparams *q, int32_t in_features,
 #else
     /* The portable path reads the input directly; scratch is the DSP path's. */
     return linear_portable_s8(q, in_features, out_features, input, weight, bias, output);
+#endif
+}
+
+/* Max pool: the window is clipped once per pixel; SIMD over 4 channels
+ * (ssub8{8,16} sets the GE flags lane by lane, SEL keeps the larger), then
+ * one channel at a time. A group of channels' whole window is read before
+ * the group is written, which is all pool_overlap() relies on (a write
+ * never lands where a later read of the same pixel goes). */
+bench_status bench_maxpool_s8(const bench_window *win, const bench_dims *in_dims,
+                               const QT *input, const bench_dims *out_dims, QT *output)
+{
+    if (!win || !in_dims || !input || !out_dims || !output) {
+        return BENCH_ARG_ERROR;
+    }
+#if defined(__ARM_FEATURE_DSP)
+    const int32_t c = in_dims->c, in_row = in_dims->w * c;
+    QT *out = output;
+    for (int32_t oy = 0; oy < out_dims->h; oy++) {
+        const int32_t y0 = oy * win->stride_h - win->pad_h;
+        const int32_t ky0 = y0 < 0 ? -y0 : 0;
+        const int32_t ky1 = y0 + win->kernel_h > in_dims->h ? in_dims->h - y0 : win->kernel_h;
+        for (int32_t ox = 0; ox < out_dims->w; ox++, out += c) {
+            const int32_t x0 = ox * win->stride_w - win->pad_w;
+            const int32_t kx0 = x0 < 0 ? -x0 : 0;
+            const int32_t kx1 = x0 + win->kernel_w > in_dims->w ? in_dims->w - x0 : win->kernel_w;
+            const QT *src = input + ((y0 + ky0) * in_dims->w + x0 + kx0) * c;
+            int32_t ch = 0;
+            for (; ch + 4 <= c; ch += 4) {
+                int32_t m = (int32_t)0x80808080, t;
+                const QT *s_row = src + ch;
+                for (int32_t ky = ky0; ky < ky1; ky++, s_row += in_row) {
+                    const QT *s = s_row;
+                    for (int32_t kx = kx0; kx < kx1; kx++, s += c) {
+                        const int32_t v = bench_read_s32(s);
+                        __asm("ssub8 %[t], %[v], %[m]\n\t"
+                              "sel  %[m], %[v], %[m]"
+                              : [m] "+r"(m), [t] "=&r"(t)
+                              : [v] "r"(v)
+                              : "cc");
+                    }
+                }
+                memcpy(out + ch, &m, sizeof m);
+            }
+            for (; ch < c; ch++) {
+                int32_t m = QMIN;
+                const QT *s_row = src + ch;
+                for (int32_t ky = ky0; ky < ky1; ky++, s_row += in_row) {
+                    for (int32_t kx = 0; kx < kx1 - kx0; kx++) {
+                        m = s_row[kx * c] > m ? s_row[kx * c] : m;
+                    }
+                }
+                out[ch] = (QT)m;
+            }
+        }
+    }
+    return BENCH_OK;
+#else
+    return maxpool_portable_s8(win, in_dims, input, out_dims, output);
 #endif
 }
