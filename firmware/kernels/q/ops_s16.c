@@ -130,8 +130,8 @@ bench_status bench_linear_s16(const bench_qparams *q, int32_t in_features,
 #endif
 }
 
-/* Max pool: the window is clipped once per pixel; SIMD 
- * (ssub16{8,16} sets the GE flags lane by lane, SEL keeps the larger), then
+/* Max pool: the window is clipped once per pixel; SIMD over 2 channels
+ * (SSUB16 sets the GE flags lane by lane, SEL keeps the larger), then
  * one channel at a time. A group of channels' whole window is read before
  * the group is written, which is all pool_overlap() relies on (a write
  * never lands where a later read of the same pixel goes). */
