@@ -7,6 +7,7 @@ stderr that says what was wrong.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ EPILOG = """examples:
   bench run --board stm32l452 --model model.pt2 --dataset digits --limit 100
   bench run --board stm32l452 --model model.pt2 --dataset digits --dtype int8 --quant pot
   bench profile 1
+  bench sweep examples/sweep.toml --workers 2
   bench report --format md
 """
 
@@ -100,6 +102,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=3,
                    help="samples to measure when the run has no per-layer counts (default: 3)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("sweep", help="measure a matrix of boards x models x engines x dtypes "
+                       "from a TOML file (see examples/sweep.toml)")
+    p.add_argument("file", type=Path, help="sweep file (TOML)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="runs in parallel, each with its own emulator (default: the core count)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the newest sweep of this plan: finished runs are not redone")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB)
+    p.add_argument("--json", action="store_true", help="print one JSON object, no progress")
 
     p = sub.add_parser("export", help="write a run's device outputs and labels to .npz")
     p.add_argument("run_id", type=int)

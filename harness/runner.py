@@ -62,6 +62,7 @@ class RunRequest:
     max_restarts: int = MAX_RESTARTS
     quant: QuantRequest = QuantRequest()
     per_layer: bool = False  # -DBENCH_PER_LAYER build, per-layer instructions stored
+    sweep_key: str | None = None  # set by bench sweep: which entry of which sweep
 
 
 def git_commit() -> str | None:
@@ -319,7 +320,7 @@ def execute(p: Prepared, db: Path, progress: Progress | None = None) -> RunSumma
                 input_shape=input_shape_text(graph.input_shape), n_outputs=fw.n_outputs,
                 firmware_dir=str(fw.dir), quant_scheme=fw.quant_scheme,
                 calibration=json.dumps(p.calibration) if p.calibration else None,
-                per_layer=int(req.per_layer))
+                per_layer=int(req.per_layer), sweep_key=req.sweep_key)
         todo = [i for i in range(n) if i not in store.done_indices(run_id)]
         try:
             _stream(store, run_id, board, backend, fw, data, reference, todo, n, progress,

@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS runs (
     note TEXT,
     quant_scheme TEXT,                  -- pot | affine for int8/int16 runs
     calibration TEXT,                   -- JSON: method, samples, dataset the ranges came from
-    per_layer INTEGER                   -- 1: built with -DBENCH_PER_LAYER, layer_counts kept
+    per_layer INTEGER,                  -- 1: built with -DBENCH_PER_LAYER, layer_counts kept
+    sweep_key TEXT                      -- "<sweep_id>:<entry key>": made by bench sweep
 );
 CREATE TABLE IF NOT EXISTS samples (
     run_id INTEGER NOT NULL REFERENCES runs(run_id),
@@ -70,19 +71,29 @@ CREATE TABLE IF NOT EXISTS layer_counts (   -- --per-layer runs (QEMU TCG plugin
     count INTEGER NOT NULL,             -- instructions from the previous mark to this layer's
     PRIMARY KEY (run_id, idx, layer)
 );
+CREATE TABLE IF NOT EXISTS sweeps (     -- bench sweep: one row per sweep file run
+    sweep_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    spec_hash TEXT NOT NULL,            -- sha256 of the plan: what --resume matches
+    spec TEXT NOT NULL,                 -- the plan as JSON
+    created_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL                -- running | complete | incomplete
+);
 """
 
 RUN_FIELDS = ("board", "backend", "engine", "dtype", "model", "model_hash", "dataset",
               "dataset_hash", "samples_planned", "git_commit", "compiler", "cflags", "build_id",
               "clock_hz", "count_kind", "timer_kind", "rom_bytes", "ram_bytes", "arena_bytes",
               "stack_reserved_bytes", "input_shape", "n_outputs", "firmware_dir", "note",
-              "quant_scheme", "calibration", "per_layer")
+              "quant_scheme", "calibration", "per_layer", "sweep_key")
 # Columns added after the first schema: (table, column, type). Older
 # databases get them on open, so stored results stay readable.
 MIGRATIONS: tuple[tuple[str, str, str], ...] = (
     ("runs", "quant_scheme", "TEXT"),
     ("runs", "calibration", "TEXT"),
     ("runs", "per_layer", "INTEGER"),
+    ("runs", "sweep_key", "TEXT"),
 )
 
 
@@ -203,6 +214,30 @@ class Store:
 
     def run_ids(self) -> list[int]:
         return [r[0] for r in self._db.execute("SELECT run_id FROM runs ORDER BY run_id")]
+
+    # -- sweeps -----------------------------------------------------------------
+
+    def create_sweep(self, name: str, spec_hash: str, spec: str) -> int:
+        cur = self._write("INSERT INTO sweeps (name, spec_hash, spec, created_at, status) "
+                          "VALUES (?, ?, ?, ?, 'running')", (name, spec_hash, spec, _now()))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def latest_sweep(self, spec_hash: str) -> int | None:
+        row = self._db.execute("SELECT max(sweep_id) FROM sweeps WHERE spec_hash = ?",
+                               (spec_hash,)).fetchone()
+        return row[0] if row else None
+
+    def finish_sweep(self, sweep_id: int, status: str) -> None:
+        self._write("UPDATE sweeps SET status = ?, finished_at = ? WHERE sweep_id = ?",
+                    (status, _now(), sweep_id))
+
+    def sweep_runs(self, sweep_id: int) -> dict[str, tuple[int, str]]:
+        """Entry key -> (newest run id, its status) for a sweep's runs."""
+        rows = self._db.execute(
+            "SELECT sweep_key, run_id, status FROM runs WHERE sweep_key LIKE ? "
+            "ORDER BY run_id", (f"{sweep_id}:%",))
+        return {key.split(":", 1)[1]: (run_id, status) for key, run_id, status in rows}
 
     # -- samples ----------------------------------------------------------------
 

@@ -1,0 +1,280 @@
+"""bench sweep: measure a matrix of targets x models x engines x dtypes.
+
+A sweep file (TOML) names what to measure; see examples/sweep.toml:
+
+    name = "example"        # shown in progress and stored with the sweep
+    limit = 40              # samples per run (default: the whole dataset)
+    engines = ["native", "qualia"]
+    dtypes = ["float32", "int8"]
+
+    [[target]]              # one or more
+    board = "stm32l452"
+    backend = "qemu"
+
+    [[model]]               # one or more, each with its dataset
+    model = "examples/har_cnn.py:har_cnn"
+    dataset = "har-synth"
+
+    [quant]                 # optional: as the run command's options
+    scheme = "pot"          # default: the more accurate on calibration
+    calibrate = 300
+    method = "minmax"
+
+Every entry of the product is one ordinary run, stored as it finishes and
+tagged with the sweep (``runs.sweep_key``). Entries run in worker processes,
+each with its own emulator. ``--resume`` finds the newest sweep of the same
+plan and redoes nothing that finished: complete runs are skipped, runs left
+incomplete continue where they stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import multiprocessing
+import tomllib
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from queue import Empty
+
+from harness.errors import BenchError, ConfigError
+from harness.quant.calibrate import DEFAULT_SAMPLES, METHODS
+from harness.store import Store
+
+_TOP_KEYS = {"name", "limit", "engines", "dtypes", "target", "model", "quant"}
+_QUANT_KEYS = {"scheme", "calibrate", "method", "weights"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One run of the sweep."""
+
+    board: str
+    backend: str
+    model: str
+    dataset: str
+    engine: str
+    dtype: str
+    limit: int | None
+    quant: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        model = Path(self.model.split(":")[0]).stem
+        return f"{self.board}/{self.backend} {model} {self.engine} {self.dtype}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    entries: list[Entry]
+
+    @property
+    def spec(self) -> str:
+        return json.dumps([asdict(e) for e in self.entries], sort_keys=True)
+
+    @property
+    def spec_hash(self) -> str:
+        return hashlib.sha256(self.spec.encode()).hexdigest()
+
+
+@dataclass
+class Outcome:
+    entry: Entry
+    run_id: int | None = None
+    status: str = "pending"  # pending | skipped (already complete) | complete | failed
+    error: str | None = None
+    summary: dict | None = None
+
+
+def _list(raw: dict, key: str, path: Path) -> list:
+    value = raw.get(key)
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{path}: '{key}' must be a non-empty list")
+    return value
+
+
+def load_plan(path: Path) -> Plan:
+    """Parse and check a sweep file; raise ConfigError naming what is wrong."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except OSError as e:
+        raise ConfigError(f"cannot read sweep file {path}: {e.strerror or e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}") from e
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; a sweep has "
+                          f"{', '.join(sorted(_TOP_KEYS))}")
+    limit = raw.get("limit")
+    if limit is not None and (not isinstance(limit, int) or limit <= 0):
+        raise ConfigError(f"{path}: 'limit' must be a positive integer")
+    quant = raw.get("quant", {})
+    if not isinstance(quant, dict) or set(quant) - _QUANT_KEYS:
+        raise ConfigError(f"{path}: [quant] takes {', '.join(sorted(_QUANT_KEYS))}")
+    if quant.get("method", "minmax") not in METHODS:
+        raise ConfigError(f"{path}: [quant] method must be one of {', '.join(METHODS)}")
+    targets = _list(raw, "target", path)
+    models = _list(raw, "model", path)
+    for t in targets:
+        if not isinstance(t, dict) or set(t) != {"board", "backend"}:
+            raise ConfigError(f"{path}: each [[target]] has exactly 'board' and 'backend'")
+    for m in models:
+        if not isinstance(m, dict) or set(m) != {"model", "dataset"}:
+            raise ConfigError(f"{path}: each [[model]] has exactly 'model' and 'dataset'")
+    engines = [str(e) for e in _list(raw, "engines", path)]
+    dtypes = [str(d) for d in _list(raw, "dtypes", path)]
+    base = Path(path).resolve().parent
+    entries = [
+        Entry(board=t["board"], backend=t["backend"], model=_resolve(m["model"], base),
+              dataset=_resolve(m["dataset"], base), engine=e, dtype=d, limit=limit,
+              quant=dict(quant))
+        for t, m, e, d in itertools.product(targets, models, engines, dtypes)
+    ]
+    return Plan(name=str(raw.get("name", Path(path).stem)), entries=entries)
+
+
+def _resolve(spec: str, base: Path) -> str:
+    """Files named relative to the sweep file or the working directory;
+    registry names (digits, ...) stay as they are."""
+    head, sep, tail = spec.partition(":") if spec.count(":") == 1 else (spec, "", "")
+    if head.endswith((".py", ".pt2", ".npz")):
+        candidate = Path(head) if Path(head).exists() else base / head
+        return str(candidate.resolve()) + sep + tail
+    return spec
+
+
+def check_plan(plan: Plan) -> None:
+    """Everything that can be checked before any build: names that exist."""
+    from harness.datasets import DATASETS
+    from harness.engines import engine_names
+    from harness.runner import resolve_board_backend
+
+    engines = set(engine_names())
+    for e in plan.entries:
+        resolve_board_backend(e.board, e.backend)
+        if e.engine not in engines:
+            raise ConfigError(f"unknown engine {e.engine!r}; known engines: "
+                              f"{', '.join(sorted(engines))}")
+        if e.dtype not in ("float32", "int16", "int8"):
+            raise ConfigError(f"unknown dtype {e.dtype!r}; known: float32, int16, int8")
+        if e.dataset not in DATASETS and not Path(e.dataset).exists():
+            raise ConfigError(f"dataset {e.dataset!r} is neither a registry name nor a file")
+        file = e.model.split(":")[0]
+        if file.endswith((".py", ".pt2")) and not Path(file).exists():
+            raise ConfigError(f"model file {file} does not exist")
+
+
+def _request(entry: Entry, sweep_id: int, resume: int | None):  # noqa: ANN202
+    from harness.runner import QuantRequest, RunRequest
+
+    q = entry.quant
+    return RunRequest(board=entry.board, backend=entry.backend, model=entry.model,
+                      dataset=entry.dataset, engine=entry.engine, dtype=entry.dtype,
+                      limit=entry.limit, resume=resume, sweep_key=f"{sweep_id}:{entry.key}",
+                      # [quant] is for the integer entries of the matrix.
+                      quant=QuantRequest(scheme=q.get("scheme") if entry.dtype != "float32"
+                                         else None,
+                                         samples=int(q.get("calibrate", DEFAULT_SAMPLES)),
+                                         method=q.get("method", "minmax"),
+                                         weights=q.get("weights", "packed")))
+
+
+def _work(entry: Entry, sweep_id: int, resume: int | None, db: str,
+          queue: multiprocessing.Queue) -> Outcome:
+    """In a worker process: one run, progress sent to the parent."""
+    from harness.runner import run
+
+    def progress(done: int, total: int) -> None:
+        queue.put((entry.key, done, total))
+
+    try:
+        summary = run(_request(entry, sweep_id, resume), Path(db), progress)
+    except BenchError as e:
+        with Store(Path(db)) as store:
+            run_id = store.sweep_runs(sweep_id).get(entry.key, (None, ""))[0]
+        return Outcome(entry, run_id, "failed", str(e))
+    return Outcome(entry, summary.run_id, "complete", summary=summary.as_dict())
+
+
+Progress = Callable[[str, str, int, int], None]  # (event, entry key, done, total)
+
+
+def run_sweep(plan: Plan, db: Path, workers: int, resume: bool,
+              progress: Progress | None = None) -> tuple[int, list[Outcome]]:
+    """Run (or resume) the plan; returns the sweep id and one outcome per entry."""
+    check_plan(plan)
+    if workers <= 0:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    with Store(db) as store:
+        sweep_id = store.latest_sweep(plan.spec_hash) if resume else None
+        if resume and sweep_id is None:
+            raise ConfigError(f"no earlier sweep with this plan in {db}: run it without "
+                              f"--resume first")
+        if sweep_id is None:
+            sweep_id = store.create_sweep(plan.name, plan.spec_hash, plan.spec)
+        done = store.sweep_runs(sweep_id)
+    _prepare_shared_tools(plan)
+
+    outcomes = {e.key: Outcome(e) for e in plan.entries}
+    todo: list[tuple[Entry, int | None]] = []
+    for e in plan.entries:
+        run_id, status = done.get(e.key, (None, ""))
+        if status == "complete":
+            outcomes[e.key] = Outcome(e, run_id, "skipped")
+        else:
+            todo.append((e, run_id))  # None: a new run; else continue the stored one
+
+    ctx = multiprocessing.get_context("spawn")  # no torch/thread state forked into workers
+    with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=workers,
+                                                       mp_context=ctx) as pool:
+        queue = manager.Queue()
+        futures: dict[Future, Entry] = {
+            pool.submit(_work, e, sweep_id, run_id, str(db), queue): e for e, run_id in todo}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            _drain(queue, progress)
+            for f in finished:
+                entry = futures[f]
+                try:
+                    outcomes[entry.key] = f.result()
+                except Exception as e:  # a worker that died: keep the sweep going
+                    outcomes[entry.key] = Outcome(entry, None, "failed",
+                                                  f"worker failed: {type(e).__name__}: {e}")
+                if progress:
+                    progress("finished", entry.key, 0, 0)
+        _drain(queue, progress)
+    results = [outcomes[e.key] for e in plan.entries]
+    with Store(db) as store:
+        ok = all(o.status in ("complete", "skipped") for o in results)
+        store.finish_sweep(sweep_id, "complete" if ok else "incomplete")
+    return sweep_id, results
+
+
+def _drain(queue: multiprocessing.Queue, progress: Progress | None) -> None:
+    while True:
+        try:
+            key, done, total = queue.get_nowait()
+        except (Empty, OSError, EOFError):
+            return
+        if progress:
+            progress("samples", key, done, total)
+
+
+def _prepare_shared_tools(plan: Plan) -> None:
+    """Build what every worker would otherwise race to build: the QEMU plugin."""
+    from harness.backends import get_backend
+
+    for backend in {e.backend for e in plan.entries}:
+        exact = getattr(get_backend(backend), "exact_counter", None)
+        if exact is not None:
+            exact()
