@@ -23,7 +23,7 @@ EPILOG = """examples:
   bench run --board stm32l452 --model model.pt2 --dataset digits --dtype int8 --quant pot
   bench profile 1
   bench sweep examples/sweep.toml --workers 2
-  bench report --format md
+  bench report --format html -o report.html --baseline qualia --published
 """
 
 
@@ -118,10 +118,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--db", type=Path, default=DEFAULT_DB)
 
-    p = sub.add_parser("report", help="table of the runs in the store")
+    p = sub.add_parser("report", help="comparison tables and plots of the runs in the store")
     p.add_argument("--db", type=Path, default=DEFAULT_DB)
-    p.add_argument("--format", choices=["md", "csv"], default="md")
+    p.add_argument("--format", choices=["md", "html", "csv", "latex"], default="md",
+                   help="md (default; with -o its plots are written as PNGs beside the file), "
+                   "html (one self-contained file with the plots), csv, latex (booktabs)")
     p.add_argument("-o", "--output", type=Path, help="write to a file instead of stdout")
+    p.add_argument("--baseline", metavar="ENGINE",
+                   help="engine the ratios compare against, run for run on the same board, "
+                   "model, dataset and dtype (default: native when stored)")
+    p.add_argument("--published", action="store_true",
+                   help="also show the published figures in references/ (marked, with source "
+                   "and unit; never in the ratios)")
 
     sub.add_parser("doctor", help="what is installed, what is missing, how to get it")
 

@@ -265,13 +265,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"no results database at {args.db}: run 'bench run' or 'bench demo'")
     with Store(args.db) as store:
         summaries = store.summaries()
-    text = report.render(summaries, args.format)
+    from harness import published
+
+    comparison = report.compare(summaries, args.baseline,
+                                published.load() if args.published else None)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
+        args.output.write_text(report.render(comparison, args.format, args.output))
         out.print(f"wrote {args.output}")
     else:
-        print(text, end="")
+        print(report.render(comparison, args.format), end="")
     return 0
 
 

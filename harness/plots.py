@@ -1,0 +1,88 @@
+"""Report plots as PNG bytes (matplotlib, Agg; no display, no pyplot state).
+
+Only measured runs are drawn: published figures are in other units.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
+
+from harness.report import Group, pareto_front  # noqa: E402
+from harness.store import RunSummary  # noqa: E402
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _label(s: RunSummary) -> str:
+    return f"{s.engine}/{s.dtype}"
+
+
+def pareto_png(g: Group) -> bytes | None:
+    """Accuracy vs count per inference (log x), points labelled engine/dtype,
+    the Pareto front (fewer instructions, higher accuracy) drawn as steps.
+    One series per board/backend/count kind: counts of different kinds or
+    boards are never on one front."""
+    runs = [r.s for r in g.rows if r.s.accuracy is not None and r.s.count_per_inference]
+    if not runs:
+        return None
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.add_subplot()
+    series: dict[tuple[str, str, str], list] = {}
+    for s in runs:
+        series.setdefault((s.board, s.backend, s.count_kind or "count"), []).append(s)
+    for (board, backend, kind), members in series.items():
+        pts = [(float(s.count_per_inference), 100 * s.accuracy) for s in members]
+        sc = ax.scatter([p[0] for p in pts], [p[1] for p in pts], zorder=3,
+                        label=f"{board}/{backend} ({kind})")
+        for k, (s, (x, y)) in enumerate(zip(members, pts, strict=True)):
+            ax.annotate(_label(s), (x, y), textcoords="offset points",
+                        xytext=(4, 5 if k % 2 == 0 else -11), fontsize=8)
+        front = [pts[i] for i in pareto_front(pts)]
+        # steps through the front, held out to the largest count
+        xs = [p[0] for p in front] + [max(p[0] for p in pts)]
+        ys = [p[1] for p in front] + [front[-1][1]]
+        ax.step(xs, ys, where="post", color=sc.get_facecolor()[0], alpha=0.6,
+                label=f"Pareto front, {board}/{backend}")
+        ax.scatter(xs[:-1], ys[:-1], s=120, facecolors="none",
+                   edgecolors=sc.get_facecolor()[0], zorder=4)
+    ax.set_xscale("log")
+    kinds = sorted({k for _, _, k in series})
+    ax.set_xlabel(f"{' or '.join(kinds)} per inference (log; emulator counts, not latency)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(g.title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def memory_png(g: Group) -> bytes | None:
+    """ROM, static RAM and measured stack per run, in KB."""
+    runs = [r.s for r in g.rows if r.s.rom_bytes is not None or r.s.ram_bytes is not None]
+    if not runs:
+        return None
+    fig = Figure(figsize=(max(4.0, 0.9 * len(runs) + 2), 4.2))
+    ax = fig.add_subplot()
+    xs = range(len(runs))
+    w = 0.4
+    rom = [(s.rom_bytes or 0) / 1024 for s in runs]
+    ram = [(s.ram_bytes or 0) / 1024 for s in runs]
+    stack = [(s.stack_bytes or 0) / 1024 for s in runs]
+    ax.bar([x - w / 2 for x in xs], rom, w, label="ROM")
+    ax.bar([x + w / 2 for x in xs], ram, w, label="RAM (static)")
+    ax.bar([x + w / 2 for x in xs], stack, w, bottom=ram, label="stack (measured)", hatch="//",
+           alpha=0.7)
+    ax.set_xticks(list(xs), [f"#{s.run_id}\n{_label(s)}" for s in runs], fontsize=7)
+    ax.set_ylabel("KB")
+    ax.set_title(g.title, fontsize=9)
+    ax.legend(fontsize=7)
+    return _png(fig)
