@@ -29,11 +29,13 @@ def bench(*args: str) -> subprocess.CompletedProcess:
 
 def runs(db: Path) -> dict[int, tuple[str, str, int]]:
     """run_id -> (status, sweep_key, samples stored)."""
-    con = sqlite3.connect(db)
+    con = sqlite3.connect(db, timeout=30)
     try:
         rows = con.execute("SELECT r.run_id, r.status, r.sweep_key, "
                            "(SELECT count(*) FROM samples s WHERE s.run_id = r.run_id) "
                            "FROM runs r").fetchall()
+    except sqlite3.OperationalError:  # the sweep has created the file, not the tables yet
+        rows = []
     finally:
         con.close()
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
