@@ -12,7 +12,6 @@ import base64
 import csv
 import io
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,17 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import TINY_MODEL
+from hostc import needs_emulator
 
 from harness.report import pareto_front
 from harness.runner import QuantRequest, RunRequest, run
 from harness.store import RunSummary, Store
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
-                       reason="qemu-system-arm not installed (make setup)"),
-    pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                       reason="arm-none-eabi-gcc not installed (make setup)"),
-]
+pytestmark = needs_emulator
 BENCH = [sys.executable, "-m", "harness.cli"]
 RUNS = (("native", "float32"), ("native", "int8"), ("qualia", "int8"))
 

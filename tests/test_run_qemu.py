@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,18 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hostc import needs_emulator
 
 from harness.errors import BackendError
 from harness.model.importer import import_graph, load_model
 from harness.runner import RunRequest, run
 from harness.store import Store
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
-                       reason="qemu-system-arm not installed (make setup)"),
-    pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                       reason="arm-none-eabi-gcc not installed (make setup)"),
-]
+pytestmark = needs_emulator
 BENCH = [sys.executable, "-m", "harness.cli"]
 
 
