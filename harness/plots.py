@@ -11,7 +11,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
+from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter, NullFormatter  # noqa: E402  (after the backend is chosen)
 
 from harness.report import Group, pareto_front  # noqa: E402
 from harness.store import RunSummary  # noqa: E402
@@ -44,7 +45,9 @@ def pareto_png(g: Group) -> bytes | None:
         pts = [(float(s.count_per_inference), 100 * s.accuracy) for s in members]
         sc = ax.scatter([p[0] for p in pts], [p[1] for p in pts], zorder=3,
                         label=f"{board}/{backend} ({kind})")
-        for k, (s, (x, y)) in enumerate(zip(members, pts, strict=True)):
+        # Alternate above/below along x, so neighbours' labels do not collide.
+        by_x = sorted(zip(members, pts, strict=True), key=lambda sp: sp[1][0])
+        for k, (s, (x, y)) in enumerate(by_x):
             ax.annotate(_label(s), (x, y), textcoords="offset points",
                         xytext=(4, 5 if k % 2 == 0 else -11), fontsize=8)
         front = [pts[i] for i in pareto_front(pts)]
@@ -56,6 +59,9 @@ def pareto_png(g: Group) -> bytes | None:
         ax.scatter(xs[:-1], ys[:-1], s=120, facecolors="none",
                    edgecolors=sc.get_facecolor()[0], zorder=4)
     ax.set_xscale("log")
+    # 500k, 1M, 5M: readable where log-scale minor labels pile up.
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     kinds = sorted({k for _, _, k in series})
     ax.set_xlabel(f"{' or '.join(kinds)} per inference (log; emulator counts, not latency)")
     ax.set_ylabel("accuracy (%)")
