@@ -129,7 +129,9 @@ def affine_format(lo: float, hi: float) -> TensorQuant:
     lo, hi = min(lo, 0.0), max(hi, 0.0)
     if hi - lo <= 0.0:
         return TensorQuant(dtype="int8", scale=1.0, zero_point=0)
-    scale = (hi - lo) / 255.0
+    # Scales are float32, as a .tflite file stores them: TFLite Micro derives
+    # its multipliers from those floats, so ours must come from the same ones.
+    scale = float(np.float32((hi - lo) / 255.0))
     zp = int(np.clip(round(-128 - lo / scale), -128, 127))
     return TensorQuant(dtype="int8", scale=float(scale), zero_point=zp)
 
@@ -139,7 +141,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if real == 0.0:
         return 0, 0
     mant, shift = math.frexp(real)
-    m = round(mant * (1 << 31))
+    m = math.floor(mant * (1 << 31) + 0.5)  # TfLiteRound: half away from zero
     if m == (1 << 31):
         m //= 2
         shift += 1
@@ -263,7 +265,7 @@ def _affine_weights(q: QLayer) -> None:
     w = layer.weight.astype(np.float64)
     n_out = w.shape[0]
     max_abs = np.max(np.abs(w.reshape(n_out, -1)), axis=1)
-    s_w = np.where(max_abs > 0, max_abs / 127.0, 1.0)
+    s_w = np.where(max_abs > 0, max_abs / 127.0, 1.0).astype(np.float32).astype(np.float64)
     shape = (n_out,) + (1,) * (w.ndim - 1)
     q.weight = np.clip(np.rint(w / s_w.reshape(shape)), -127, 127).astype(np.int8)
     s_x, s_y = q.in_q[0].scale, q.out_q.scale
