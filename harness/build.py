@@ -195,7 +195,8 @@ def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Pat
     objects = _compile(cc, [*cflags, *defines, *(f"-I{d}" for d in includes)], sources,
                        out_dir)
     cmd = [cc, *cflags, *map(str, objects), "-T", str(board.linker_script), *toolchain.LDFLAGS,
-           f"-Wl,-Map={out_dir / 'firmware.map'}", "-lm", "-o", str(elf)]
+           f"-Wl,-Map={out_dir / 'firmware.map'}", *map(str, gen.libraries), "-lm", "-o",
+           str(elf)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     with (out_dir / "build.log").open("a") as log:
         log.write(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)

@@ -24,6 +24,7 @@ EPILOG = """examples:
   bench profile 1
   bench sweep examples/sweep.toml --workers 2
   bench report --format html -o report.html --baseline qualia --published
+  bench import-cubeai st_ai_output/ --board stm32l452 --model model.pt2 --dataset digits
 """
 
 
@@ -31,7 +32,10 @@ def _add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--board", required=True, help="board name (see 'bench boards')")
     p.add_argument("--model", required=required,
                    help="a .pt2 file (torch.export) or path/to/file.py:factory")
-    p.add_argument("--engine", default="native", help="inference engine (default: native)")
+    p.add_argument("--engine", default="native",
+                   help="inference engine: native (default), qualia, tflm (int8; TFLM's host "
+                   "interpreter unless TFLM_ROOT names a tflite-micro tree), stm32cubeai (int8; "
+                   "needs ST's stedgeai, else see 'bench import-cubeai')")
     p.add_argument("--dtype", default="float32", choices=["float32", "int16", "int8"],
                    help="data type (default: float32)")
     q = p.add_argument_group("quantization (int8/int16)")
@@ -131,6 +135,20 @@ def parser() -> argparse.ArgumentParser:
                    help="also show the published figures in references/ (marked, with source "
                    "and unit; never in the ratios)")
 
+    p = sub.add_parser("import-cubeai", help="store an STM32Cube.AI / ST Edge AI run's reports "
+                       "(*_c_info.json, *_validate_report.txt) as an imported row")
+    p.add_argument("report", type=Path,
+                   help="a stedgeai output folder or its <name>_c_info.json; a "
+                   "<name>_validate_report.txt beside it adds on-target cycles and accuracy")
+    p.add_argument("--board", required=True, help="the board the report was made for")
+    p.add_argument("--model", help="the same model as bench's own runs (.pt2 or file.py:factory):"
+                   " the row then joins their report group and ratios")
+    p.add_argument("--dataset", help="the dataset stedgeai validated on, when it is the same "
+                   "as bench's runs")
+    p.add_argument("--dtype", default="int8", choices=["float32", "int16", "int8"],
+                   help="the network's data type (default: int8)")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB)
+
     sub.add_parser("doctor", help="what is installed, what is missing, how to get it")
 
     p = sub.add_parser("demo", help="train a small CNN on digits and measure it on the "
@@ -145,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from harness import commands
 
     try:
-        return getattr(commands, f"cmd_{args.command}")(args)
+        return getattr(commands, f"cmd_{args.command.replace('-', '_')}")(args)
     except BenchError as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 2

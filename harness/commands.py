@@ -19,6 +19,7 @@ from harness.build import Firmware
 from harness.errors import BenchError, ConfigError
 from harness.paths import BUILD, RESULTS
 from harness.runner import (
+    HOST_BACKEND,
     QuantRequest,
     RunRequest,
     Target,
@@ -149,11 +150,15 @@ def _summary_rows(s: RunSummary) -> list[tuple[str, str]]:
     if s.count_kind == "instructions" and s.count_per_inference and s.clock_hz:
         rows.append(("latency estimate", f"{report.latency_estimate_us(s):,.0f} us at CPI 1, "
                      f"{s.clock_hz / 1e6:g} MHz (estimate: QEMU has no cycle model)"))
+    elif s.count_kind == "cycles" and s.count_per_inference and s.clock_hz:
+        rows.append(("latency", f"{report.latency_estimate_us(s):,.0f} us at "
+                     f"{s.clock_hz / 1e6:g} MHz (measured cycles)"))
     rows += [
         ("ROM", _kb(s.rom_bytes)),
         ("RAM (static)", f"{_kb(s.ram_bytes)} (arena {_kb(s.arena_bytes)})"),
         ("stack (measured)", _kb(s.stack_bytes)),
-        (f"max |device - {report.reference_name(s)}|", "-" if s.max_abs_error is None
+        (f"max |{'output' if s.backend == HOST_BACKEND else 'device'} - "
+         f"{report.reference_name(s)}|", "-" if s.max_abs_error is None
          else f"{s.max_abs_error:.2e}"),
     ]
     return rows
@@ -185,6 +190,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_with_progress(req: RunRequest, db: Path) -> RunSummary:
     with err.status("checking inputs and building firmware ..."):
         prepared = prepare(req)
+    if prepared.note:
+        err.print(f"bench: note: {prepared.note}", soft_wrap=True)
     cal = prepared.calibration
     if cal and cal.get("dataset") == req.dataset and req.quant.ranges is None:
         err.print(f"bench: note: calibrated on the first {cal['samples']} samples of "
@@ -310,6 +317,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_cubeai(args: argparse.Namespace) -> int:
+    from harness.boards import get_board
+    from harness.engines.stm32cubeai import import_report
+
+    run_id = import_report(args.report, get_board(args.board), args.db, model=args.model,
+                           dataset=args.dataset, dtype=args.dtype)
+    with Store(args.db) as store:
+        s = store.summary(run_id)
+    print_summary(s)
+    out.print(f"imported as run {run_id} into {args.db} (figures from {s.imported_from})",
+              soft_wrap=True)
+    return 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from harness.sweep import check_plan, load_plan, run_sweep
 
@@ -319,6 +340,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.json:
         sweep_id, outcomes = run_sweep(plan, args.db, args.workers, args.resume)
     else:
+        for note in plan.notes:
+            err.print(f"bench: note: {note}")
         err.print(f"sweep [bold]{plan.name}[/]: {len(plan.entries)} runs, {args.workers} "
                   f"worker(s), results in {args.db}", soft_wrap=True)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from harness.backends.base import Count
 from harness.boards import Board, get_board
 from harness.build import Firmware, build
 from harness.datasets import Dataset, load_dataset
+from harness.engines import get_engine, host_reason
 from harness.errors import BackendError, BenchError, ConfigError, ProtocolError, ToolMissingError
 from harness.link import DeviceInfo, DeviceSilent, Link
 from harness.model.importer import import_graph, load_model
@@ -30,6 +32,9 @@ from harness.paths import BUILD, ROOT
 from harness.quant import QuantConfig
 from harness.quant.calibrate import DEFAULT_SAMPLES
 from harness.store import RunSummary, Sample, Store, input_shape_text
+
+if TYPE_CHECKING:
+    from harness.engines.tflm import HostModel
 
 MAX_RESTARTS = 1
 PER_LAYER_CFLAGS = ("-DBENCH_PER_LAYER",)  # BENCH_LAYER_MARK() becomes a marker call
@@ -241,15 +246,20 @@ class Prepared:
     graph: Graph
     data: Dataset
     n: int
-    fw: Firmware
+    fw: Firmware | None  # None: the engine runs on the host (see host)
     calibration: dict | None = None  # recorded with the run
     quant: QuantConfig | None = None
+    host: HostModel | None = None  # an engine's host interpreter, e.g. tflm without TFLM_ROOT
+    note: str | None = None  # why the run is a host run, for the user
 
 
 def prepare(req: RunRequest) -> Prepared:
     """Check every input and build the firmware: all the ways a run can fail
     before it touches the store."""
     board, backend = resolve_board_backend(req.board, req.backend)
+    on_host = host_reason(get_engine(req.engine))
+    if on_host is not None:
+        return _prepare_host(req, board, backend, on_host)
     ok, why = backend.available()
     if not ok:
         raise ToolMissingError(why)
@@ -269,16 +279,38 @@ def prepare(req: RunRequest) -> Prepared:
     return Prepared(req, board, backend, graph, data, n, fw, record, quant)
 
 
+def _prepare_host(req: RunRequest, board: Board, backend: Backend, why: str) -> Prepared:
+    """An engine that measures on the host: no firmware, no backend session."""
+    from harness.build import graph_hash
+
+    if req.per_layer:
+        raise ConfigError(f"--per-layer needs firmware on an emulator; {why}")
+    graph = load_graph(req.model)
+    data: Dataset = load_dataset(req.dataset)
+    data.check_fits(graph.input_shape)
+    n = len(data) if req.limit is None else min(req.limit, len(data))
+    if n <= 0:
+        raise ConfigError(f"dataset {data.name} has no samples to run (limit {req.limit})")
+    engine = get_engine(req.engine)
+    if req.dtype not in engine.dtypes:
+        raise ConfigError(f"engine {req.engine} does not support dtype {req.dtype}; "
+                          f"it supports: {', '.join(engine.dtypes)}")
+    quant, record = quant_for(graph, req.engine, req.dtype, req.dataset, req.quant)
+    out = BUILD / f"host-{req.engine}-{req.dtype}-{graph_hash(graph).hex()[:12]}"
+    host = engine.host_model(graph, out, req.dtype, quant)  # type: ignore[attr-defined]
+    return Prepared(req, board, backend, graph, data, n, None, record, quant, host, why)
+
+
 def host_reference(p: Prepared) -> np.ndarray:
     """What each device output must equal: the bit-exact integer reference
     (dequantized) for the native engine's int8/int16 builds, else the float
     model (for other engines' integer builds that is the quantization error)."""
     x = p.data.x[:p.n]
-    if p.quant is not None and p.fw.engine == "native":
+    if p.quant is not None and p.req.engine in ("native", "tflm"):
         from harness.quant.reference import run_qgraph
         from harness.quant.schemes import quantize_graph
 
-        qgraph = quantize_graph(p.graph, p.quant, p.fw.dtype)
+        qgraph = quantize_graph(p.graph, p.quant, p.req.dtype)
         return qgraph.output_q.dequantize(run_qgraph(qgraph, qgraph.input_q.quantize(x)))
     return run_graph(p.graph, x).astype(np.float32)
 
@@ -288,6 +320,9 @@ def run(req: RunRequest, db: Path, progress: Progress | None = None) -> RunSumma
 
 
 def execute(p: Prepared, db: Path, progress: Progress | None = None) -> RunSummary:
+    if p.host is not None:
+        return _execute_host(p, db, progress)
+    assert p.fw is not None
     req, board, backend, graph, data, n, fw = p.req, p.board, p.backend, p.graph, p.data, p.n, p.fw
     reference = host_reference(p)
 
@@ -331,6 +366,65 @@ def execute(p: Prepared, db: Path, progress: Progress | None = None) -> RunSumma
             if isinstance(e, BenchError):
                 raise type(e)(f"{e}; run {run_id} is stored as incomplete: continue it with "
                               f"--resume {run_id}") from e
+            raise
+        store.finish_run(run_id, "complete")
+        return store.summary(run_id)
+
+
+HOST_BACKEND = "host"  # stored as a host run's backend: nothing ran on a board
+
+
+def _execute_host(p: Prepared, db: Path, progress: Progress | None) -> RunSummary:
+    """Every sample through the engine's host interpreter, stored as it
+    finishes. Host runs have accuracy, arena bytes and the distance to our
+    integer reference; no count, no ROM/RAM, no stack."""
+    req, host = p.req, p.host
+    assert host is not None
+    reference = host_reference(p)
+    with Store(db) as store:
+        if req.resume is not None:
+            run_id = req.resume
+            row = store.run_row(run_id)
+            if (row["backend"], row["engine"], row["dataset_hash"]) != (
+                    HOST_BACKEND, req.engine, p.data.hash):
+                raise ConfigError(f"run {run_id} is not a {req.engine} host run of this "
+                                  f"dataset: resume it with the same arguments")
+            n = row["samples_planned"]
+            store.update_run(run_id, status="running")
+        else:
+            from harness.build import graph_hash
+
+            n = p.n
+            run_id = store.create_run(
+                board=p.board.name, backend=HOST_BACKEND, engine=req.engine, dtype=req.dtype,
+                model=req.model, model_hash=graph_hash(p.graph).hex(), dataset=req.dataset,
+                dataset_hash=p.data.hash, samples_planned=n, git_commit=git_commit(),
+                compiler=host.version, timer_kind="none", clock_hz=None,
+                input_shape=input_shape_text(p.graph.input_shape),
+                n_outputs=int(reference.shape[1]), firmware_dir=str(host.file.parent),
+                quant_scheme=p.quant.scheme if p.quant else None,
+                calibration=json.dumps(p.calibration) if p.calibration else None,
+                per_layer=0, sweep_key=req.sweep_key, note=p.note)
+        todo = [i for i in range(n) if i not in store.done_indices(run_id)]
+        done = n - len(todo)
+        if progress:
+            progress(done, n)
+        try:
+            interp = host.interpreter()
+            for i in todo:
+                out = host.dequantize(interp.invoke(host.quantize(p.data.x[i:i + 1])[0]))
+                out = np.asarray(out, dtype=np.float32).reshape(-1)
+                store.add_sample(run_id, Sample(
+                    idx=i, label=int(p.data.y[i]), predicted=int(np.argmax(out)), count=0,
+                    raw_count=0, stack_bytes=0,
+                    max_abs_error=float(np.max(np.abs(out - reference[i]))), output=out))
+                done += 1
+                if progress:
+                    progress(done, n)
+            store.update_run(run_id, arena_bytes=interp.arena_bytes())
+        except BaseException as e:
+            note = str(e) if isinstance(e, BenchError) else f"interrupted ({type(e).__name__})"
+            store.finish_run(run_id, "incomplete", note=note)
             raise
         store.finish_run(run_id, "complete")
         return store.summary(run_id)

@@ -50,14 +50,16 @@ CREATE TABLE IF NOT EXISTS runs (
     quant_scheme TEXT,                  -- pot | affine for int8/int16 runs
     calibration TEXT,                   -- JSON: method, samples, dataset the ranges came from
     per_layer INTEGER,                  -- 1: built with -DBENCH_PER_LAYER, layer_counts kept
-    sweep_key TEXT                      -- "<sweep_id>:<entry key>": made by bench sweep
+    sweep_key TEXT,                     -- "<sweep_id>:<entry key>": made by bench sweep
+    imported_from TEXT,                 -- a vendor report this row was read from (no samples)
+    metrics TEXT                        -- JSON: run-level figures of an imported row
 );
 CREATE TABLE IF NOT EXISTS samples (
     run_id INTEGER NOT NULL REFERENCES runs(run_id),
     idx INTEGER NOT NULL,               -- position in the dataset
     label INTEGER NOT NULL,
     predicted INTEGER NOT NULL,
-    count INTEGER NOT NULL,             -- in the run's count_kind
+    count INTEGER NOT NULL,             -- in the run's count_kind; 0 when that is NULL (host runs)
     raw_count INTEGER NOT NULL,         -- as the device sent it (timer ticks or cycles)
     stack_bytes INTEGER NOT NULL,       -- stack high-water mark after this inference
     max_abs_error REAL,                 -- vs the host float reference
@@ -86,7 +88,7 @@ RUN_FIELDS = ("board", "backend", "engine", "dtype", "model", "model_hash", "dat
               "dataset_hash", "samples_planned", "git_commit", "compiler", "cflags", "build_id",
               "clock_hz", "count_kind", "timer_kind", "rom_bytes", "ram_bytes", "arena_bytes",
               "stack_reserved_bytes", "input_shape", "n_outputs", "firmware_dir", "note",
-              "quant_scheme", "calibration", "per_layer", "sweep_key")
+              "quant_scheme", "calibration", "per_layer", "sweep_key", "imported_from", "metrics")
 # Columns added after the first schema: (table, column, type). Older
 # databases get them on open, so stored results stay readable.
 MIGRATIONS: tuple[tuple[str, str, str], ...] = (
@@ -94,6 +96,8 @@ MIGRATIONS: tuple[tuple[str, str, str], ...] = (
     ("runs", "calibration", "TEXT"),
     ("runs", "per_layer", "INTEGER"),
     ("runs", "sweep_key", "TEXT"),
+    ("runs", "imported_from", "TEXT"),
+    ("runs", "metrics", "TEXT"),
 )
 
 
@@ -139,6 +143,7 @@ class RunSummary:
     git_commit: str | None
     compiler: str | None
     quant_scheme: str | None = None
+    imported_from: str | None = None  # an imported row: the report it was read from
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -283,8 +288,12 @@ class Store:
         rows = self._db.execute(
             "SELECT label = predicted, count, stack_bytes, max_abs_error FROM samples "
             "WHERE run_id = ?", (run_id,)).fetchall()
-        counts = [r[1] for r in rows]
+        # Host runs (count_kind NULL) measured no count and no stack.
+        counted = run["count_kind"] is not None
+        counts = [r[1] for r in rows] if counted else []
         errors = [r[3] for r in rows if r[3] is not None]
+        if run.get("imported_from"):
+            return self._imported_summary(run)
         return RunSummary(
             run_id=run_id, status=run["status"], board=run["board"], backend=run["backend"],
             engine=run["engine"], dtype=run["dtype"], model=run["model"],
@@ -294,11 +303,28 @@ class Store:
             count_min=min(counts) if counts else None, count_max=max(counts) if counts else None,
             count_kind=run["count_kind"], clock_hz=run["clock_hz"], rom_bytes=run["rom_bytes"],
             ram_bytes=run["ram_bytes"], arena_bytes=run["arena_bytes"],
-            stack_bytes=max((r[2] for r in rows), default=None),
+            stack_bytes=max((r[2] for r in rows), default=None) if counted else None,
             max_abs_error=max(errors) if errors else None, created_at=run["created_at"],
             model_hash=run["model_hash"], dataset_hash=run["dataset_hash"],
             git_commit=run["git_commit"], compiler=run["compiler"],
             quant_scheme=run.get("quant_scheme"))
+
+    def _imported_summary(self, run: dict) -> RunSummary:
+        """A row read from a vendor report: its figures are run-level."""
+        m = json.loads(run["metrics"] or "{}")
+        count = m.get("count_per_inference")
+        return RunSummary(
+            run_id=run["run_id"], status=run["status"], board=run["board"],
+            backend=run["backend"], engine=run["engine"], dtype=run["dtype"],
+            model=run["model"], dataset=run["dataset"], samples=m.get("samples") or 0,
+            samples_planned=run["samples_planned"], accuracy=m.get("accuracy"),
+            count_per_inference=count, count_min=count, count_max=count,
+            count_kind=run["count_kind"], clock_hz=run["clock_hz"], rom_bytes=run["rom_bytes"],
+            ram_bytes=run["ram_bytes"], arena_bytes=run["arena_bytes"], stack_bytes=None,
+            max_abs_error=None, created_at=run["created_at"], model_hash=run["model_hash"],
+            dataset_hash=run["dataset_hash"], git_commit=run["git_commit"],
+            compiler=run["compiler"], quant_scheme=run.get("quant_scheme"),
+            imported_from=run["imported_from"])
 
     def summaries(self) -> list[RunSummary]:
         return [self.summary(r) for r in self.run_ids()]

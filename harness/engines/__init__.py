@@ -28,6 +28,7 @@ class GeneratedModel:
     input_dtype: str
     output_dtype: str
     defines: tuple[str, ...] = ()
+    libraries: tuple[Path, ...] = ()  # prebuilt archives to link (a vendor runtime)
     # Integer inputs/outputs: how the host quantizes inputs and reads outputs.
     input_quant: TensorQuant | None = None
     output_quant: TensorQuant | None = None
@@ -53,11 +54,21 @@ class Engine(Protocol):
         ...
 
 
+def host_reason(engine: Engine) -> str | None:
+    """Why this engine's runs go to a host interpreter instead of a board
+    (e.g. tflm without a TFLM source tree); None when it builds firmware."""
+    reason = getattr(engine, "host_reason", None)
+    return reason() if reason is not None else None
+
+
 def _engines() -> dict[str, Engine]:
     from harness.engines.native import NativeEngine
     from harness.engines.qualia import QualiaEngine
+    from harness.engines.stm32cubeai import StmCubeAiEngine
+    from harness.engines.tflm import TflmEngine
 
-    return {"native": NativeEngine(), "qualia": QualiaEngine()}
+    return {"native": NativeEngine(), "qualia": QualiaEngine(), "tflm": TflmEngine(),
+            "stm32cubeai": StmCubeAiEngine()}
 
 
 def engine_names() -> list[str]:
