@@ -72,8 +72,10 @@ def pareto_png(g: Group) -> bytes | None:
 
 
 def memory_png(g: Group) -> bytes | None:
-    """ROM, static RAM and measured stack per run, in KB."""
-    runs = [r.s for r in g.rows if r.s.rom_bytes is not None or r.s.ram_bytes is not None]
+    """ROM, static RAM and measured stack per run, in KB. Imported rows are left
+    out: a vendor report's ROM is its network and library, not a firmware."""
+    runs = [r.s for r in g.rows if r.s.backend != "imported"
+            and (r.s.rom_bytes is not None or r.s.ram_bytes is not None)]
     if not runs:
         return None
     fig = Figure(figsize=(max(4.0, 0.9 * len(runs) + 2), 4.2))

@@ -48,7 +48,7 @@ def latency_estimate_us(s: RunSummary, cpi: float = DEFAULT_CPI) -> float | None
 
 def reference_name(s: RunSummary) -> str:
     """What a run's outputs were checked against (harness/runner.host_reference)."""
-    if s.engine == "native" and s.dtype != "float32":
+    if s.engine in ("native", "tflm") and s.dtype != "float32":
         return "integer reference (bit-exact)"
     return "float reference"
 
@@ -101,8 +101,17 @@ def _ratio(a: int | None, b: int | None) -> float | None:
     return None if a is None or not b else a / b
 
 
+# Rows measured off the board (a host interpreter, an imported vendor report)
+# compare with the baseline's run on the same board whatever its backend.
+OFF_BOARD = ("host", "imported")
+
+
 def _baseline_key(s: RunSummary) -> tuple[str, ...]:
     return (s.board, s.backend, s.model_hash, s.dataset_hash, s.dtype)
+
+
+def _any_backend_key(s: RunSummary) -> tuple[str, ...]:
+    return (s.board, s.model_hash, s.dataset_hash, s.dtype)
 
 
 def _ratios(s: RunSummary, base: RunSummary) -> Ratios:
@@ -110,6 +119,10 @@ def _ratios(s: RunSummary, base: RunSummary) -> Ratios:
     acc = None
     if s.accuracy is not None and base.accuracy is not None and s.samples == base.samples:
         acc = round(100 * (s.accuracy - base.accuracy), 2)
+    if s.backend == "imported":
+        # A vendor's ROM/RAM counts its network and runtime library, ours the
+        # whole firmware: not the same quantity, so no ratio.
+        return Ratios(base.run_id, None, None, None, None, acc)
     return Ratios(baseline_run=base.run_id,
                   count=_ratio(s.count_per_inference, base.count_per_inference) if same_kind
                   else None,
@@ -138,6 +151,11 @@ def compare(summaries: Iterable[RunSummary], baseline: str | None = None,
     for s in sorted(runs, key=lambda r: (r.status == "complete", r.run_id)):
         if s.engine == chosen and s.count_per_inference is not None:
             bases[_baseline_key(s)] = s
+            bases[_any_backend_key(s)] = s
+
+    def base_of(s: RunSummary) -> RunSummary | None:
+        key = _any_backend_key(s) if s.backend in OFF_BOARD else _baseline_key(s)
+        return bases.get(key)
 
     pubs = list(published or [])
     used: set[int] = set()
@@ -146,10 +164,12 @@ def compare(summaries: Iterable[RunSummary], baseline: str | None = None,
         groups.setdefault((s.model, s.dataset), []).append(s)
     out: list[Group] = []
     for (model, dataset), members in sorted(groups.items()):
-        members.sort(key=lambda r: (r.board, r.backend, DTYPE_ORDER.get(r.dtype, 9), r.dtype,
-                                    r.engine != chosen, r.engine, r.run_id))
-        rows = tuple(Row(s, _ratios(s, bases[_baseline_key(s)])
-                         if _baseline_key(s) in bases else None) for s in members)
+        # per board and dtype: device runs (baseline first), then off-board rows
+        members.sort(key=lambda r: (r.board, DTYPE_ORDER.get(r.dtype, 9), r.dtype,
+                                    r.backend in OFF_BOARD, r.backend, r.engine != chosen,
+                                    r.engine, r.run_id))
+        rows = tuple(Row(s, _ratios(s, base) if (base := base_of(s)) is not None else None)
+                     for s in members)
         boards = {s.board for s in members}
         near = tuple(p for p in pubs if any(p.matches(b, model) for b in boards))
         used |= {id(p) for p in near}
@@ -256,6 +276,19 @@ def _notes(c: Comparison) -> list[str]:
         "clock (instructions x CPI / f_clk), not a measurement. ROM/RAM come from the ELF "
         "sections, the same way for every engine; stack is the measured high-water mark.",
         base]
+    backends = {r.s.backend for g in c.groups for r in g.rows}
+    if "host" in backends:
+        notes.append("Backend `host`: the engine ran in its own interpreter on this computer "
+                     "(TFLite Micro's, from the tflite-micro package): accuracy, arena bytes "
+                     "and the distance to bench's integer reference only; no count, ROM, RAM "
+                     "or stack, since nothing was built for the board.")
+    if "imported" in backends:
+        notes.append("Backend `imported`: figures read from a vendor tool's own report "
+                     "(STM32Cube.AI / ST Edge AI c_info.json and validate report, via "
+                     "'bench import-cubeai'); its cycles were measured by that tool on a real "
+                     "board, its ROM is weights plus the runtime library's kernels as the tool "
+                     "states them. Not measured by bench; ratios against it compare different "
+                     "methods.")
     if c.with_published:
         notes.append("Published figures are other people's numbers in their own units (ms on "
                      "silicon, pass/fail ceilings), listed with their source beside the runs of "
@@ -439,13 +472,19 @@ def _csv_measured(row: Row, c: Comparison) -> dict[str, object]:
         "count_per_inference": s.count_per_inference, "count_kind": s.count_kind,
         "latency_estimate_us": _latency(s, c.cpi) if s.count_kind == "instructions" else None,
         "rom_bytes": s.rom_bytes, "ram_bytes": s.ram_bytes, "arena_bytes": s.arena_bytes,
-        "stack_bytes": s.stack_bytes, "kind": "measured",
+        "stack_bytes": s.stack_bytes, "kind": _kind(s),
         "latency_cpi": c.cpi if s.count_kind == "instructions" else None,
         "clock_hz": s.clock_hz, "baseline_engine": c.baseline if r else None,
         "baseline_run": r and r.baseline_run, "count_ratio": _r4(r and r.count),
         "rom_ratio": _r4(r and r.rom), "ram_ratio": _r4(r and r.ram),
         "stack_ratio": _r4(r and r.stack), "accuracy_delta_pp": r and r.accuracy_pp,
-        "source": f"{s.backend} run"}
+        "source": s.imported_from or f"{s.backend} run"}
+
+
+def _kind(s: RunSummary) -> str:
+    """measured (on a board or emulator), host (an engine's host interpreter:
+    accuracy and arena only) or imported (a vendor tool's report)."""
+    return {"host": "host interpreter", "imported": "imported"}.get(s.backend, "measured")
 
 
 def _csv_published(p: Published) -> list[dict[str, object]]:

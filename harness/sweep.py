@@ -76,6 +76,9 @@ class Entry:
 class Plan:
     name: str
     entries: list[Entry]
+    # what the plan does differently from the file's product, for the user:
+    # combinations left out (tflm float32), [quant] schemes an engine lacks
+    notes: tuple[str, ...] = ()
 
     @property
     def spec(self) -> str:
@@ -139,7 +142,27 @@ def load_plan(path: Path) -> Plan:
               quant=dict(quant))
         for t, m, e, d in itertools.product(targets, models, engines, dtypes)
     ]
-    return Plan(name=str(raw.get("name", Path(path).stem)), entries=entries)
+    kept, notes = _applicable(entries)
+    return Plan(name=str(raw.get("name", Path(path).stem)), entries=kept, notes=notes)
+
+
+def _applicable(entries: list[Entry]) -> tuple[list[Entry], tuple[str, ...]]:
+    """Drop engine x dtype pairs an engine does not have; a matrix of engines
+    is rarely square (tflm is int8 only)."""
+    from harness.engines import engine_names, get_engine
+
+    known = set(engine_names())
+    kept = [e for e in entries if e.engine not in known or e.dtype in get_engine(e.engine).dtypes]
+    dropped = sorted({(e.engine, e.dtype) for e in entries} -
+                     {(e.engine, e.dtype) for e in kept})
+    notes = [f"left out: {eng} has no {dt} build" for eng, dt in dropped]
+    for eng, dt, want in sorted({(e.engine, e.dtype, e.quant.get("scheme")) for e in kept
+                                 if e.dtype != "float32" and e.quant.get("scheme")}):
+        have = get_engine(eng).schemes.get(dt, ())
+        if want not in have and have:
+            notes.append(f"{eng} {dt} has no {want!r} scheme: it uses "
+                         f"{' or '.join(have)}")
+    return kept, tuple(notes)
 
 
 def _resolve(spec: str, base: Path) -> str:
@@ -174,15 +197,19 @@ def check_plan(plan: Plan) -> None:
 
 
 def _request(entry: Entry, sweep_id: int, resume: int | None):  # noqa: ANN202
+    from harness.engines import get_engine
     from harness.runner import QuantRequest, RunRequest
 
     q = entry.quant
+    # [quant] scheme where the engine has it; else the engine's own choice
+    # (tflm has only affine), recorded with the run as always.
+    schemes = get_engine(entry.engine).schemes.get(entry.dtype, ())
+    scheme = q.get("scheme") if q.get("scheme") in schemes else None
     return RunRequest(board=entry.board, backend=entry.backend, model=entry.model,
                       dataset=entry.dataset, engine=entry.engine, dtype=entry.dtype,
                       limit=entry.limit, resume=resume, sweep_key=f"{sweep_id}:{entry.key}",
                       # [quant] is for the integer entries of the matrix.
-                      quant=QuantRequest(scheme=q.get("scheme") if entry.dtype != "float32"
-                                         else None,
+                      quant=QuantRequest(scheme=scheme,
                                          samples=int(q.get("calibrate", DEFAULT_SAMPLES)),
                                          method=q.get("method", "minmax"),
                                          weights=q.get("weights", "packed")))

@@ -46,11 +46,11 @@ def test_example_sweep_runs_and_resume_redoes_nothing(tmp_path: Path) -> None:
     p = bench("sweep", "examples/sweep.toml", "--workers", "2", "--db", str(db), "--json")
     assert p.returncode == 0, p.stderr
     first = json.loads(p.stdout)["runs"]
-    assert len(first) == 8  # 2 models x 2 engines x 2 dtypes
+    assert len(first) == 10  # 2 models x (native, qualia) x 2 dtypes + tflm int8
     assert {r["status"] for r in first} == {"complete"}
     stored = runs(db)
-    assert len(stored) == 8 and all(s == "complete" and n == 30 for s, _, n in stored.values())
-    assert len({key for _, key, _ in stored.values()}) == 8
+    assert len(stored) == 10 and all(s == "complete" and n == 30 for s, _, n in stored.values())
+    assert len({key for _, key, _ in stored.values()}) == 10
 
     again = bench("sweep", "examples/sweep.toml", "--db", str(db), "--resume", "--json")
     assert again.returncode == 0, again.stderr
