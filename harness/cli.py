@@ -131,6 +131,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="ENGINE",
                    help="engine the ratios compare against, run for run on the same board, "
                    "model, dataset and dtype (default: native when stored)")
+    p.add_argument("--cpi", type=float, default=1.0,
+                   help="cycles per instruction for the latency estimate of instruction "
+                   "counts (default: 1; the column header names it; measured cycles ignore it)")
     p.add_argument("--published", action="store_true",
                    help="also show the published figures in references/ (marked, with source "
                    "and unit; never in the ratios)")

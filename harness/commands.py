@@ -274,8 +274,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         summaries = store.summaries()
     from harness import published
 
+    if not args.cpi > 0:
+        raise ConfigError(f"--cpi must be positive, got {args.cpi:g}")
     comparison = report.compare(summaries, args.baseline,
-                                published.load() if args.published else None)
+                                published.load() if args.published else None, cpi=args.cpi)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(report.render(comparison, args.format, args.output))

@@ -134,3 +134,19 @@ def test_markdown_has_every_peer_in_one_table(swept: tuple[Path, dict]) -> None:
     block = "\n".join(lines[native_table:native_table + 10])
     for e in ("native", "qualia", "tflm", "stm32cubeai"):
         assert f"| {e} / " in block, e
+
+
+def test_cpi_scales_estimates_only(swept: tuple[Path, dict]) -> None:
+    db, runs = swept
+    rows = {r["run"]: r for r in csv.DictReader(io.StringIO(
+        bench("report", "--db", str(db), "--format", "csv", "--cpi", "1.5").stdout))}
+    n8, cube = runs["native", "int8"], runs["stm32cubeai", "int8"]
+    assert float(rows[str(n8.run_id)]["latency_estimate_us"]) == round(
+        n8.count_per_inference * 1.5 / n8.clock_hz * 1e6, 1)
+    assert rows[str(n8.run_id)]["latency_cpi"] == "1.5"
+    # measured cycles are not an estimate: no CPI, no estimate column
+    assert rows[str(cube.run_id)]["latency_cpi"] == "" == rows[str(cube.run_id)][
+        "latency_estimate_us"]
+    md = bench("report", "--db", str(db), "--cpi", "1.5").stdout
+    assert "latency est. (us, CPI 1.5)" in md
+    assert f"{cube.count_per_inference / cube.clock_hz * 1e6:,.1f} (measured cycles)" in md
