@@ -65,10 +65,30 @@ def checks() -> list[Check]:
     out.append(_package("qualia-codegen-core", required=False,
                         hint="peer engine for --engine qualia: pip install "
                         "qualia-codegen-core==2.6.0 tabulate (or 'make setup')"))
+    out += _peer_checks()
     out.append(_package("pyocd", required=False,
                         hint="real boards over SWD: pip install pyocd (not built into bench yet)"))
     renode = shutil.which("renode")
     out.append(Check("renode", renode is not None, renode or
                      "Renode emulator: install from its release packages (not available here)",
                      required=False))
+    return out
+
+
+def _peer_checks() -> list[Check]:
+    """The peer engines' own tools: none is needed for bench's own engine."""
+    import os
+
+    from harness.engines.stm32cubeai import ROOT_VAR, find_tool
+
+    out = [_package("tflite-micro", required=False,
+                    hint="--engine tflm (host interpreter): pip install -e '.[tflm]' "
+                    "(Linux x86-64 only)")]
+    root = os.environ.get("TFLM_ROOT")
+    out.append(Check("TFLM_ROOT (tflm firmware)", bool(root), root or
+                     "unset: --engine tflm runs in the host interpreter", required=False))
+    tool = find_tool()
+    out.append(Check("stedgeai (stm32cubeai firmware)", tool is not None, str(tool) if tool else
+                     f"not on PATH and no {ROOT_VAR}: import its reports with "
+                     f"'bench import-cubeai'", required=False))
     return out
