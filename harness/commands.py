@@ -87,8 +87,10 @@ def _quant_request(args: argparse.Namespace) -> QuantRequest:
 def cmd_build(args: argparse.Namespace) -> int:
     board = get_board(args.board)
     graph = load_graph(args.model)
-    backend = get_backend(args.backend)
-    link = args.link or backend.link
+    backend_name = args.backend or board.backends[0]
+    # A backend not built into this bench still runs the firmware's UART link.
+    link = args.link or (get_backend(backend_name).link if backend_name in BACKENDS
+                         or args.backend else "uart")
     quant, _record = quant_for(graph, args.engine, args.dtype, args.dataset,
                                _quant_request(args))
     fw = build_for(board, graph, args.engine, args.dtype, link, args.output, quant=quant)
