@@ -150,7 +150,7 @@ def _summary_rows(s: RunSummary) -> list[tuple[str, str]]:
     ]
     if s.count_kind == "instructions" and s.count_per_inference and s.clock_hz:
         rows.append(("latency estimate", f"{report.latency_estimate_us(s):,.0f} us at CPI 1, "
-                     f"{s.clock_hz / 1e6:g} MHz (estimate: QEMU has no cycle model)"))
+                     f"{s.clock_hz / 1e6:g} MHz (estimate: {s.backend} has no cycle model)"))
     rows += [
         ("ROM", _kb(s.rom_bytes)),
         ("RAM (static)", f"{_kb(s.ram_bytes)} (arena {_kb(s.arena_bytes)})"),
