@@ -11,13 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.paths import BOARDS
+from harness.paths import BOARDS, ROOT
 
 
 @dataclass(frozen=True)
 class QemuFacts:
     machine: str
     serial_index: int
+
+
+@dataclass(frozen=True)
+class RenodeFacts:
+    platform: Path  # our .repl (renode/), absolute
+    uart: str  # the console UART's peripheral, e.g. "sysbus.usart2"
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class Board:
     trigger_pin: str = ""
     pyocd_target: str = ""
     qemu: QemuFacts | None = None
+    renode: RenodeFacts | None = None
+    load_address: int = 0  # where the image starts in flash (after a bootloader)
     extra: dict = field(default_factory=dict, compare=False)
 
 
@@ -49,6 +57,7 @@ def _load(folder: Path) -> Board:
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"board file {folder / 'board.toml'} is unreadable: {e}") from e
     qemu = facts.pop("qemu", None)
+    renode = facts.pop("renode", None)
     try:
         return Board(
             name=folder.name,
@@ -69,6 +78,9 @@ def _load(folder: Path) -> Board:
             trigger_pin=facts.pop("trigger_pin", ""),
             pyocd_target=facts.pop("pyocd_target", ""),
             qemu=QemuFacts(**qemu) if qemu else None,
+            renode=RenodeFacts(platform=ROOT / renode["platform"], uart=renode["uart"])
+            if renode else None,
+            load_address=int(facts.pop("load_address", 0)),
             extra=facts,
         )
     except KeyError as e:

@@ -69,7 +69,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="generate and compile firmware; print its memory report")
     _add_model_args(p)
-    p.add_argument("--backend", default="qemu", help="where it will run (default: qemu)")
+    p.add_argument("--backend", help="where it will run; sets the default link "
+                   "(default: the board's first backend, see 'bench boards')")
     p.add_argument("--link", choices=["uart", "semihost"],
                    help="host link: uart (real boards) or semihost (QEMU's fast path); "
                    "default: the backend's")

@@ -88,8 +88,10 @@ def _quant_request(args: argparse.Namespace) -> QuantRequest:
 def cmd_build(args: argparse.Namespace) -> int:
     board = get_board(args.board)
     graph = load_graph(args.model)
-    backend = get_backend(args.backend)
-    link = args.link or backend.link
+    backend_name = args.backend or board.backends[0]
+    # A backend not built into this bench still runs the firmware's UART link.
+    link = args.link or (get_backend(backend_name).link if backend_name in BACKENDS
+                         or args.backend else "uart")
     quant, _record = quant_for(graph, args.engine, args.dtype, args.dataset,
                                _quant_request(args))
     fw = build_for(board, graph, args.engine, args.dtype, link, args.output, quant=quant)
@@ -149,7 +151,7 @@ def _summary_rows(s: RunSummary) -> list[tuple[str, str]]:
     ]
     if s.count_kind == "instructions" and s.count_per_inference and s.clock_hz:
         rows.append(("latency estimate", f"{report.latency_estimate_us(s):,.0f} us at CPI 1, "
-                     f"{s.clock_hz / 1e6:g} MHz (estimate: QEMU has no cycle model)"))
+                     f"{s.clock_hz / 1e6:g} MHz (estimate: {s.backend} has no cycle model)"))
     elif s.count_kind == "cycles" and s.count_per_inference and s.clock_hz:
         rows.append(("latency", f"{report.latency_estimate_us(s):,.0f} us at "
                      f"{s.clock_hz / 1e6:g} MHz (measured cycles)"))

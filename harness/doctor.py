@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 
 from harness.backends.qemu import QemuBackend
+from harness.backends.renode import RenodeBackend
 from harness.toolchain import CC, INSTALL_HINT
 
 
@@ -68,10 +69,8 @@ def checks() -> list[Check]:
     out += _peer_checks()
     out.append(_package("pyocd", required=False,
                         hint="real boards over SWD: pip install pyocd (not built into bench yet)"))
-    renode = shutil.which("renode")
-    out.append(Check("renode", renode is not None, renode or
-                     "Renode emulator: install from its release packages (not available here)",
-                     required=False))
+    ok, why = RenodeBackend().available()
+    out.append(Check("renode (--backend renode)", ok, why, required=False))
     return out
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from harness.backends.base import Backend, Session
 from harness.backends.qemu import QemuBackend
+from harness.backends.renode import RenodeBackend
 from harness.errors import ConfigError
 
 BACKENDS: dict[str, type[Backend]] = {
     "qemu": QemuBackend,
+    "renode": RenodeBackend,
 }
 
 

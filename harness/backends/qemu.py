@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.backends.base import Backend, Count, InsnCount, Session
+from harness.backends.process import EmulatorSession, start_on_free_port, temp_log, tool_version
 from harness.backends.qemu_plugin import (
     SOURCE_NAME,
     CountsFile,
@@ -51,12 +51,7 @@ INSTALL_HINT = ("install QEMU 10 from bookworm-backports: run 'make setup' "
 
 
 def qemu_version() -> str | None:
-    exe = shutil.which(QEMU)
-    if exe is None:
-        return None
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
-    first = out.stdout.splitlines()[0] if out.stdout else ""
-    return first.split("version", 1)[-1].strip().split()[0] if "version" in first else first
+    return tool_version(QEMU)
 
 
 _warned: set[str] = set()
@@ -89,18 +84,15 @@ class _Plugin:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class QemuSession(EmulatorSession):
+    emulator = "QEMU"
+    # A guest blocked in a semihosting read holds QEMU's big lock and ignores
+    # SIGTERM, so do not wait long for it.
+    stop_grace_s = 0.5
 
-
-class QemuSession(Session):
     def __init__(self, proc: subprocess.Popen, url: str, log: Path,
                  pty_fd: int | None = None, plugin: _Plugin | None = None) -> None:
-        self.proc = proc
-        self.url = url
-        self.log = log
+        super().__init__(proc, url, log)
         self._pty_fd = pty_fd  # our hold on the pty, so it never hangs up under QEMU
         self.plugin = plugin
         self.count_source = SOURCE_NAME if plugin is not None else None
@@ -108,36 +100,12 @@ class QemuSession(Session):
     def last_count(self) -> InsnCount | None:
         return None if self.plugin is None else self.plugin.counts.take()
 
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def why_dead(self) -> str:
-        code = self.proc.poll()
-        tail = ""
-        try:
-            lines = [ln for ln in self.log.read_text(errors="replace").splitlines() if ln.strip()]
-            tail = lines[-1] if lines else ""
-        except OSError:
-            pass
-        state = "running" if code is None else f"exited with code {code}"
-        return f"QEMU {state}" + (f": {tail}" if tail else "")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            # A guest blocked in a semihosting read holds QEMU's big lock and
-            # ignores SIGTERM, so do not wait long for it.
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=0.5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    def release(self) -> None:
         if self._pty_fd is not None:
             os.close(self._pty_fd)
             self._pty_fd = None
         if self.plugin is not None:
             self.plugin.discard()
-        self.log.unlink(missing_ok=True)
 
 
 class QemuBackend(Backend):
@@ -232,7 +200,7 @@ class QemuBackend(Backend):
         # slave like any serial port (/dev/pts/N), through pyserial.
         master, slave = os.openpty()
         tty.setraw(slave)
-        log = Path(tempfile.mkstemp(prefix="bench-qemu-", suffix=".log")[1])
+        log = temp_log("bench-qemu-")
         try:
             with log.open("w") as err:
                 proc = subprocess.Popen(self.command(board, elf, "semihost", plugin=plugin),
@@ -242,28 +210,16 @@ class QemuBackend(Backend):
         return QemuSession(proc, os.ttyname(slave), log, pty_fd=slave, plugin=plugin)
 
     def _start_tcp(self, board: Board, elf: Path, plugin: _Plugin | None) -> QemuSession:
-        for _attempt in range(5):
-            port = _free_port()
-            log = Path(tempfile.mkstemp(prefix="bench-qemu-", suffix=".log")[1])
-            with log.open("w") as out:
-                proc = subprocess.Popen(self.command(board, elf, "uart", port, plugin=plugin),
-                                        stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT)
-            session = QemuSession(proc, f"socket://127.0.0.1:{port}", log, plugin=plugin)
-            # QEMU listens for the link; a quick exit means it could not start
-            # (port taken, bad ELF, a plugin that does not load).
-            try:
-                proc.wait(timeout=0.05)
-            except subprocess.TimeoutExpired:
-                return session
-            reason = session.why_dead()
-            if "in use" not in reason and plugin is not None:
-                return session  # _checked() sees it dead and retries without the plugin
+        def detach_plugin(session: QemuSession) -> None:
             session.plugin = None  # kept for the next attempt
-            session.close()
-            if "in use" not in reason:
-                raise BackendError(f"QEMU did not start: {reason}")
-        raise BackendError("QEMU could not get a free TCP port after 5 tries")
+
+        # A dead QEMU with the plugin goes back to _checked(), which retries
+        # without the plugin.
+        return start_on_free_port(
+            "QEMU", lambda port: self.command(board, elf, "uart", port, plugin=plugin),
+            lambda proc, url, log: QemuSession(proc, url, log, plugin=plugin),
+            keep_dead=lambda session: session.plugin is not None,
+            before_retry=detach_plugin)
 
     def count(self, board: Board, raw: int, timer_kind: str) -> Count:
         if timer_kind == "systick":

@@ -1,0 +1,88 @@
+/*
+ * Reset and vector table for the Ambiq Apollo3: copy .data, zero .bss, paint
+ * the stack for the high-water mark, enable the FPU, call main().
+ *
+ * The image sits at 0xC000 behind the secure bootloader, which jumps to the
+ * reset vector found there; VTOR is pointed at our table before interrupts are
+ * enabled, whatever the bootloader left in it.
+ */
+#include <stdint.h>
+
+extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _sstack, _estack;
+extern int main(void);
+
+void Reset_Handler(void);
+void Default_Handler(void);
+void UART0_IRQHandler(void);
+
+#define SCB_VTOR (*(volatile uint32_t *)0xE000ED08u)
+#define SCB_CPACR (*(volatile uint32_t *)0xE000ED88u)
+#define STACK_PAINT 0xC0DEC0DEu
+
+void Default_Handler(void)
+{
+    for (;;) {
+    }
+}
+
+void NMI_Handler(void) __attribute__((weak, alias("Default_Handler")));
+void HardFault_Handler(void) __attribute__((weak, alias("Default_Handler")));
+void MemManage_Handler(void) __attribute__((weak, alias("Default_Handler")));
+void BusFault_Handler(void) __attribute__((weak, alias("Default_Handler")));
+void UsageFault_Handler(void) __attribute__((weak, alias("Default_Handler")));
+void SVC_Handler(void) __attribute__((weak, alias("Default_Handler")));
+void DebugMon_Handler(void) __attribute__((weak, alias("Default_Handler")));
+void PendSV_Handler(void) __attribute__((weak, alias("Default_Handler")));
+void SysTick_Handler(void) __attribute__((weak, alias("Default_Handler")));
+
+/* 16 core exceptions + 32 Apollo3 interrupts; UART0 is IRQ 15. */
+#define IRQ_COUNT 32
+typedef void (*vector_t)(void);
+
+__attribute__((section(".isr_vector"), used)) const vector_t vector_table[16 + IRQ_COUNT] = {
+    [0] = (vector_t)(uintptr_t)&_estack,
+    [1] = Reset_Handler,
+    [2] = NMI_Handler,
+    [3] = HardFault_Handler,
+    [4] = MemManage_Handler,
+    [5] = BusFault_Handler,
+    [6] = UsageFault_Handler,
+    [11] = SVC_Handler,
+    [12] = DebugMon_Handler,
+    [14] = PendSV_Handler,
+    [15] = SysTick_Handler,
+    [16 + 15] = UART0_IRQHandler,
+};
+
+/* Runs before .data/.bss exist, so it touches only registers and linker symbols. */
+__attribute__((noreturn, naked)) void Reset_Handler(void)
+{
+    __asm volatile(
+        "ldr sp, =_estack\n"
+        "b reset_c\n");
+}
+
+__attribute__((noreturn, used)) void reset_c(void);
+__attribute__((noreturn, used)) void reset_c(void)
+{
+    __asm volatile("cpsid i" ::: "memory");
+    SCB_VTOR = (uint32_t)(uintptr_t)vector_table;
+    uint32_t *src = &_sidata;
+    for (uint32_t *dst = &_sdata; dst < &_edata;) {
+        *dst++ = *src++;
+    }
+    for (uint32_t *dst = &_sbss; dst < &_ebss;) {
+        *dst++ = 0;
+    }
+    /* Paint up to a little below the current frame. */
+    uintptr_t sp;
+    __asm volatile("mov %0, sp" : "=r"(sp));
+    for (uint32_t *p = &_sstack; (uintptr_t)p < sp - 64u; p++) {
+        *p = STACK_PAINT;
+    }
+    SCB_CPACR |= 0xFu << 20; /* CP10, CP11 full access */
+    __asm volatile("dsb\n isb");
+    (void)main();
+    for (;;) {
+    }
+}

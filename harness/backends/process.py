@@ -1,0 +1,136 @@
+"""What the emulator backends share: an emulator process whose console is a
+TCP socket on localhost, started on a free port and ended with the session.
+
+QEMU and Renode both load the ELF themselves, serve the firmware's console
+UART as a TCP server (pyserial URL ``socket://127.0.0.1:PORT``) and count in
+virtual time; only their command lines and their counters differ.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from harness.backends.base import Session
+from harness.errors import BackendError
+
+PORT_TRIES = 5
+VERSION = re.compile(r"\d+\.\d+(?:\.\d+)*")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the emulator binds it next)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def socket_url(port: int) -> str:
+    return f"socket://127.0.0.1:{port}"
+
+
+def temp_log(prefix: str) -> Path:
+    return Path(tempfile.mkstemp(prefix=prefix, suffix=".log")[1])
+
+
+def tool_version(exe_name: str) -> str | None:
+    """The first version number ``EXE --version`` prints ("10.0.2" from QEMU's
+    "QEMU emulator version 10.0.2 (Debian ...)"); None when the tool is not
+    on PATH."""
+    exe = shutil.which(exe_name)
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False,
+                             timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown version"
+    found = VERSION.search(out.stdout + out.stderr)
+    return found.group(0) if found else "unknown version"
+
+
+class EmulatorSession(Session):
+    """An emulator process and its log; closing the session ends both."""
+
+    emulator = "emulator"  # the name in messages: "QEMU", "Renode"
+    stop_grace_s = 0.5
+
+    def __init__(self, proc: subprocess.Popen, url: str, log: Path) -> None:
+        self.proc = proc
+        self.url = url
+        self.log = log
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def why_dead(self) -> str:
+        code = self.proc.poll()
+        tail = ""
+        try:
+            lines = [ln for ln in self.log.read_text(errors="replace").splitlines() if ln.strip()]
+            tail = lines[-1].strip() if lines else ""
+        except OSError:
+            pass
+        state = "running" if code is None else f"exited with code {code}"
+        return f"{self.emulator} {state}" + (f": {tail}" if tail else "")
+
+    def release(self) -> None:
+        """What the session holds besides the process (files, descriptors)."""
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=self.stop_grace_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.release()
+        self.log.unlink(missing_ok=True)
+
+
+S = TypeVar("S", bound=EmulatorSession)
+
+
+def start_on_free_port(name: str, command: Callable[[int], list[str]],
+                       session: Callable[[subprocess.Popen, str, Path], S],
+                       settle_s: float = 0.05,
+                       keep_dead: Callable[[S], bool] = lambda s: False,
+                       before_retry: Callable[[S], None] = lambda s: None) -> S:
+    """Start ``command(port)`` with its output in a log, on a fresh port.
+
+    A quick exit means it could not start: a port taken meanwhile is retried
+    (``before_retry`` first), anything else raises, unless ``keep_dead``
+    wants the dead session back (to retry differently itself).
+    """
+    for _attempt in range(PORT_TRIES):
+        port = free_port()
+        log = temp_log(f"bench-{name.lower()}-")
+        with log.open("w") as out:
+            try:
+                proc = subprocess.Popen(command(port), stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT)
+            except OSError as e:
+                log.unlink(missing_ok=True)
+                raise BackendError(f"{name} did not start: {e}") from e
+        s = session(proc, socket_url(port), log)
+        try:
+            proc.wait(timeout=settle_s)
+        except subprocess.TimeoutExpired:
+            return s
+        reason = s.why_dead()
+        taken = "in use" in reason.lower()
+        if not taken and keep_dead(s):
+            return s
+        if taken:
+            before_retry(s)
+        s.close()
+        if not taken:
+            raise BackendError(f"{name} did not start: {reason}")
+    raise BackendError(f"{name} could not get a free TCP port after {PORT_TRIES} tries")
