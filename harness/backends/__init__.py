@@ -7,12 +7,16 @@ the firmware's timer counts mean there.
 
 from __future__ import annotations
 
+from harness.backends.ambiq_uart import AmbiqUartBackend
 from harness.backends.base import Backend, Session
+from harness.backends.probe import ProbeBackend
 from harness.backends.qemu import QemuBackend
 from harness.errors import ConfigError
 
 BACKENDS: dict[str, type[Backend]] = {
     "qemu": QemuBackend,
+    "probe": ProbeBackend,
+    "ambiq-uart": AmbiqUartBackend,
 }
 
 
