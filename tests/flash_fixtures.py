@@ -14,6 +14,11 @@ from harness.boards import Board, get_board
 CC = "arm-none-eabi-gcc"
 needs_cc = pytest.mark.skipif(shutil.which(CC) is None, reason=f"{CC} not installed")
 
+
+def skip_without_cc() -> None:
+    if shutil.which(CC) is None:
+        pytest.skip(f"{CC} not installed")
+
 APP_C = """
 const unsigned char payload[PAYLOAD] = {1, 2, 3, 4, 5, 6, 7, 8};
 unsigned int counter = 7;

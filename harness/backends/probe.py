@@ -82,6 +82,7 @@ class ProbeBackend(Backend):
             raise BackendError(f"firmware {elf} does not exist; run 'bench build' first")
         check_fits(elf, board)
         probe = pyocd_flash.choose_probe(pyocd_flash.list_probes(), self.probe_id)
+        pyocd_flash.check_target(board)
         port = self.port or pyocd_flash.serial_port_for(probe)
         key = (probe.unique_id, pyocd_flash.elf_digest(elf))
         if self._flashed == key:
