@@ -274,7 +274,7 @@ class WiredUpdate:
         head = self._read(8, deadline)
         length = struct.unpack_from("<I", head, 4)[0] >> 16
         if not 8 <= length <= MAX_MESSAGE:
-            raise BootloaderError(f"bootloader reply claims {length} bytes: line noise or not "
+            raise DamagedReply(f"bootloader reply claims {length} bytes: line noise or not "
                                   f"the Ambiq bootloader")
         return Packet.decode(head + self._read(length - 8, deadline))
 

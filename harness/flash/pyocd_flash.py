@@ -158,7 +158,9 @@ def flash_elf(board: Board, elf: Path, probe: Probe, progress: Progress | None =
     try:
         target = session.target
         try:
-            FileProgrammer(session, progress=progress).program(str(elf), file_format="elf")
+            # Without a callback pyOCD prints its own bar on stdout.
+            FileProgrammer(session, progress=progress or (lambda _f: None)).program(
+                str(elf), file_format="elf")
         except Exception as e:
             raise BackendError(f"programming {elf.name} failed: {e}") from e
         verified = 0
