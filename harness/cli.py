@@ -79,12 +79,26 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="calibration data for int8/int16 builds")
 
     p = sub.add_parser("flash", help="program a board or load an emulator, then handshake")
-    p.add_argument("--board", required=True)
-    p.add_argument("--backend", default="qemu", help="qemu (default)")
+    p.add_argument("--board", required=True, help="board name (see 'bench boards')")
+    p.add_argument("--backend",
+                   help="probe: SWD debug probe (pyOCD); ambiq-uart: the Apollo3's UART "
+                   "bootloader; qemu: load the emulator (default: the board's own way: "
+                   "ambiq-uart on apollo3, probe where pyOCD knows the part)")
     p.add_argument("--firmware", type=Path, help="build directory or firmware.elf "
                    "(default: the newest build for the board)")
+    p.add_argument("--probe", metavar="ID",
+                   help="debug probe unique id, or a unique prefix (see 'bench doctor')")
+    p.add_argument("--port", metavar="DEV", help="the board's serial port (default: the "
+                   "probe's virtual COM port, or the only USB-serial adapter)")
+    p.add_argument("--boot-entry", choices=["button", "lines"],
+                   help="ambiq-uart: how the board enters its bootloader: button (you hold "
+                   "button 14 and press reset; SparkFun Edge v1) or lines (the adapter's DTR/RTS "
+                   "do it; Edge v2, Artemis); default: the board's boot_entry fact, else button")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for the firmware's handshake after flashing "
+                   "(default: 10)")
     p.add_argument("--keep", action="store_true",
-                   help="keep the emulator running and print its link URL until Ctrl-C")
+                   help="qemu: keep the emulator running and print its link URL until Ctrl-C")
 
     p = sub.add_parser("run", help="one measured run, printed and stored")
     _add_model_args(p)

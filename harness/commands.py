@@ -103,17 +103,41 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _newest_build(board: str) -> Path:
-    builds = sorted((p.parent for p in BUILD.glob(f"{board}-*/firmware.elf")),
+def _newest_build(board: str, link: str = "") -> Path:
+    pattern = f"{board}-{link}-*" if link else f"{board}-*"
+    builds = sorted((p.parent for p in BUILD.glob(f"{pattern}/firmware.elf")),
                     key=lambda p: p.stat().st_mtime)
     if not builds:
-        raise ConfigError(f"no firmware built for {board} yet: run 'bench build --board {board} "
-                          f"--model ...' or pass --firmware")
+        backend = " --backend probe" if link == "uart" else ""
+        raise ConfigError(f"no firmware built for {board}{' (uart link)' if link else ''} yet: "
+                          f"run 'bench build --board {board}{backend} --model ...' or pass "
+                          f"--firmware")
     return builds[-1]
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
-    board, backend = resolve_board_backend(args.board, args.backend)
+    from harness.flash.flow import default_backend, flash_board
+
+    name = args.backend or default_backend(get_board(args.board))
+    if name != "qemu":
+        board = get_board(args.board)
+        path = args.firmware or _newest_build(board.name, link="uart")
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      TextColumn("{task.percentage:>3.0f}%"), console=err,
+                      disable=not err.is_terminal) as bar:
+            task = bar.add_task(f"flashing {board.name} ({name})", total=1.0)
+            done = flash_board(board, name, path, probe=args.probe, port=args.port,
+                               boot_entry=args.boot_entry, handshake_s=args.timeout,
+                               progress=lambda f: bar.update(task, completed=f))
+        info = done.info
+        out.print(f"[green]flashed[/] {done.elf} on {board.name}: {done.detail}")
+        out.print(f"handshake ok on {done.port} at {board.baud} baud: protocol "
+                  f"{info.protocol_version}, build {info.build_id}, engine {info.engine}, "
+                  f"{info.input_dtype}, {info.clock_hz / 1e6:g} MHz, timer {info.timer_kind}")
+        return 0
+    if args.probe or args.port or args.boot_entry:
+        raise ConfigError("--probe, --port and --boot-entry apply to real boards, not qemu")
+    board, backend = resolve_board_backend(args.board, name)
     path = args.firmware or _newest_build(board.name)
     if not path.exists():
         raise ConfigError(f"firmware {path} does not exist")

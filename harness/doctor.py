@@ -68,7 +68,8 @@ def checks() -> list[Check]:
                         "qualia-codegen-core==2.6.0 tabulate (or 'make setup')"))
     out += _peer_checks()
     out.append(_package("pyocd", required=False,
-                        hint="real boards over SWD: pip install pyocd (not built into bench yet)"))
+                        hint="real boards over SWD: pip install 'pyocd>=0.36' (or 'make setup')"))
+    out += real_board_checks()
     ok, why = RenodeBackend().available()
     out.append(Check("renode (--backend renode)", ok, why, required=False))
     return out
@@ -90,4 +91,31 @@ def _peer_checks() -> list[Check]:
     out.append(Check("stedgeai (stm32cubeai firmware)", tool is not None, str(tool) if tool else
                      f"not on PATH and no {ROOT_VAR}: import its reports with "
                      f"'bench import-cubeai'", required=False))
+    return out
+
+
+def real_board_checks() -> list[Check]:
+    """Debug probes (pyOCD) and serial ports (pyserial) attached now."""
+    from harness.errors import BenchError
+    from harness.flash.ports import serial_ports
+    from harness.flash.pyocd_flash import list_probes
+
+    out = []
+    try:
+        probes = list_probes()
+        out.append(Check("debug probes (pyOCD)", bool(probes), "; ".join(
+            p.line() for p in probes) or "none attached: plug in the board's ST-LINK / DAPLink "
+            "USB (Linux: install the probe's udev rules); 'bench flash --probe ID' picks one",
+            required=False))
+    except BenchError as e:
+        out.append(Check("debug probes (pyOCD)", False, str(e), required=False))
+    ports = serial_ports()
+    usb = [p for p in ports if p.vid is not None]
+    # Built-in UARTs without a device behind them (/dev/ttyS0 "n/a") are noise here.
+    others = [p.device for p in ports if p.vid is None and p.description != "n/a"]
+    listing = [p.line() for p in usb] + [f"{d} (not USB)" for d in others]
+    out.append(Check("serial ports (USB)", bool(usb), "; ".join(listing) or
+                     "none: plug in the board (Nucleo: its ST-LINK USB; SparkFun Edge: a 3.3 V "
+                     "USB-serial adapter); Linux users need the dialout group",
+                     required=False))
     return out

@@ -85,7 +85,7 @@ class Link:
     """One open connection to a device running the bench runtime."""
 
     def __init__(self, url: str, timeout_s: float = 5.0, retries: int = 3,
-                 connect_s: float = 10.0) -> None:
+                 connect_s: float = 10.0, baudrate: int | None = None) -> None:
         self.url = url
         self.timeout_s = timeout_s
         self.retries = retries
@@ -95,7 +95,9 @@ class Link:
         deadline = time.monotonic() + connect_s
         while True:
             try:
-                self._port = serial.serial_for_url(url, timeout=0.05)
+                # A real board's UART runs at its board.toml baud; sockets and ptys ignore it.
+                extra = {"baudrate": baudrate} if baudrate else {}
+                self._port = serial.serial_for_url(url, timeout=0.05, **extra)
                 break
             except (serial.SerialException, OSError, ValueError) as e:
                 if time.monotonic() > deadline or not url.startswith("socket://"):

@@ -208,7 +208,7 @@ class Target:
         self.close()
         self.session = self.backend.start(self.board, self.fw.elf, self.fw.link)
         try:
-            self.link = Link(self.session.url)
+            self.link = Link(self.session.url, baudrate=self.session.baudrate)
             self.info = self.link.hello()
         except DeviceSilent as e:
             why = self.session.why_dead()

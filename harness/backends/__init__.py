@@ -7,7 +7,9 @@ the firmware's timer counts mean there.
 
 from __future__ import annotations
 
+from harness.backends.ambiq_uart import AmbiqUartBackend
 from harness.backends.base import Backend, Session
+from harness.backends.probe import ProbeBackend
 from harness.backends.qemu import QemuBackend
 from harness.backends.renode import RenodeBackend
 from harness.errors import ConfigError
@@ -15,6 +17,8 @@ from harness.errors import ConfigError
 BACKENDS: dict[str, type[Backend]] = {
     "qemu": QemuBackend,
     "renode": RenodeBackend,
+    "probe": ProbeBackend,
+    "ambiq-uart": AmbiqUartBackend,
 }
 
 

@@ -32,6 +32,7 @@ class Session(ABC):
     """A running target: firmware loaded, console reachable at ``url``."""
 
     url: str
+    baudrate: int | None = None  # a real board's UART speed; None for sockets and ptys
     # What counts instructions besides the firmware's own timer, e.g.
     # "tcg_plugin"; None when only the device's reading exists.
     count_source: str | None = None

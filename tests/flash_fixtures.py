@@ -1,0 +1,64 @@
+"""Small real ELFs (arm-none-eabi-gcc) and board facts for the flashing tests."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.boards import Board, get_board
+
+CC = "arm-none-eabi-gcc"
+needs_cc = pytest.mark.skipif(shutil.which(CC) is None, reason=f"{CC} not installed")
+
+
+def skip_without_cc() -> None:
+    if shutil.which(CC) is None:
+        pytest.skip(f"{CC} not installed")
+
+APP_C = """
+const unsigned char payload[PAYLOAD] = {1, 2, 3, 4, 5, 6, 7, 8};
+unsigned int counter = 7;
+void Reset_Handler(void) { for (;;) { counter += payload[counter & 7]; } }
+"""
+
+# .data's initial values are loaded in flash after the code, as in a real image.
+LD = """
+MEMORY { FLASH (rx) : ORIGIN = ADDRESS, LENGTH = 4M  RAM (rwx) : ORIGIN = 0x20000000, LENGTH = 64K }
+ENTRY(Reset_Handler)
+SECTIONS {
+  .text : { *(.text*) *(.rodata*) } > FLASH
+  .data : { *(.data*) } > RAM AT > FLASH
+  .bss : { *(.bss*) } > RAM
+}
+"""
+
+
+def tiny_elf(tmp: Path, address: int, payload: int = 4096, name: str = "app") -> Path:
+    """A Cortex-M4 ELF whose code starts at ``address``, with ``payload``
+    bytes of constants (and 4 bytes of .data)."""
+    src = tmp / f"{name}.c"
+    src.write_text(APP_C)
+    ld = tmp / f"{name}.ld"
+    ld.write_text(LD.replace("ADDRESS", f"0x{address:x}"))
+    elf = tmp / f"{name}.elf"
+    subprocess.run([CC, "-mcpu=cortex-m4", "-mthumb", "-O1", "-nostdlib", f"-DPAYLOAD={payload}",
+                    "-T", str(ld), "-o", str(elf), str(src)], check=True, capture_output=True)
+    return elf
+
+
+def apollo3_board() -> Board:
+    """The SparkFun Edge's facts as boards/apollo3/board.toml states them,
+    whether or not that board is in this checkout."""
+    try:
+        return get_board("apollo3")
+    except Exception:
+        base = get_board("stm32l452")
+        return dataclasses.replace(
+            base, name="apollo3", title="SparkFun Edge (Apollo3 Blue)", part="AMA3B1KK-KBR",
+            clock_hz=48_000_000, rom_bytes=1_048_576, ram_bytes=393_216, baud=921_600,
+            backends=("ambiq-uart", "probe"), pyocd_target="ama3b1kk_kbr", qemu=None,
+            extra={"load_address": 0xC000})
