@@ -114,7 +114,10 @@ class N6705Meter(Meter):
             self.close()
             raise MeterError(f"meter {self.address} not found ({e}): check the VISA resource "
                              f"string and that the instrument is on") from e
-        idn = self._query("*IDN?")
+        try:
+            idn = self._query("*IDN?")
+        except MeterError as e:
+            raise MeterError(f"meter {self.address} not found: {e.__cause__ or e}") from e
         if "N67" not in idn.upper():
             raise MeterError(f"{self.address} is {idn!r}, not a Keysight N6705")
         self.idn = idn
