@@ -32,6 +32,7 @@ class N6705Sim:
     idn: str = "Keysight Technologies,N6705C,MY00000000,D.03.01"
     reject: tuple[str, ...] = ()  # command headers answered with -222 Data out of range
     drop_on: str | None = None  # close the connection when this header arrives
+    trigger_wired: bool = True  # False: the trigger channel reads 0 V throughout
     commands: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -186,7 +187,7 @@ class N6705Sim:
             if h.endswith("CURR?"):
                 values = cur
             else:
-                values = volt if chan == 1 else np.where(trig, 3.3, 0.0)
+                values = volt if chan == 1 else np.where(trig & self.trigger_wired, 3.3, 0.0)
             if self._real:
                 return self._block(values)
             return ",".join(f"{v:.6E}" for v in values)
