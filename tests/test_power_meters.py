@@ -305,3 +305,17 @@ def test_cli_capture_meter_not_found(tmp_path: Path) -> None:
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == [p.stderr.strip()]
     assert "meter /dev/nonexistent not found" in p.stderr
+
+
+def test_board_drives_the_trigger_pin_its_board_file_names() -> None:
+    """The meter's windows come from this pin: board.c must drive the pin
+    board.toml names, and the runtime must raise it around the timed region."""
+    board = get_board("stm32l452")
+    src = (board.folder / "board.c").read_text()
+    m = re.search(r"#define TRIGGER_PIN (\d+)u", src)
+    assert m and board.trigger_pin == f"PA{m.group(1)}"
+    assert "GPIOA_BSRR = level ? (1u << TRIGGER_PIN)" in src
+    main = (board.folder.parent.parent / "firmware" / "runtime" / "main.c").read_text()
+    timed = main[main.index("board_trigger(1);"):main.index("board_trigger(0);")]
+    assert "board_timer_start();" in timed and "bench_model_run(" in timed
+    assert "board_timer_stop(&kind);" in timed
