@@ -36,6 +36,28 @@ def _run(cmd: list[str]) -> str:
     return (p.stdout or p.stderr).strip()
 
 
+def _meters() -> list[Check]:
+    """What each power meter (bench run --meter, bench power capture) needs."""
+    out = [_package("pyarrow", hint="power traces: pip install pyarrow (or 'make setup')"),
+           _package("pyvisa", required=False,
+                    hint="visa:// meters (Keysight N6705): pip install pyvisa pyvisa-py"),
+           _package("pyvisa-py", required=False,
+                    hint="VISA backend for visa:// without a vendor library: pip install "
+                    "pyvisa-py"),
+           _package("joulescope", required=False,
+                    hint="joulescope:// meters: pip install joulescope")]
+    try:
+        from serial.tools.list_ports import comports
+
+        ports = [p.device for p in comports() if p.vid is not None]  # USB ones
+    except ImportError:
+        ports = []
+    out.append(Check("USB serial ports (ppk2://, lpm01a://)", bool(ports), ", ".join(ports) or
+                     "none seen: plug the PPK2 / LPM01A in (power meters are optional)",
+                     required=False))
+    return out
+
+
 def checks() -> list[Check]:
     out = [Check("python", sys.version_info >= (3, 11), sys.version.split()[0])]
     for pkg in ("torch", "numpy", "pyserial", "pyelftools", "scikit-learn", "rich"):
@@ -67,6 +89,7 @@ def checks() -> list[Check]:
                         "qualia-codegen-core==2.6.0 tabulate (or 'make setup')"))
     out.append(_package("pyocd", required=False,
                         hint="real boards over SWD: pip install pyocd (not built into bench yet)"))
+    out += _meters()
     renode = shutil.which("renode")
     out.append(Check("renode", renode is not None, renode or
                      "Renode emulator: install from its release packages (not available here)",

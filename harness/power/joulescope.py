@@ -46,7 +46,7 @@ class JoulescopeMeter(Meter):
             import joulescope
         except ImportError as e:
             raise MeterError("joulescope:// needs the joulescope package: pip install "
-                             "'bench[joulescope]'") from e
+                             "joulescope (or bench[joulescope])") from e
         try:
             self._js = joulescope.scan_require_one(config="auto")
             self._js.open()
