@@ -6,12 +6,12 @@ one per line, ``event N ris|fal`` lines for pin edges on D7,
 from __future__ import annotations
 
 import math
-import os
 import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .pty import PtyDevice
 from .waveform import Waveform
 
 KNOWN = {"htc", "hrc", "format", "output", "acqmode", "volt", "freq", "acqtime", "trigsrc",
@@ -34,34 +34,23 @@ class Lpm01aSim:
     wave: Waveform = field(default_factory=lambda: Waveform(base_a=0.0005, amp_a=0.002,
                                                             r_ohm=0.0))
     reject: tuple[str, ...] = ()  # commands answered with an error
-    vanish_after: int | None = None  # close the pty after this many samples
     commands: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._master, slave = os.openpty()
-        self.path = os.ttyname(slave)
-        self._slave = slave  # kept open so the device node stays valid
+        self._pty = PtyDevice()
+        self.path = self._pty.path
         self._freq = 100
         self._acqtime = 10.0
-        self._stop = threading.Event()
-        self._stream: threading.Thread | None = None
         self._streaming = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self._pty.spawn(self._serve)
 
     @property
     def uri(self) -> str:
         return f"lpm01a://{self.path}"
 
     def close(self) -> None:
-        self._stop.set()
         self._streaming.clear()
-        for fd in (self._master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._pty.close()
 
     def __enter__(self) -> Lpm01aSim:
         return self
@@ -70,19 +59,11 @@ class Lpm01aSim:
         self.close()
 
     def _send(self, text: str) -> None:
-        with self._lock:
-            try:
-                os.write(self._master, text.encode())
-            except OSError:
-                self._stop.set()
+        self._pty.write(text.encode())
 
     def _serve(self) -> None:
         buf = b""
-        while not self._stop.is_set():
-            try:
-                chunk = os.read(self._master, 1024)
-            except OSError:
-                return
+        while (chunk := self._pty.read()) is not None:
             buf += chunk.replace(b"\r", b"")
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
@@ -109,12 +90,9 @@ class Lpm01aSim:
         self._send(f"PowerShield > ack {cmd}\r\n")
         if word == "start":
             self._streaming.set()
-            self._stream = threading.Thread(target=self._acquire, daemon=True)
-            self._stream.start()
+            self._pty.spawn(self._acquire)
         elif word == "stop":
             self._streaming.clear()
-            if self._stream is not None:
-                self._stream.join()
             self._send("Acquisition completed\r\n")
 
     def _acquire(self) -> None:
@@ -132,10 +110,6 @@ class Lpm01aSim:
             lines.append(ascii_dec(float(cur[i])) + "\r\n")
             if i % 1000 == 999:
                 lines.append(f"TimeStamp: {i // self._freq}s, buff 0%\r\n")
-            if self.vanish_after is not None and i >= self.vanish_after:
-                self._send("".join(lines))
-                self.close()
-                return
             if len(lines) > 2000:
                 self._send("".join(lines))
                 lines = []

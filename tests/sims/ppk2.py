@@ -4,12 +4,11 @@ after 0x06 with the trigger pin on digital input D0 (or another bit)."""
 
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .pty import PtyDevice
 from .waveform import Waveform
 
 R = (1031.64, 101.65, 10.15, 0.94, 0.043)
@@ -41,24 +40,17 @@ class Ppk2Sim:
     commands: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._master, self._slave = os.openpty()
-        self.path = os.ttyname(self._slave)
+        self._pty = PtyDevice()
+        self.path = self._pty.path
         self.voltage_mv = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self._pty.spawn(self._serve)
 
     @property
     def uri(self) -> str:
         return f"ppk2://{self.path}"
 
     def close(self) -> None:
-        self._stop.set()
-        for fd in (self._master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._pty.close()
 
     def __enter__(self) -> Ppk2Sim:
         return self
@@ -68,11 +60,8 @@ class Ppk2Sim:
 
     def _serve(self) -> None:
         pending = b""
-        while not self._stop.is_set():
-            try:
-                pending += os.read(self._master, 64)
-            except OSError:
-                return
+        while (chunk := self._pty.read(64)) is not None:
+            pending += chunk
             while pending:
                 op = pending[0]
                 need = {0x0D: 3, 0x11: 2, 0x0C: 2}.get(op, 1)
@@ -81,11 +70,11 @@ class Ppk2Sim:
                 args, pending = pending[1:need], pending[need:]
                 self.commands.append(op)
                 if op == 0x19:
-                    os.write(self._master, META.encode())
+                    self._pty.write(META.encode())
                 elif op == 0x0D:
                     self.voltage_mv = (args[0] << 8) | args[1]
                 elif op == 0x06:
-                    threading.Thread(target=self._stream, daemon=True).start()
+                    self._pty.spawn(self._stream)
 
     def _stream(self) -> None:
         n = int(round(self.wave.record_s * 100_000))
@@ -94,10 +83,4 @@ class Ppk2Sim:
         if self.skip_at is not None:
             k = 4 * self.skip_at
             data = data[:k] + data[k + 4:]
-        for i in range(0, len(data), 4096):
-            if self._stop.is_set():
-                return
-            try:
-                os.write(self._master, data[i:i + 4096])
-            except OSError:
-                return
+        self._pty.write(data)
