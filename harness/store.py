@@ -288,11 +288,6 @@ class Store:
         except sqlite3.Error as e:
             raise StoreError(f"cannot write to {self.path}: {e}") from e
 
-    def energies(self, run_id: int) -> dict[int, float]:
-        """Sample index -> energy per inference (uJ), for samples that have one."""
-        return dict(self._db.execute("SELECT idx, energy_uj FROM samples WHERE run_id = ? AND "
-                                     "energy_uj IS NOT NULL ORDER BY idx", (run_id,)))
-
     def layer_counts(self, run_id: int) -> dict[int, list[int]]:
         """Sample index -> per-layer instructions, for samples that have them."""
         out: dict[int, list[int]] = {}
