@@ -23,6 +23,7 @@ EPILOG = """examples:
   bench run --board stm32l452 --model model.pt2 --dataset digits --dtype int8 --quant pot
   bench profile 1
   bench sweep examples/sweep.toml --workers 2
+  bench power capture --meter ppk2:///dev/ttyACM1 --duration 2 -o trace.parquet
   bench report --format html -o report.html --baseline qualia --published
   bench import-cubeai st_ai_output/ --board stm32l452 --model model.pt2 --dataset digits
 """
@@ -56,6 +57,31 @@ def _add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     q.add_argument("--ranges", type=Path, metavar="FILE",
                    help="reuse a saved calibration.json (from a build directory) instead of "
                    "calibrating")
+
+
+METER_HELP = ("power meter URI: visa://RESOURCE (Keysight N6705), ppk2:///dev/ttyACM1, "
+              "lpm01a:///dev/ttyACM2, joulescope://")
+
+
+def _add_meter_args(p: argparse.ArgumentParser, run: bool) -> None:
+    if run:
+        g = p.add_argument_group("energy (a power meter on the board's supply)")
+        g.add_argument("--meter", metavar="URI", help=METER_HELP + "; measures energy per "
+                       "inference from the trigger pin's windows (default: estimate it from "
+                       "the board file's datasheet figures)")
+        g.add_argument("--meter-rate", type=float, metavar="HZ",
+                       help="meter sample rate (default: the meter's)")
+        g.add_argument("--meter-duration", type=float, metavar="S",
+                       help="record length (default: until the run ends; the N6705 records "
+                       "its longest record)")
+        return
+    p.add_argument("--meter", metavar="URI", required=True, help=METER_HELP)
+    p.add_argument("--duration", type=float, required=True, metavar="S",
+                   help="seconds to record")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="TRACE",
+                   help="trace file (.parquet); the plot goes beside it as .png")
+    p.add_argument("--rate", type=float, metavar="HZ",
+                   help="sample rate (default: the meter's)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -114,6 +140,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--per-layer", action="store_true",
                    help="build with per-layer markers and store per-layer instruction counts "
                    "(QEMU plugin); see 'bench profile'")
+    _add_meter_args(p, run=True)
 
     p = sub.add_parser("profile", help="per-layer instructions of a stored run (QEMU plugin)")
     p.add_argument("run_id", type=int)
@@ -166,6 +193,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="int8", choices=["float32", "int16", "int8"],
                    help="the network's data type (default: int8)")
     p.add_argument("--db", type=Path, default=DEFAULT_DB)
+
+    p = sub.add_parser("power", help="power meters: record a trace with its plot")
+    psub = p.add_subparsers(dest="power_command", required=True, metavar="ACTION")
+    c = psub.add_parser("capture", help="record a raw power trace (Parquet) and plot it; "
+                        "energy per trigger window in a table")
+    _add_meter_args(c, run=False)
 
     sub.add_parser("doctor", help="what is installed, what is missing, how to get it")
 

@@ -20,6 +20,7 @@ from harness.errors import BenchError, ConfigError
 from harness.paths import BUILD, RESULTS
 from harness.runner import (
     HOST_BACKEND,
+    MeterFailed,
     QuantRequest,
     RunRequest,
     Target,
@@ -187,6 +188,15 @@ def _summary_rows(s: RunSummary) -> list[tuple[str, str]]:
          f"{report.reference_name(s)}|", "-" if s.max_abs_error is None
          else f"{s.max_abs_error:.2e}"),
     ]
+    if s.energy_uj is not None:
+        spread = ("" if s.energy_min_uj == s.energy_max_uj else
+                  f" (min {s.energy_min_uj:,.3f}, max {s.energy_max_uj:,.3f})")
+        rows.append((f"energy ({s.energy_kind})", f"{s.energy_uj:,.3f} uJ per inference"
+                     f"{spread}"))
+        if s.energy_basis:
+            rows.append(("energy basis", s.energy_basis))
+    if s.trace_file:
+        rows.append(("power trace", s.trace_file))
     return rows
 
 
@@ -203,13 +213,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     req = RunRequest(board=args.board, backend=args.backend, model=args.model,
                      dataset=args.dataset, engine=args.engine, dtype=args.dtype,
                      limit=args.limit, resume=args.resume, per_layer=args.per_layer,
-                     quant=_quant_request(args))
+                     quant=_quant_request(args), meter=args.meter, meter_rate=args.meter_rate,
+                     meter_duration=args.meter_duration)
+    try:
+        summary = run(req, args.db) if args.json else _run_with_progress(req, args.db)
+    except MeterFailed as e:
+        # The run is stored: show it, then the meter's one error line.
+        if args.json:
+            print(json.dumps(e.summary.as_dict()))
+        else:
+            print_summary(e.summary)
+        raise
     if args.json:
-        summary = run(req, args.db)
         print(json.dumps(summary.as_dict()))
-        return 0
-    summary = _run_with_progress(req, args.db)
-    print_summary(summary)
+    else:
+        print_summary(summary)
     return 0
 
 
@@ -429,3 +447,44 @@ def _print_sweep(sweep_id: int, outcomes: list, db: Path) -> None:
     # One line per run, also when the output goes to a pipe or a log.
     (out if out.is_terminal else Console(width=120)).print(t)
     out.print(f"compare them: bench report --db {db}")
+
+
+def cmd_power(args: argparse.Namespace) -> int:
+    from harness.power.capture import capture
+
+    with Progress(TextColumn("[bold]recording"), BarColumn(),
+                  TextColumn("{task.completed:.1f} / {task.total:.1f} s"), console=err,
+                  disable=not err.is_terminal) as bar:
+        task = bar.add_task("capture", total=args.duration)
+        cap = capture(args.meter, args.duration, args.output, args.rate,
+                      tick=lambda done, total: bar.update(task, completed=done))
+    tr = cap.trace
+    t = Table(title=f"power trace from {args.meter}", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("samples", f"{len(tr):,} at {tr.sample_rate:,.0f} Hz ({tr.duration_s:.3f} s)")
+    t.add_row("mean current / power", f"{1e3 * float(np.mean(tr.current_a)):.4f} mA / "
+              f"{1e3 * float(np.mean(tr.current_a * tr.voltage_v)):.4f} mW")
+    if cap.report is not None:
+        r = cap.report
+        t.add_row("inference windows", f"{len(r.windows)}" + (
+            f" ({r.dropped_partial} cut by the trace's ends, left out)"
+            if r.dropped_partial else ""))
+        t.add_row("energy per window (measured)", f"median {r.median_uj:,.3f} uJ, min "
+                  f"{r.min_uj:,.3f}, max {r.max_uj:,.3f} (spread {r.spread_pct:.1f} %)")
+        length = float(np.median([w.duration_s for w in r.windows]))
+        t.add_row("window length", f"median {1e6 * length:,.1f} us")
+    t.add_row("trace", str(cap.trace_file))
+    t.add_row("plot", str(cap.plot_file))
+    out.print(t)
+    if cap.report is not None and len(cap.report.windows) <= 20:
+        w = Table(title="windows")
+        for col in ("#", "start (s)", "length (us)", "energy (uJ)"):
+            w.add_column(col, justify="right")
+        for k, win in enumerate(cap.report.windows):
+            w.add_row(str(k), f"{win.t_start_s:.6f}", f"{1e6 * win.duration_s:,.1f}",
+                      f"{win.energy_uj:,.3f}")
+        out.print(w)
+    if cap.error is not None:
+        raise type(cap.error)(f"{cap.error} (the trace and its plot are written)")
+    return 0

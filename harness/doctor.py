@@ -37,6 +37,19 @@ def _run(cmd: list[str]) -> str:
     return (p.stdout or p.stderr).strip()
 
 
+def _meters() -> list[Check]:
+    """What each power meter (bench run --meter, bench power capture) needs."""
+    out = [_package("pyarrow", hint="power traces: pip install pyarrow (or 'make setup')"),
+           _package("pyvisa", required=False,
+                    hint="visa:// meters (Keysight N6705): pip install pyvisa pyvisa-py"),
+           _package("pyvisa-py", required=False,
+                    hint="VISA backend for visa:// without a vendor library: pip install "
+                    "pyvisa-py"),
+           _package("joulescope", required=False,
+                    hint="joulescope:// meters: pip install joulescope")]
+    return out
+
+
 def checks() -> list[Check]:
     out = [Check("python", sys.version_info >= (3, 11), sys.version.split()[0])]
     for pkg in ("torch", "numpy", "pyserial", "pyelftools", "scikit-learn", "rich"):
@@ -70,6 +83,7 @@ def checks() -> list[Check]:
     out.append(_package("pyocd", required=False,
                         hint="real boards over SWD: pip install 'pyocd>=0.36' (or 'make setup')"))
     out += real_board_checks()
+    out += _meters()
     ok, why = RenodeBackend().available()
     out.append(Check("renode (--backend renode)", ok, why, required=False))
     return out
@@ -116,6 +130,7 @@ def real_board_checks() -> list[Check]:
     listing = [p.line() for p in usb] + [f"{d} (not USB)" for d in others]
     out.append(Check("serial ports (USB)", bool(usb), "; ".join(listing) or
                      "none: plug in the board (Nucleo: its ST-LINK USB; SparkFun Edge: a 3.3 V "
-                     "USB-serial adapter); Linux users need the dialout group",
+                     "USB-serial adapter) or a meter (PPK2, LPM01A); Linux users need the "
+                     "dialout group",
                      required=False))
     return out

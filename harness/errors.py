@@ -45,3 +45,8 @@ class ProtocolError(BenchError):
 
 class StoreError(BenchError):
     """The results database could not be read or written."""
+
+
+class MeterError(BenchError):
+    """A power meter could not be reached, answered an error, or gave a
+    trace that cannot be turned into energy per inference."""

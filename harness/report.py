@@ -34,7 +34,9 @@ COLUMNS = ("run", "status", "board", "backend", "engine", "dtype", "quant_scheme
            # added with the comparison report; the columns above keep their meaning
            "kind", "latency_cpi", "clock_hz", "baseline_engine", "baseline_run", "count_ratio",
            "rom_ratio", "ram_ratio", "stack_ratio", "accuracy_delta_pp", "source",
-           "published_metric", "published_value", "published_unit")
+           "published_metric", "published_value", "published_unit",
+           # added with power meters: median energy per inference and how it was obtained
+           "energy_uj", "energy_kind")
 
 
 def latency_estimate_us(s: RunSummary, cpi: float = DEFAULT_CPI) -> float | None:
@@ -227,11 +229,20 @@ def _cpi_text(cpi: float) -> str:
 
 
 MEASURED_HEAD = ("run", "status", "board / backend", "engine / dtype", "samples", "accuracy %",
-                 "per inference", "latency est. (us, {cpi})", "ROM", "RAM", "arena", "stack",
+                 "per inference", "latency est. (us, {cpi})", "energy / inference (uJ)", "ROM",
+                 "RAM", "arena", "stack",
                  "count vs base", "ROM vs base", "RAM vs base", "stack vs base",
                  "accuracy vs base (pp)")
 PUBLISHED_HEAD = ("published", "source", "board", "engine / dtype", "model", "figures (unit)",
                   "file")
+
+
+def _energy_cell(s: RunSummary) -> str:
+    """Median energy per inference, labelled measured (a meter's trigger
+    windows) or estimated (datasheet current x time)."""
+    if s.energy_uj is None:
+        return "-"
+    return f"{s.energy_uj:,.3f} ({s.energy_kind or 'estimated'})"
 
 
 def _engine_dtype(s: RunSummary) -> str:
@@ -244,6 +255,7 @@ def _measured_cells(row: Row, cpi: float) -> list[str]:
     acc = _accuracy(s)
     return [str(s.run_id), s.status, f"{s.board} / {s.backend}", _engine_dtype(s),
             _int(s.samples), "-" if acc is None else f"{acc:.2f}", per, _latency_cell(s, cpi),
+            _energy_cell(s),
             _int(s.rom_bytes), _int(s.ram_bytes), _int(s.arena_bytes), _int(s.stack_bytes),
             _x(r and r.count), _x(r and r.rom), _x(r and r.ram), _x(r and r.stack),
             "-" if r is None or r.accuracy_pp is None else f"{r.accuracy_pp:+.2f}"]
@@ -275,6 +287,10 @@ def _notes(c: Comparison) -> list[str]:
         f"model, so the latency column is an estimate at {_cpi_text(c.cpi)} and the board's "
         "clock (instructions x CPI / f_clk), not a measurement. ROM/RAM come from the ELF "
         "sections, the same way for every engine; stack is the measured high-water mark.",
+        "Energy per inference is the median over samples, labelled: measured = the integral "
+        "of V*I between the board's trigger-pin edges in a power meter's trace; estimated = "
+        "count x CPI / f_clk x the datasheet run current at that clock x supply voltage (the "
+        "board file names the datasheet), not a measurement.",
         base]
     backends = {r.s.backend for g in c.groups for r in g.rows}
     if "host" in backends:
@@ -478,7 +494,9 @@ def _csv_measured(row: Row, c: Comparison) -> dict[str, object]:
         "baseline_run": r and r.baseline_run, "count_ratio": _r4(r and r.count),
         "rom_ratio": _r4(r and r.rom), "ram_ratio": _r4(r and r.ram),
         "stack_ratio": _r4(r and r.stack), "accuracy_delta_pp": r and r.accuracy_pp,
-        "source": s.imported_from or f"{s.backend} run"}
+        "source": s.imported_from or f"{s.backend} run",
+        "energy_uj": None if s.energy_uj is None else round(s.energy_uj, 6),
+        "energy_kind": s.energy_kind if s.energy_uj is not None else None}
 
 
 def _kind(s: RunSummary) -> str:

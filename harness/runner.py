@@ -23,12 +23,21 @@ from harness.boards import Board, get_board
 from harness.build import Firmware, build
 from harness.datasets import Dataset, load_dataset
 from harness.engines import get_engine, host_reason
-from harness.errors import BackendError, BenchError, ConfigError, ProtocolError, ToolMissingError
+from harness.errors import (
+    BackendError,
+    BenchError,
+    ConfigError,
+    MeterError,
+    ProtocolError,
+    ToolMissingError,
+)
 from harness.link import DeviceInfo, DeviceSilent, Link
 from harness.model.importer import import_graph, load_model
 from harness.model.ir import Graph
 from harness.model.reference import run_graph
 from harness.paths import BUILD, ROOT
+from harness.power import estimate
+from harness.power.meter import Meter, open_meter
 from harness.quant import QuantConfig
 from harness.quant.calibrate import DEFAULT_SAMPLES
 from harness.store import RunSummary, Sample, Store, input_shape_text
@@ -68,6 +77,18 @@ class RunRequest:
     quant: QuantRequest = QuantRequest()
     per_layer: bool = False  # -DBENCH_PER_LAYER build, per-layer instructions stored
     sweep_key: str | None = None  # set by bench sweep: which entry of which sweep
+    meter: str | None = None  # power meter URI: measure energy per inference
+    meter_rate: float | None = None  # Hz; None: the meter's default
+    meter_duration: float | None = None  # s; None: until the run ends (or the meter's longest)
+
+
+class MeterFailed(MeterError):
+    """The run is stored (with estimated energy) but the meter gave no
+    per-sample energy; ``summary`` is the stored run."""
+
+    def __init__(self, message: str, summary: RunSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 def git_commit() -> str | None:
@@ -270,6 +291,9 @@ def prepare(req: RunRequest) -> Prepared:
     graph = load_graph(req.model)
     data: Dataset = load_dataset(req.dataset)
     data.check_fits(graph.input_shape)
+    if req.meter is not None and req.resume is not None:
+        raise ConfigError("--meter cannot be combined with --resume: a run's energy comes from "
+                          "one trace; start a new run")
     n = len(data) if req.limit is None else min(req.limit, len(data))
     if n <= 0:
         raise ConfigError(f"dataset {data.name} has no samples to run (limit {req.limit})")
@@ -283,8 +307,9 @@ def _prepare_host(req: RunRequest, board: Board, backend: Backend, why: str) -> 
     """An engine that measures on the host: no firmware, no backend session."""
     from harness.build import graph_hash
 
-    if req.per_layer:
-        raise ConfigError(f"--per-layer needs firmware on an emulator; {why}")
+    if req.per_layer or req.meter is not None:
+        flag = "--per-layer" if req.per_layer else "--meter"
+        raise ConfigError(f"{flag} needs firmware on a target; {why}")
     graph = load_graph(req.model)
     data: Dataset = load_dataset(req.dataset)
     data.check_fits(graph.input_shape)
@@ -319,12 +344,51 @@ def run(req: RunRequest, db: Path, progress: Progress | None = None) -> RunSumma
     return execute(prepare(req), db, progress)
 
 
+def trace_path(db: Path, run_id: int) -> Path:
+    return db.parent / "traces" / f"run-{run_id}.parquet"
+
+
+def _measure(store: Store, run_id: int, meter: Meter, streamed: list[int], db: Path) -> None:
+    """Stop the meter, keep its trace beside the database, and store each
+    streamed sample's energy from the trace's windows, in order."""
+    from harness.power.capture import save
+    from harness.power.energy import match_samples
+
+    meter.stop()
+    trace = meter.read()
+    path = trace_path(db, run_id)
+    cap = save(trace, path, title=f"run {run_id}: {meter.uri}")
+    store.update_run(run_id, trace_file=str(path))
+    if cap.error is not None:
+        raise cap.error
+    assert cap.report is not None
+    energy = match_samples(cap.report, streamed)
+    store.set_energy(run_id, energy, energy_kind="measured",
+                     energy_basis=f"measured: {meter.uri}, {len(energy)} trigger windows at "
+                     f"{trace.sample_rate:,.0f} Hz")
+
+
 def execute(p: Prepared, db: Path, progress: Progress | None = None) -> RunSummary:
     if p.host is not None:
         return _execute_host(p, db, progress)
+    meter = None
+    if p.req.meter is not None:
+        meter = open_meter(p.req.meter)
+        meter.open()  # "meter not found" fails here, before the run exists
+    try:
+        if meter is not None:
+            meter.configure(p.req.meter_rate, p.req.meter_duration)
+        return _execute(p, db, progress, meter)
+    finally:
+        if meter is not None:
+            meter.close()
+
+
+def _execute(p: Prepared, db: Path, progress: Progress | None, meter: Meter | None) -> RunSummary:
     assert p.fw is not None
     req, board, backend, graph, data, n, fw = p.req, p.board, p.backend, p.graph, p.data, p.n, p.fw
     reference = host_reference(p)
+    facts = estimate.power_facts(board)
 
     with Store(db) as store:
         if req.resume is not None:
@@ -355,11 +419,17 @@ def execute(p: Prepared, db: Path, progress: Progress | None = None) -> RunSumma
                 input_shape=input_shape_text(graph.input_shape), n_outputs=fw.n_outputs,
                 firmware_dir=str(fw.dir), quant_scheme=fw.quant_scheme,
                 calibration=json.dumps(p.calibration) if p.calibration else None,
-                per_layer=int(req.per_layer), sweep_key=req.sweep_key)
+                per_layer=int(req.per_layer), sweep_key=req.sweep_key, meter=req.meter)
         todo = [i for i in range(n) if i not in store.done_indices(run_id)]
+        streamed: list[int] = []
         try:
+            if meter is not None:
+                try:
+                    meter.start()
+                except MeterError as e:
+                    raise MeterError(f"{e}; no sample was run") from e
             _stream(store, run_id, board, backend, fw, data, reference, todo, n, progress,
-                    req.max_restarts)
+                    req.max_restarts, facts, streamed)
         except BaseException as e:
             note = str(e) if isinstance(e, BenchError) else f"interrupted ({type(e).__name__})"
             store.finish_run(run_id, "incomplete", note=note)
@@ -368,6 +438,13 @@ def execute(p: Prepared, db: Path, progress: Progress | None = None) -> RunSumma
                               f"--resume {run_id}") from e
             raise
         store.finish_run(run_id, "complete")
+        if meter is not None:
+            try:
+                _measure(store, run_id, meter, streamed, db)
+            except MeterError as e:
+                store.update_run(run_id, note=f"energy not measured: {e}")
+                raise MeterFailed(f"{e}; run {run_id} is stored with its other results (energy "
+                                  f"estimated, not measured)", store.summary(run_id)) from e
         return store.summary(run_id)
 
 
@@ -432,7 +509,8 @@ def _execute_host(p: Prepared, db: Path, progress: Progress | None) -> RunSummar
 
 def _stream(store: Store, run_id: int, board: Board, backend: Backend, fw: Firmware,
             data: Dataset, reference: np.ndarray, todo: list[int], n: int,
-            progress: Progress | None, max_restarts: int) -> None:
+            progress: Progress | None, max_restarts: int,
+            facts: estimate.PowerFacts | None = None, streamed: list[int] | None = None) -> None:
     done = n - len(todo)
     if progress:
         progress(done, n)
@@ -462,13 +540,22 @@ def _stream(store: Store, run_id: int, board: Board, backend: Backend, fw: Firmw
             if out.size != fw.n_outputs:
                 raise ProtocolError(f"device returned {out.size} outputs, expected "
                                     f"{fw.n_outputs}", frame=i)
+            can_estimate = facts is not None and count.kind in ("cycles", "instructions")
             if pos == 0:
                 store.update_run(run_id, count_kind=count.kind)
+                if can_estimate:
+                    assert facts is not None
+                    store.update_run(run_id, energy_kind=estimate.LABEL,
+                                     energy_basis=estimate.basis(board, facts, count.kind))
             err = float(np.max(np.abs(out - reference[i]))) if reference is not None else None
             store.add_sample(run_id, Sample(
                 idx=i, label=int(data.y[i]), predicted=int(np.argmax(out)), count=count.value,
                 raw_count=count.raw, stack_bytes=res.stack_bytes, max_abs_error=err,
-                output=out, layers=layers))
+                output=out, layers=layers,
+                energy_uj=estimate.estimate_uj(count.value, count.kind, facts)  # type: ignore[arg-type]
+                if can_estimate else None))
+            if streamed is not None:
+                streamed.append(i)
             pos += 1
             done += 1
             if progress:

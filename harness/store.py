@@ -52,7 +52,11 @@ CREATE TABLE IF NOT EXISTS runs (
     per_layer INTEGER,                  -- 1: built with -DBENCH_PER_LAYER, layer_counts kept
     sweep_key TEXT,                     -- "<sweep_id>:<entry key>": made by bench sweep
     imported_from TEXT,                 -- a vendor report this row was read from (no samples)
-    metrics TEXT                        -- JSON: run-level figures of an imported row
+    metrics TEXT,                       -- JSON: run-level figures of an imported row
+    energy_kind TEXT,                   -- samples.energy_uj is: measured | estimated
+    energy_basis TEXT,                  -- the meter, or how the estimate was made
+    trace_file TEXT,                    -- the power trace (Parquet) of a measured run
+    meter TEXT                          -- --meter URI the run was measured with
 );
 CREATE TABLE IF NOT EXISTS samples (
     run_id INTEGER NOT NULL REFERENCES runs(run_id),
@@ -64,6 +68,7 @@ CREATE TABLE IF NOT EXISTS samples (
     stack_bytes INTEGER NOT NULL,       -- stack high-water mark after this inference
     max_abs_error REAL,                 -- vs the host float reference
     output BLOB NOT NULL,               -- all outputs, float32 little endian, dequantized
+    energy_uj REAL,                     -- per inference; runs.energy_kind says measured/estimated
     PRIMARY KEY (run_id, idx)
 );
 CREATE TABLE IF NOT EXISTS layer_counts (   -- --per-layer runs (QEMU TCG plugin)
@@ -88,7 +93,8 @@ RUN_FIELDS = ("board", "backend", "engine", "dtype", "model", "model_hash", "dat
               "dataset_hash", "samples_planned", "git_commit", "compiler", "cflags", "build_id",
               "clock_hz", "count_kind", "timer_kind", "rom_bytes", "ram_bytes", "arena_bytes",
               "stack_reserved_bytes", "input_shape", "n_outputs", "firmware_dir", "note",
-              "quant_scheme", "calibration", "per_layer", "sweep_key", "imported_from", "metrics")
+              "quant_scheme", "calibration", "per_layer", "sweep_key", "imported_from", "metrics",
+              "energy_kind", "energy_basis", "trace_file", "meter")
 # Columns added after the first schema: (table, column, type). Older
 # databases get them on open, so stored results stay readable.
 MIGRATIONS: tuple[tuple[str, str, str], ...] = (
@@ -98,6 +104,11 @@ MIGRATIONS: tuple[tuple[str, str, str], ...] = (
     ("runs", "sweep_key", "TEXT"),
     ("runs", "imported_from", "TEXT"),
     ("runs", "metrics", "TEXT"),
+    ("runs", "energy_kind", "TEXT"),
+    ("runs", "energy_basis", "TEXT"),
+    ("runs", "trace_file", "TEXT"),
+    ("runs", "meter", "TEXT"),
+    ("samples", "energy_uj", "REAL"),
 )
 
 
@@ -112,6 +123,7 @@ class Sample:
     max_abs_error: float | None
     output: np.ndarray
     layers: tuple[int, ...] = ()  # per-layer instructions, in manifest order (--per-layer)
+    energy_uj: float | None = None  # per inference; the run's energy_kind says which kind
 
 
 @dataclass(frozen=True)
@@ -144,6 +156,12 @@ class RunSummary:
     compiler: str | None
     quant_scheme: str | None = None
     imported_from: str | None = None  # an imported row: the report it was read from
+    energy_uj: float | None = None  # median per inference
+    energy_min_uj: float | None = None
+    energy_max_uj: float | None = None
+    energy_kind: str | None = None  # measured | estimated
+    energy_basis: str | None = None
+    trace_file: str | None = None
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -252,12 +270,26 @@ class Store:
             with self._db:
                 self._db.execute(
                     "INSERT INTO samples (run_id, idx, label, predicted, count, raw_count,"
-                    " stack_bytes, max_abs_error, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " stack_bytes, max_abs_error, output, energy_uj)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (run_id, s.idx, s.label, s.predicted, s.count, s.raw_count, s.stack_bytes,
-                     s.max_abs_error, s.output.astype("<f4").tobytes()))
+                     s.max_abs_error, s.output.astype("<f4").tobytes(), s.energy_uj))
                 self._db.executemany(
                     "INSERT INTO layer_counts (run_id, idx, layer, count) VALUES (?, ?, ?, ?)",
                     [(run_id, s.idx, i, c) for i, c in enumerate(s.layers)])
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot write to {self.path}: {e}") from e
+
+    def set_energy(self, run_id: int, energy_uj: dict[int, float], **run: object) -> None:
+        """Per-sample energy and the run's energy fields, in one transaction."""
+        try:
+            with self._db:
+                self._db.executemany("UPDATE samples SET energy_uj = ? WHERE run_id = ? AND "
+                                     "idx = ?", [(e, run_id, i) for i, e in energy_uj.items()])
+                if run:
+                    sets = ", ".join(f"{k} = ?" for k in run)
+                    self._db.execute(f"UPDATE runs SET {sets} WHERE run_id = ?",
+                                     (*run.values(), run_id))
         except sqlite3.Error as e:
             raise StoreError(f"cannot write to {self.path}: {e}") from e
 
@@ -286,11 +318,12 @@ class Store:
     def summary(self, run_id: int) -> RunSummary:
         run = self.run_row(run_id)
         rows = self._db.execute(
-            "SELECT label = predicted, count, stack_bytes, max_abs_error FROM samples "
+            "SELECT label = predicted, count, stack_bytes, max_abs_error, energy_uj FROM samples "
             "WHERE run_id = ?", (run_id,)).fetchall()
         # Host runs (count_kind NULL) measured no count and no stack.
         counted = run["count_kind"] is not None
         counts = [r[1] for r in rows] if counted else []
+        energy = [r[4] for r in rows if r[4] is not None]
         errors = [r[3] for r in rows if r[3] is not None]
         if run.get("imported_from"):
             return self._imported_summary(run)
@@ -307,7 +340,13 @@ class Store:
             max_abs_error=max(errors) if errors else None, created_at=run["created_at"],
             model_hash=run["model_hash"], dataset_hash=run["dataset_hash"],
             git_commit=run["git_commit"], compiler=run["compiler"],
-            quant_scheme=run.get("quant_scheme"))
+            quant_scheme=run.get("quant_scheme"),
+            energy_uj=statistics.median(energy) if energy else None,
+            energy_min_uj=min(energy) if energy else None,
+            energy_max_uj=max(energy) if energy else None,
+            energy_kind=run.get("energy_kind") if energy else None,
+            energy_basis=run.get("energy_basis") if energy else None,
+            trace_file=run.get("trace_file"))
 
     def _imported_summary(self, run: dict) -> RunSummary:
         """A row read from a vendor report: its figures are run-level."""

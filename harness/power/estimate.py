@@ -1,0 +1,60 @@
+"""Energy per inference without a meter, from the board's datasheet figures.
+
+    energy = time x run current x supply voltage
+    time   = cycles / f_clk            (cycles measured on a real board)
+           = instructions x CPI / f_clk (instruction counts, e.g. QEMU: CPI from the board file)
+
+The run current is the datasheet's run-mode figure in uA/MHz, so it scales
+with the clock and f_clk cancels: energy = count x CPI x uA/MHz x V. Always
+labelled "estimated": it ignores what the code does (flash vs RAM, FPU,
+peripherals), which a meter does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.boards import Board
+from harness.errors import ConfigError
+
+LABEL = "estimated"
+
+
+@dataclass(frozen=True)
+class PowerFacts:
+    run_ua_per_mhz: float
+    supply_v: float
+    cpi: float  # cycles per instruction assumed for instruction counts
+    source: str  # the datasheet and table the figure comes from
+
+
+def power_facts(board: Board) -> PowerFacts | None:
+    """The board file's [power] table, or None when it has none."""
+    raw = board.extra.get("power")
+    if raw is None:
+        return None
+    try:
+        return PowerFacts(float(raw["run_ua_per_mhz"]), float(raw["supply_v"]),
+                          float(raw.get("cpi", 1.0)), str(raw.get("source", "")))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"board {board.name}: [power] in board.toml needs run_ua_per_mhz and "
+                          f"supply_v as numbers ({e})") from e
+
+
+def estimate_uj(count: int, count_kind: str, facts: PowerFacts) -> float:
+    """Estimated energy of one inference in microjoules."""
+    if count_kind == "cycles":
+        cycles = float(count)
+    elif count_kind == "instructions":
+        cycles = count * facts.cpi
+    else:
+        raise ConfigError(f"cannot estimate energy from a {count_kind!r} count")
+    # cycles / f_clk[Hz] x (uA/MHz x f_clk[MHz]) x V = cycles x uA/MHz x V x 1e-12 J
+    return cycles * facts.run_ua_per_mhz * facts.supply_v * 1e-6
+
+
+def basis(board: Board, facts: PowerFacts, count_kind: str) -> str:
+    """One line saying how the estimate was made."""
+    cpi = f" x CPI {facts.cpi:g}" if count_kind == "instructions" else ""
+    return (f"{LABEL}: {count_kind}{cpi} / {board.clock_hz / 1e6:g} MHz x "
+            f"{facts.run_ua_per_mhz:g} uA/MHz x {facts.supply_v:g} V ({facts.source})")
