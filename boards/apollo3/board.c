@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "bench_board.h"
+#include "bench_rx_ring.h"
 
 #define REG(addr) (*(volatile uint32_t *)(addr))
 
@@ -90,11 +91,7 @@
 #define BASEPRI_TIMED 0x40u
 #define POWER_WAIT_LOOPS 100000u
 
-#define RX_RING_BYTES 1024u
-
-static volatile uint8_t rx_ring[RX_RING_BYTES];
-static volatile uint32_t rx_head; /* written by the ISR */
-static uint32_t rx_tail;          /* written by the main loop */
+static bench_rx_ring rx;
 static uint32_t timer_start;
 static int32_t have_dwt;
 
@@ -107,12 +104,7 @@ void UART0_IRQHandler(void)
     /* Drain the FIFO: a level interrupt leaves bytes below the level, the
      * receive timeout picks those up. */
     while ((UART0_FR & FR_RXFE) == 0u) {
-        uint8_t b = (uint8_t)UART0_DR;
-        uint32_t next = (rx_head + 1u) % RX_RING_BYTES;
-        if (next != rx_tail) { /* full ring drops; the frame CRC catches it */
-            rx_ring[rx_head] = b;
-            rx_head = next;
-        }
+        bench_rx_push(&rx, (uint8_t)UART0_DR);
     }
     if (mis & INT_OE) {
         UART0_RSR = 0; /* clear the error status */
@@ -203,22 +195,12 @@ void board_uart_write(const uint8_t *data, uint32_t len)
 
 int32_t board_uart_getc(void)
 {
-    if (rx_tail == rx_head) {
-        return -1;
-    }
-    uint8_t b = rx_ring[rx_tail];
-    rx_tail = (rx_tail + 1u) % RX_RING_BYTES;
-    return b;
+    return bench_rx_pop(&rx);
 }
 
 void board_idle(void)
 {
-    /* Mask, re-check, then WFI: an IRQ arriving in between still wakes us. */
-    __asm volatile("cpsid i" ::: "memory");
-    if (rx_tail == rx_head) {
-        __asm volatile("wfi");
-    }
-    __asm volatile("cpsie i" ::: "memory");
+    bench_rx_idle(&rx);
 }
 
 void board_timer_start(void)

@@ -1,6 +1,6 @@
 /*
- * Reset and vector table for the Ambiq Apollo3: copy .data, zero .bss, paint
- * the stack for the high-water mark, enable the FPU, call main().
+ * Reset and vector table for the Ambiq Apollo3. The reset
+ * work every Cortex-M board shares is bench_cortexm_start().
  *
  * The image sits at 0xC000 behind the secure bootloader, which jumps to the
  * reset vector found there; VTOR is pointed at our table before interrupts are
@@ -8,16 +8,13 @@
  */
 #include <stdint.h>
 
-extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _sstack, _estack;
-extern int main(void);
+#include "bench_cortexm.h"
 
 void Reset_Handler(void);
 void Default_Handler(void);
 void UART0_IRQHandler(void);
 
 #define SCB_VTOR (*(volatile uint32_t *)0xE000ED08u)
-#define SCB_CPACR (*(volatile uint32_t *)0xE000ED88u)
-#define STACK_PAINT 0xC0DEC0DEu
 
 void Default_Handler(void)
 {
@@ -67,22 +64,5 @@ __attribute__((noreturn, used)) void reset_c(void)
 {
     __asm volatile("cpsid i" ::: "memory");
     SCB_VTOR = (uint32_t)(uintptr_t)vector_table;
-    uint32_t *src = &_sidata;
-    for (uint32_t *dst = &_sdata; dst < &_edata;) {
-        *dst++ = *src++;
-    }
-    for (uint32_t *dst = &_sbss; dst < &_ebss;) {
-        *dst++ = 0;
-    }
-    /* Paint up to a little below the current frame. */
-    uintptr_t sp;
-    __asm volatile("mov %0, sp" : "=r"(sp));
-    for (uint32_t *p = &_sstack; (uintptr_t)p < sp - 64u; p++) {
-        *p = STACK_PAINT;
-    }
-    SCB_CPACR |= 0xFu << 20; /* CP10, CP11 full access */
-    __asm volatile("dsb\n isb");
-    (void)main();
-    for (;;) {
-    }
+    bench_cortexm_start();
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "bench_board.h"
+#include "bench_rx_ring.h"
 
 #define REG(addr) (*(volatile uint32_t *)(addr))
 
@@ -73,11 +74,7 @@
 #define PRIO_USART 0x80u
 #define BASEPRI_TIMED 0x40u
 
-#define RX_RING_BYTES 1024u
-
-static volatile uint8_t rx_ring[RX_RING_BYTES];
-static volatile uint32_t rx_head; /* written by the ISR */
-static uint32_t rx_tail;          /* written by the main loop */
+static bench_rx_ring rx;
 static volatile uint32_t systick_wraps;
 static uint32_t timer_start;
 static uint32_t wraps_start;
@@ -95,12 +92,7 @@ void USART2_IRQHandler(void)
 {
     uint32_t isr = USART2_ISR;
     if (isr & USART_ISR_RXNE) {
-        uint8_t b = (uint8_t)USART2_RDR;
-        uint32_t next = (rx_head + 1u) % RX_RING_BYTES;
-        if (next != rx_tail) { /* full ring drops; the frame CRC catches it */
-            rx_ring[rx_head] = b;
-            rx_head = next;
-        }
+        bench_rx_push(&rx, (uint8_t)USART2_RDR);
     }
     if (isr & USART_ISR_ORE) {
         USART2_ICR = USART_ISR_ORE;
@@ -188,22 +180,12 @@ void board_uart_write(const uint8_t *data, uint32_t len)
 
 int32_t board_uart_getc(void)
 {
-    if (rx_tail == rx_head) {
-        return -1;
-    }
-    uint8_t b = rx_ring[rx_tail];
-    rx_tail = (rx_tail + 1u) % RX_RING_BYTES;
-    return b;
+    return bench_rx_pop(&rx);
 }
 
 void board_idle(void)
 {
-    /* Mask, re-check, then WFI: an IRQ arriving in between still wakes us. */
-    __asm volatile("cpsid i" ::: "memory");
-    if (rx_tail == rx_head) {
-        __asm volatile("wfi");
-    }
-    __asm volatile("cpsie i" ::: "memory");
+    bench_rx_idle(&rx);
 }
 
 void board_timer_start(void)

@@ -1,19 +1,15 @@
 /*
- * Reset and vector table for the STM32L4 family: copy .data, zero .bss,
- * paint the stack for the high-water mark, enable the FPU, call main().
+ * Reset and vector table for the STM32L4 family. The reset work every
+ * Cortex-M board shares is bench_cortexm_start() (bench_cortexm.h).
  */
 #include <stdint.h>
 
-extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _sstack, _estack;
-extern int main(void);
+#include "bench_cortexm.h"
 
 void Reset_Handler(void);
 void Default_Handler(void);
 void SysTick_Handler(void);
 void USART2_IRQHandler(void);
-
-#define SCB_CPACR (*(volatile uint32_t *)0xE000ED88u)
-#define STACK_PAINT 0xC0DEC0DEu
 
 void Default_Handler(void)
 {
@@ -60,22 +56,5 @@ __attribute__((noreturn, naked)) void Reset_Handler(void)
 __attribute__((noreturn, used)) void reset_c(void);
 __attribute__((noreturn, used)) void reset_c(void)
 {
-    uint32_t *src = &_sidata;
-    for (uint32_t *dst = &_sdata; dst < &_edata;) {
-        *dst++ = *src++;
-    }
-    for (uint32_t *dst = &_sbss; dst < &_ebss;) {
-        *dst++ = 0;
-    }
-    /* Paint up to a little below the current frame. */
-    uintptr_t sp;
-    __asm volatile("mov %0, sp" : "=r"(sp));
-    for (uint32_t *p = &_sstack; (uintptr_t)p < sp - 64u; p++) {
-        *p = STACK_PAINT;
-    }
-    SCB_CPACR |= 0xFu << 20; /* CP10, CP11 full access */
-    __asm volatile("dsb\n isb");
-    (void)main();
-    for (;;) {
-    }
+    bench_cortexm_start();
 }

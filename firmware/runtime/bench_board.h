@@ -50,7 +50,9 @@ uint64_t board_timer_stop(bench_timer_kind *kind);
 /* Timed-region trigger pin, for power meters (no-op where not wired). */
 void board_trigger(int32_t level);
 
-/* Stack bounds for the high-water mark (painted at reset). */
+/* Stack bounds for the high-water mark: reset code fills the stack with
+ * BENCH_STACK_PAINT, the runtime finds the deepest overwritten word. */
+#define BENCH_STACK_PAINT 0xC0DEC0DEu
 extern uint32_t _sstack;
 extern uint32_t _estack;
 

@@ -25,7 +25,6 @@
 #define BENCH_BUILD_ID 0ull
 #endif
 
-#define STACK_PAINT 0xC0DEC0DEu
 #define RX_FRAME_BYTES (BENCH_HEADER_BYTES + BENCH_MAX_PAYLOAD + BENCH_CRC_BYTES)
 
 /* uint32_t storage keeps the payload (offset 8) 4-byte aligned. */
@@ -80,7 +79,7 @@ static void copy_name(uint8_t *dst, const char *src, uint32_t size)
 static uint32_t stack_high_water(void)
 {
     const uint32_t *p = &_sstack;
-    while (p < &_estack && *p == STACK_PAINT) {
+    while (p < &_estack && *p == BENCH_STACK_PAINT) {
         p++;
     }
     return (uint32_t)((uintptr_t)&_estack - (uintptr_t)p);
