@@ -11,8 +11,8 @@ TRIG:SOUR, TRIG:COUN, TRIG:DEL, SAMP:SOUR, SAMP:TIM (rounded to
 SAMP:COUN?, FORM:DATA ASC|REAL,32|REAL,64, FORM:BORD NORM|SWAP, INIT and
 FETC? (one IEEE 488.2 definite-length block in REAL format). Readings beyond
 120% of the range are 9.9E37, as the instrument's overload. The reading is
-the waveform's current at each sample instant (the aperture is not
-modelled).
+the waveform's current at each sample instant plus optional gaussian noise
+(the aperture is not modelled).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class TruevoltSim:
     idn: str = "Keysight Technologies,34465A,MY00000000,A.03.01-03.15-03.01-00.52-03-02"
     memory: int = 2_000_000
     timer_step: float = 1e-6
+    noise_a: float = 0.0  # rms of gaussian reading noise (seeded: the same every run)
     reject: tuple[str, ...] = ()  # command headers answered with -222 Data out of range
     drop_on: str | None = None  # close the connection when this header arrives
     commands: list[str] = field(default_factory=list)
@@ -66,6 +67,10 @@ class TruevoltSim:
 
     def close(self) -> None:
         self._stop.set()
+        try:  # close() alone does not wake a thread blocked in accept() on Linux
+            self._srv.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._srv.close()
         self._thread.join(timeout=5)
 
@@ -115,6 +120,7 @@ class TruevoltSim:
 
     def readings(self) -> np.ndarray:
         cur, _, _ = self.wave.sample(np.arange(self._count) * self._interval)
+        cur = cur + np.random.default_rng(0).normal(0.0, self.noise_a, len(cur))
         return np.where(np.abs(cur) > 1.2 * self._range, 9.9e37, cur)
 
     def _block(self, values: np.ndarray) -> bytes:
