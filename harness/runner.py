@@ -364,8 +364,8 @@ def _measure(store: Store, run_id: int, meter: Meter, streamed: list[int], db: P
     assert cap.report is not None
     energy = match_samples(cap.report, streamed)
     store.set_energy(run_id, energy, energy_kind="measured",
-                     energy_basis=f"measured: {meter.uri}, {len(energy)} windows from "
-                     f"{trace.windows_from} at {trace.sample_rate:,.0f} Hz"
+                     energy_basis=f"measured: {meter.uri} at {trace.sample_rate:,.0f} Hz, "
+                     f"{len(energy)} windows from {trace.windows_from}"
                      + ("" if trace.voltage_from == "measured" else
                         f", voltage {trace.voltage_from}"))
 

@@ -53,7 +53,7 @@ def test_energy_matches_waveform_within_1pct(tmp_path: Path) -> None:
     assert np.all(trace.voltage_v == 3.3)
     assert trace.windows_from.startswith("current level (threshold 0.007 A")
     assert trace.windows_from.endswith("not a trigger pin")
-    assert trace.voltage_from == "assumed 3.3 V (supply_v), not measured"
+    assert trace.voltage_from == "assumed 3.3 V (supply_v in the URI), not measured"
     for c in ("CONF:CURR:DC 0.1", "SAMP:SOUR TIM", "SAMP:TIM 5E-05", "SAMP:COUN 10000",
               "TRIG:SOUR IMM", "FORM:DATA REAL,64", "INIT", "*OPC?", "FETC?", "SYST:ERR?"):
         assert c in cmds, c
@@ -73,7 +73,7 @@ def test_real32_noise_quantized_timer_and_board_voltage() -> None:
     assert "FORM:DATA REAL,32" in cmds and "CONF:CURR:DC 0.05" in cmds
     assert trace.sample_rate == pytest.approx(1 / 34e-6)  # 33.3 us rounded to 34 us
     assert trace.duration_s == pytest.approx(0.4, abs=1e-4)
-    assert trace.voltage_from.startswith("assumed 1.8 V")
+    assert trace.voltage_from == "assumed 1.8 V (the board file's [power] supply_v), not measured"
     assert_energies(trace, wave)
 
 

@@ -157,17 +157,18 @@ class TruevoltMeter(Meter):
             raise MeterError(f"{self.uri} answered an error after {after}: {errors[0]}"
                              + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
 
-    def supply_v(self) -> float:
+    def supply_v(self) -> tuple[float, str]:
+        """The assumed supply voltage and where it came from."""
         if "supply_v" in self.options:
-            v = self.float_option("supply_v", 0.0)
+            v, source = self.float_option("supply_v", 0.0), "supply_v in the URI"
         elif self.board_supply_v is not None:
-            v = self.board_supply_v
+            v, source = self.board_supply_v, "the board file's [power] supply_v"
         else:
             raise ConfigError(f"{self.uri}: a DMM measures current only: give the supply "
                               f"voltage as ?supply_v=VOLTS (or a board with [power] supply_v)")
         if not v > 0:
             raise ConfigError(f"{self.uri}: supply_v must be positive, got {v:g}")
-        return v
+        return v, source
 
     # -- Meter ---------------------------------------------------------------------
 
@@ -254,10 +255,10 @@ class TruevoltMeter(Meter):
         current = np.asarray(data, dtype=np.float64)
         current = np.where(np.abs(current) >= OVERLOAD, np.inf, current)
         trigger, how = level_windows(current, self.threshold, self.hysteresis)
-        v = self.supply_v()
+        v, source = self.supply_v()
         return Trace(sample_rate=1.0 / self._interval, current_a=current, voltage_v=v,
                      trigger=trigger, meter=self.uri, range_a=self.range_a, windows_from=how,
-                     voltage_from=f"assumed {v:g} V (supply_v), not measured")
+                     voltage_from=f"assumed {v:g} V ({source}), not measured")
 
     def close(self) -> None:
         for obj in (self._inst, self._rm):
