@@ -13,8 +13,8 @@ Commands (Keysight Truevolt Series Operating and Service Guide, "SCPI
 Programming Reference"): CONFigure:CURRent:DC <range> (a fixed range;
 autoranging would stall the timer), CURRent:DC:ZERO:AUTO OFF and
 CURRent:DC:APERture <s> (integration time, default 80% of the sample
-interval), TRIGger:SOURce IMMediate, TRIGger:COUNt 1, TRIGger:DELay 0,
-SAMPle:SOURce TIMer with SAMPle:TIMer <s> (the instrument rounds it; read
+interval, at least 20 us), TRIGger:SOURce IMMediate, TRIGger:COUNt 1,
+TRIGger:DELay 0, SAMPle:SOURce TIMer with SAMPle:TIMer <s> (the instrument rounds it; read
 back with SAMPle:TIMer?), SAMPle:COUNt <n>, FORMat:DATA REAL,64 (or
 REAL,32) with FORMat:BORDer NORMal, INITiate, *OPC? to wait for the record,
 FETCh? for the readings as one IEEE 488.2 definite-length block, SYSTem:
