@@ -59,8 +59,9 @@ def _add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
                    "calibrating")
 
 
-METER_HELP = ("power meter URI: visa://RESOURCE (Keysight N6705), ppk2:///dev/ttyACM1, "
-              "lpm01a:///dev/ttyACM2, joulescope://")
+METER_HELP = ("power meter URI: visa://RESOURCE (Keysight N6705), dmm://RESOURCE?supply_v=V "
+              "(Keysight 34465A/34470A digitizing; windows from the current level), "
+              "ppk2:///dev/ttyACM1, lpm01a:///dev/ttyACM2, joulescope://")
 
 
 def _add_meter_args(p: argparse.ArgumentParser, run: bool) -> None:

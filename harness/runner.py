@@ -364,8 +364,10 @@ def _measure(store: Store, run_id: int, meter: Meter, streamed: list[int], db: P
     assert cap.report is not None
     energy = match_samples(cap.report, streamed)
     store.set_energy(run_id, energy, energy_kind="measured",
-                     energy_basis=f"measured: {meter.uri}, {len(energy)} trigger windows at "
-                     f"{trace.sample_rate:,.0f} Hz")
+                     energy_basis=f"measured: {meter.uri} at {trace.sample_rate:,.0f} Hz, "
+                     f"{len(energy)} windows from {trace.windows_from}"
+                     + ("" if trace.voltage_from == "measured" else
+                        f", voltage {trace.voltage_from}"))
 
 
 def execute(p: Prepared, db: Path, progress: Progress | None = None) -> RunSummary:
@@ -374,6 +376,8 @@ def execute(p: Prepared, db: Path, progress: Progress | None = None) -> RunSumma
     meter = None
     if p.req.meter is not None:
         meter = open_meter(p.req.meter)
+        facts = estimate.power_facts(p.board)
+        meter.board_supply_v = facts.supply_v if facts is not None else None
         meter.open()  # "meter not found" fails here, before the run exists
     try:
         if meter is not None:

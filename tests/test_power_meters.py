@@ -239,6 +239,13 @@ def test_estimate_from_board_file() -> None:
         estimate_uj(1, "ticks", facts)
 
 
+def test_estimate_from_apollo3_board_file() -> None:
+    facts = power_facts(get_board("apollo3"))
+    assert facts is not None and "DS-A3" in facts.source
+    # 48,000 cycles = 1 ms at 48 MHz; 6 uA/MHz x 48 MHz = 288 uA; x 3.3 V = 0.9504 uJ
+    assert estimate_uj(48_000, "cycles", facts) == pytest.approx(0.9504)
+
+
 def test_meter_uri_errors() -> None:
     with pytest.raises(ConfigError, match="unknown meter 'foo://'"):
         open_meter("foo://x")

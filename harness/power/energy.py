@@ -82,6 +82,10 @@ def find_windows(trace: Trace) -> tuple[list[tuple[int, int]], int]:
     partial ones (pin already high at the first sample, or still high at
     the last) were left out."""
     rising, falling = edges(trace)
+    if len(rising) == 0 and len(falling) == 0 and trace.windows_from != "trigger pin":
+        raise MeterError(f"no windows found in {trace.duration_s:.3g} s of trace from "
+                         f"{trace.meter} (windows from {trace.windows_from}): check the board "
+                         f"ran inferences while the meter recorded, or set the threshold")
     if len(rising) == 0 and len(falling) == 0:
         level = "high" if trace.trigger is not None and trace.trigger.any() else "low"
         raise MeterError(f"trace from {trace.meter} has no trigger edges (the pin stayed "

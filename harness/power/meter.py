@@ -4,6 +4,7 @@ A meter is one file under harness/power/ plus one entry in METERS. A URI's
 scheme picks the meter; the rest is the meter's own address:
 
     visa://TCPIP::192.168.1.5::5025::SOCKET     Keysight N6705 (SCPI, pyvisa)
+    dmm://TCPIP::192.168.1.6::5025::SOCKET      Keysight 34465A/34470A digitizing (SCPI, pyvisa)
     joulescope://                               the one Joulescope connected
     ppk2:///dev/ttyACM1                         Nordic PPK2 (serial wire protocol)
     lpm01a:///dev/ttyACM2                       ST X-NUCLEO-LPM01A (serial text protocol)
@@ -29,6 +30,7 @@ from harness.errors import ConfigError, MeterError
 # so a vendor package (pyvisa, joulescope) is needed only by its own meter.
 METERS: dict[str, str] = {
     "visa": "harness.power.scpi:N6705Meter",
+    "dmm": "harness.power.scpi_digitize:TruevoltMeter",
     "lpm01a": "harness.power.lpm01a:Lpm01aMeter",
     "ppk2": "harness.power.ppk2:Ppk2Meter",
     "joulescope": "harness.power.joulescope:JoulescopeMeter",
@@ -45,6 +47,11 @@ class Trace:
     the meter recorded none. A sample the meter marked as out of range is
     ``inf`` in ``current_a``; ``range_a`` is the full scale of the range used
     (None when unknown), so samples at it are clipped too.
+
+    ``windows_from`` says where ``trigger`` came from (the DUT's pin, or a
+    meter's stand-in for it such as the current level) and ``voltage_from``
+    whether ``voltage_v`` was measured or assumed; both go into the run's
+    energy basis.
     """
 
     sample_rate: float  # Hz
@@ -54,6 +61,8 @@ class Trace:
     meter: str  # the URI it came from
     t0: float = 0.0  # s, time of the first sample
     range_a: float | None = None
+    windows_from: str = "trigger pin"
+    voltage_from: str = "measured"
     units: dict[str, str] = field(default_factory=lambda: {
         "time": "s", "current": "A", "voltage": "V", "trigger": "bool"})
 
@@ -91,7 +100,8 @@ class Trace:
         if self.trigger is not None:
             cols["trigger"] = self.trigger
         meta = {"meter": self.meter, "sample_rate_hz": self.sample_rate, "t0_s": self.t0,
-                "range_a": self.range_a, "units": self.units, "version": TRACE_VERSION}
+                "range_a": self.range_a, "units": self.units, "version": TRACE_VERSION,
+                "windows_from": self.windows_from, "voltage_from": self.voltage_from}
         table = pa.table(cols).replace_schema_metadata({"bench": json.dumps(meta)})
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +123,9 @@ class Trace:
         return cls(sample_rate=meta["sample_rate_hz"], current_a=table.column("current_a")
                    .to_numpy(), voltage_v=table.column("voltage_v").to_numpy(), trigger=trig,
                    meter=meta["meter"], t0=meta["t0_s"], range_a=meta["range_a"],
-                   units=meta["units"])
+                   units=meta["units"],
+                   windows_from=meta.get("windows_from", "trigger pin"),
+                   voltage_from=meta.get("voltage_from", "measured"))
 
 
 class Meter(ABC):
@@ -130,6 +142,9 @@ class Meter(ABC):
     """
 
     name: str = "meter"
+    # The board file's [power] supply_v, set by `bench run` before open(): a
+    # meter that measures current only (a DMM) assumes it; others ignore it.
+    board_supply_v: float | None = None
 
     def __init__(self, uri: str, address: str, options: dict[str, str]) -> None:
         self.uri, self.address, self.options = uri, address, options
