@@ -15,18 +15,17 @@ voltage, the trigger channel (2) the pin's voltage (0 / 3.3 V).
 from __future__ import annotations
 
 import re
-import socket
 import struct
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .scpi_server import ScpiServer, definite_block
 from .waveform import Waveform
 
 
 @dataclass
-class N6705Sim:
+class N6705Sim(ScpiServer):
     wave: Waveform = field(default_factory=Waveform)
     range_a: float = 0.1
     idn: str = "Keysight Technologies,N6705C,MY00000000,D.03.01"
@@ -36,75 +35,17 @@ class N6705Sim:
     commands: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._srv.bind(("127.0.0.1", 0))
-        self._srv.listen(2)
-        self.port = self._srv.getsockname()[1]
         self._errors: list[str] = []
         self._points: dict[int, int] = {}
         self._tint: dict[int, float] = {}
         self._armed = self._triggered = False
         self._real = False
         self._swap = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    @property
-    def resource(self) -> str:
-        return f"TCPIP::127.0.0.1::{self.port}::SOCKET"
+        self._listen()
 
     @property
     def uri(self) -> str:
         return f"visa://{self.resource}"
-
-    def close(self) -> None:
-        self._stop.set()
-        self._srv.close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> N6705Sim:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- server ------------------------------------------------------------------
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._srv.accept()
-            except OSError:
-                return
-            with conn:
-                self._session(conn)
-
-    def _session(self, conn: socket.socket) -> None:
-        buf = b""
-        while not self._stop.is_set():
-            try:
-                chunk = conn.recv(65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                for cmd in line.decode().split(";"):
-                    cmd = cmd.strip()
-                    if not cmd:
-                        continue
-                    self.commands.append(cmd)
-                    if self.drop_on and cmd.upper().startswith(self.drop_on):
-                        conn.close()
-                        return
-                    reply = self._handle(cmd)
-                    if reply is not None:
-                        conn.sendall(reply if isinstance(reply, bytes) else
-                                     reply.encode() + b"\n")
 
     # -- commands ----------------------------------------------------------------
 
@@ -119,8 +60,7 @@ class N6705Sim:
 
     def _block(self, values: np.ndarray) -> bytes:
         data = values.astype("<f4" if self._swap else ">f4").tobytes()
-        size = str(len(data)).encode()
-        return b"#" + str(len(size)).encode() + size + data + b"\n"
+        return definite_block(data)
 
     def _handle(self, cmd: str) -> str | bytes | None:  # noqa: C901 - a command table
         head, _, arg = cmd.partition(" ")

@@ -17,20 +17,19 @@ the waveform's current at each sample instant plus optional gaussian noise
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .scpi_server import ScpiServer, definite_block
 from .waveform import Waveform
 
 RANGES = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.0)
 
 
 @dataclass
-class TruevoltSim:
+class TruevoltSim(ScpiServer):
     wave: Waveform = field(default_factory=lambda: Waveform(shape="rect", r_ohm=0.0))
     idn: str = "Keysight Technologies,34465A,MY00000000,A.03.01-03.15-03.01-00.52-03-02"
     memory: int = 2_000_000
@@ -41,11 +40,6 @@ class TruevoltSim:
     commands: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._srv.bind(("127.0.0.1", 0))
-        self._srv.listen(2)
-        self.port = self._srv.getsockname()[1]
         self._errors: list[str] = []
         self._range = 0.1
         self._interval = 1e-3
@@ -53,68 +47,11 @@ class TruevoltSim:
         self._bits = 0  # 0: ASCII
         self._swap = False
         self._init_at: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    @property
-    def resource(self) -> str:
-        return f"TCPIP::127.0.0.1::{self.port}::SOCKET"
+        self._listen()
 
     @property
     def uri(self) -> str:
         return f"dmm://{self.resource}"
-
-    def close(self) -> None:
-        self._stop.set()
-        try:  # close() alone does not wake a thread blocked in accept() on Linux
-            self._srv.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._srv.close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> TruevoltSim:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- server ------------------------------------------------------------------
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._srv.accept()
-            except OSError:
-                return
-            with conn:
-                self._session(conn)
-
-    def _session(self, conn: socket.socket) -> None:
-        buf = b""
-        while not self._stop.is_set():
-            try:
-                chunk = conn.recv(65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                for cmd in line.decode().split(";"):
-                    cmd = cmd.strip()
-                    if not cmd:
-                        continue
-                    self.commands.append(cmd)
-                    if self.drop_on and cmd.upper().startswith(self.drop_on):
-                        conn.close()
-                        return
-                    reply = self._handle(cmd)
-                    if reply is not None:
-                        conn.sendall(reply if isinstance(reply, bytes) else
-                                     reply.encode() + b"\n")
 
     # -- commands ----------------------------------------------------------------
 
@@ -126,8 +63,7 @@ class TruevoltSim:
     def _block(self, values: np.ndarray) -> bytes:
         order = "<" if self._swap else ">"
         data = values.astype(f"{order}f{self._bits // 8}").tobytes()
-        size = str(len(data)).encode()
-        return b"#" + str(len(size)).encode() + size + data + b"\n"
+        return definite_block(data)
 
     def _bad(self) -> None:
         self._errors.append('-222,"Data out of range"')

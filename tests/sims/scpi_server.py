@@ -1,0 +1,90 @@
+"""What every SCPI instrument simulator here shares: a TCP server on
+127.0.0.1 (random port) for pyvisa-py's TCPIP::HOST::PORT::SOCKET resources,
+newline-terminated commands (several per line with ';'), replies as text
+lines or IEEE 488.2 definite-length blocks. A simulator subclasses it and
+answers one command in ``_handle``.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Self
+
+
+def definite_block(data: bytes) -> bytes:
+    """IEEE 488.2 definite-length arbitrary block: #<n><len><data>."""
+    size = str(len(data)).encode()
+    return b"#" + str(len(size)).encode() + size + data + b"\n"
+
+
+class ScpiServer:
+    commands: list[str]  # every command received, in order (tests read it)
+    drop_on: str | None  # close the connection when this header arrives
+
+    def _listen(self) -> None:
+        self._srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._srv.bind(("127.0.0.1", 0))
+        self._srv.listen(2)
+        self.port: int = self._srv.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def resource(self) -> str:
+        return f"TCPIP::127.0.0.1::{self.port}::SOCKET"
+
+    def close(self) -> None:
+        self._stop.set()
+        try:  # close() alone does not wake a thread blocked in accept() on Linux
+            self._srv.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._srv.close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _handle(self, cmd: str) -> str | bytes | None:
+        """The reply to one command (None: no reply)."""
+        raise NotImplementedError
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._srv.accept()
+            except OSError:
+                return
+            with conn:
+                self._session(conn)
+
+    def _session(self, conn: socket.socket) -> None:
+        buf = b""
+        while not self._stop.is_set():
+            try:
+                chunk = conn.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                for cmd in line.decode().split(";"):
+                    cmd = cmd.strip()
+                    if not cmd:
+                        continue
+                    self.commands.append(cmd)
+                    if self.drop_on and cmd.upper().startswith(self.drop_on):
+                        conn.close()
+                        return
+                    reply = self._handle(cmd)
+                    if reply is not None:
+                        conn.sendall(reply if isinstance(reply, bytes) else
+                                     reply.encode() + b"\n")
