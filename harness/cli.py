@@ -88,7 +88,8 @@ def _add_meter_args(p: argparse.ArgumentParser, run: bool) -> None:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="bench", description="Measure neural networks on microcontrollers: accuracy, "
-        "instructions or cycles, ROM/RAM and stack, on emulated or real boards.",
+        "instructions or cycles, ROM/RAM, stack and energy, on emulated or real boards, and "
+        "compare engines (native, Qualia, TFLite Micro, STM32Cube.AI).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
