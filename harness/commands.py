@@ -161,6 +161,9 @@ def cmd_flash(args: argparse.Namespace) -> int:
     return 0
 
 
+EMULATOR_NAMES = {"qemu": "QEMU", "renode": "Renode"}
+
+
 def _summary_rows(s: RunSummary) -> list[tuple[str, str]]:
     count = "-" if s.count_per_inference is None else f"{s.count_per_inference:,} {s.count_kind}"
     if s.count_min is not None and s.count_min != s.count_max:
@@ -176,7 +179,8 @@ def _summary_rows(s: RunSummary) -> list[tuple[str, str]]:
     ]
     if s.count_kind == "instructions" and s.count_per_inference and s.clock_hz:
         rows.append(("latency estimate", f"{report.latency_estimate_us(s):,.0f} us at CPI 1, "
-                     f"{s.clock_hz / 1e6:g} MHz (estimate: {s.backend} has no cycle model)"))
+                     f"{s.clock_hz / 1e6:g} MHz (estimate: "
+                     f"{EMULATOR_NAMES.get(s.backend, s.backend)} has no cycle model)"))
     elif s.count_kind == "cycles" and s.count_per_inference and s.clock_hz:
         rows.append(("latency", f"{report.latency_estimate_us(s):,.0f} us at "
                      f"{s.clock_hz / 1e6:g} MHz (measured cycles)"))
