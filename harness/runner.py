@@ -506,6 +506,9 @@ def _execute_host(p: Prepared, db: Path, progress: Progress | None) -> RunSummar
         except BaseException as e:
             note = str(e) if isinstance(e, BenchError) else f"interrupted ({type(e).__name__})"
             store.finish_run(run_id, "incomplete", note=note)
+            if isinstance(e, BenchError):
+                raise type(e)(f"{e}; run {run_id} is stored as incomplete: continue it with "
+                              f"--resume {run_id}") from e
             raise
         store.finish_run(run_id, "complete")
         return store.summary(run_id)
