@@ -207,3 +207,30 @@ def test_cubeai_series_of_a_board() -> None:
     from harness.engines.stm32cubeai import series
 
     assert series(get_board("stm32l452")) == "stm32l4"
+
+
+def test_tflm_host_run_resumes_where_it_stopped(tmp_path: Path) -> None:
+    (tmp_path / "tiny.py").write_text(TINY_MODEL)
+    rng = np.random.default_rng(6)
+    np.savez(tmp_path / "tiny.npz", x=rng.normal(size=(12, 3, 32)).astype(np.float32),
+             y=rng.integers(0, 3, size=12))
+    db = tmp_path / "r.db"
+    req = RunRequest("stm32l452", "qemu", f"{tmp_path / 'tiny.py'}:tiny",
+                     str(tmp_path / "tiny.npz"), engine="tflm", dtype="int8", limit=8,
+                     quant=QuantRequest(samples=12))
+    first = run(req, db)
+    with Store(db) as st:
+        before = {x.idx: x.output for x in st.samples(first.run_id)}
+    con = sqlite3.connect(db)  # as if the run had been killed after 3 samples
+    with con:
+        con.execute("DELETE FROM samples WHERE run_id = ? AND idx >= 3", (first.run_id,))
+        con.execute("UPDATE runs SET status = 'incomplete' WHERE run_id = ?", (first.run_id,))
+    con.close()
+    from dataclasses import replace
+
+    again = run(replace(req, resume=first.run_id), db)
+    assert (again.run_id, again.status, again.samples) == (first.run_id, "complete", 8)
+    with Store(db) as st:
+        after = {x.idx: x.output for x in st.samples(first.run_id)}
+    assert after.keys() == before.keys()
+    assert all(np.array_equal(after[i], before[i]) for i in before)
