@@ -21,12 +21,12 @@ pyvisa-py; backend=@ivi uses a vendor VISA library.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
 from harness.errors import ConfigError, MeterError
 from harness.power.meter import Meter, Trace
+from harness.power.visa import OVERLOAD, VisaInstrument
 
 MAX_POINTS = 524_288  # the N678xA acquisition buffer
 # Shortest sample interval by parameters digitized: 1 -> 5.12 us (N678xA),
@@ -45,83 +45,27 @@ class N6705Meter(Meter):
         self.trigger_channel = int(self.float_option("trigger_channel", 2))
         if self.channel == self.trigger_channel:
             raise ConfigError(f"{uri}: channel and trigger_channel must differ")
-        self.backend = self.option("backend", "@py")
-        self.timeout_s = self.float_option("timeout", 10.0)
-        self._rm = None
-        self._inst = None
+        self.visa = VisaInstrument(uri, address, self.option("backend", "@py"),
+                                   self.float_option("timeout", 10.0))
         self._points = 0
         self._tint = 0.0
-        self._started = 0.0
         self.range_a: float | None = None
-        self.idn = ""
 
     # -- plumbing ----------------------------------------------------------------
-
-    def _io(self, what: str, fn, *args, **kwargs):  # noqa: ANN001, ANN202
-        import pyvisa
-
-        if self._inst is None:
-            raise MeterError(f"{self.uri} is not open")
-        try:
-            return fn(*args, **kwargs)
-        except (pyvisa.errors.VisaIOError, OSError, ValueError, EOFError) as e:
-            raise MeterError(f"{self.uri}: {what} failed: {e}") from e
-
-    def _write(self, cmd: str) -> None:
-        self._io(cmd, self._inst.write, cmd)  # type: ignore[union-attr]
-
-    def _query(self, cmd: str) -> str:
-        return str(self._io(cmd, self._inst.query, cmd)).strip()  # type: ignore[union-attr]
-
-    def _check_errors(self, after: str) -> None:
-        """Read the whole SCPI error queue; any entry is one MeterError."""
-        errors = []
-        for _ in range(20):
-            reply = self._query("SYST:ERR?")
-            code = reply.split(",", 1)[0].strip()
-            if code in ("0", "+0"):
-                break
-            errors.append(reply)
-        if errors:
-            raise MeterError(f"{self.uri} answered an error after {after}: {errors[0]}"
-                             + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
 
     def _array(self, what: str, chan: int) -> np.ndarray:
         cmd = f"FETC:ARR:{what}? (@{chan})"
         # FETCh waits for the acquisition to finish: allow for its length.
-        self._inst.timeout = int(1000 * (self.timeout_s + self._points * self._tint))  # type: ignore[union-attr]
-        data = self._io(cmd, self._inst.query_binary_values, cmd,  # type: ignore[union-attr]
-                        datatype="f", is_big_endian=True, container=np.array)
+        data = self.visa.query_block(cmd, "f", wait_s=self._points * self._tint)
         if len(data) != self._points:
             raise MeterError(f"{self.uri}: {cmd} returned {len(data)} points, expected "
                              f"{self._points}")
-        return data.astype(np.float64)
+        return data
 
     # -- Meter ---------------------------------------------------------------------
 
     def open(self) -> None:
-        try:
-            import pyvisa
-        except ImportError as e:
-            raise MeterError("visa:// meters need pyvisa and pyvisa-py: pip install pyvisa "
-                             "pyvisa-py") from e
-        try:
-            self._rm = pyvisa.ResourceManager(self.backend)
-            self._inst = self._rm.open_resource(self.address, read_termination="\n",
-                                                write_termination="\n",
-                                                timeout=int(1000 * self.timeout_s))
-        except (pyvisa.errors.VisaIOError, OSError, ValueError) as e:
-            self.close()
-            raise MeterError(f"meter {self.address} not found ({e}): check the VISA resource "
-                             f"string and that the instrument is on") from e
-        try:
-            idn = self._query("*IDN?")
-        except MeterError as e:
-            raise MeterError(f"meter {self.address} not found: {e.__cause__ or e}") from e
-        if "N67" not in idn.upper():
-            raise MeterError(f"{self.address} is {idn!r}, not a Keysight N6705")
-        self.idn = idn
-        self._write("*CLS")
+        self.visa.open("visa", ("N67",), "Keysight N6705")
 
     def configure(self, sample_rate: float | None, duration: float | None) -> float:
         rate = sample_rate or DEFAULT_RATE
@@ -136,31 +80,30 @@ class N6705Meter(Meter):
                               f"N6705 holds {MAX_POINTS:,}: lower the rate to "
                               f"{MAX_POINTS / duration:,.0f} Hz or record shorter")
         chans = f"(@{self.channel},{self.trigger_channel})"
-        self._write("FORM:DATA REAL")
-        self._write("FORM:BORD NORM")
-        self._write(f"SENS:FUNC:CURR ON,(@{self.channel})")
-        self._write(f"SENS:FUNC:VOLT ON,{chans}")
-        self._write(f"SENS:SWE:POIN {points},{chans}")
-        self._write(f"SENS:SWE:TINT {tint:.9g},{chans}")
-        self._write(f"SENS:SWE:OFFS:POIN 0,{chans}")
-        self._write(f"TRIG:ACQ:SOUR BUS,{chans}")
-        self._check_errors("configuration")
+        self.visa.write("FORM:DATA REAL")
+        self.visa.write("FORM:BORD NORM")
+        self.visa.write(f"SENS:FUNC:CURR ON,(@{self.channel})")
+        self.visa.write(f"SENS:FUNC:VOLT ON,{chans}")
+        self.visa.write(f"SENS:SWE:POIN {points},{chans}")
+        self.visa.write(f"SENS:SWE:TINT {tint:.9g},{chans}")
+        self.visa.write(f"SENS:SWE:OFFS:POIN 0,{chans}")
+        self.visa.write(f"TRIG:ACQ:SOUR BUS,{chans}")
+        self.visa.check_errors("configuration")
         # The instrument rounds the interval to its resolution: use what it took.
-        self._tint = float(self._query(f"SENS:SWE:TINT? (@{self.channel})"))
+        self._tint = float(self.visa.query(f"SENS:SWE:TINT? (@{self.channel})"))
         if duration is not None and abs(self._tint - tint) > 1e-12:
             points = min(MAX_POINTS, math.ceil(duration / self._tint))
-            self._write(f"SENS:SWE:POIN {points},{chans}")
-            self._check_errors("configuration")
-        self._points = int(float(self._query(f"SENS:SWE:POIN? (@{self.channel})")))
-        self.range_a = float(self._query(f"SENS:CURR:RANG? (@{self.channel})"))
+            self.visa.write(f"SENS:SWE:POIN {points},{chans}")
+            self.visa.check_errors("configuration")
+        self._points = int(float(self.visa.query(f"SENS:SWE:POIN? (@{self.channel})")))
+        self.range_a = float(self.visa.query(f"SENS:CURR:RANG? (@{self.channel})"))
         return 1.0 / self._tint
 
     def start(self) -> None:
         chans = f"(@{self.channel},{self.trigger_channel})"
-        self._write(f"INIT:ACQ {chans}")
-        self._write(f"TRIG:ACQ {chans}")
-        self._check_errors("starting the acquisition")
-        self._started = time.monotonic()
+        self.visa.write(f"INIT:ACQ {chans}")
+        self.visa.write(f"TRIG:ACQ {chans}")
+        self.visa.check_errors("starting the acquisition")
 
     def stop(self) -> None:
         """Nothing to stop: the record has a fixed length; read() waits for it."""
@@ -169,19 +112,13 @@ class N6705Meter(Meter):
         current = self._array("CURR", self.channel)
         voltage = self._array("VOLT", self.channel)
         pin = self._array("VOLT", self.trigger_channel)
-        self._check_errors("fetching the arrays")
+        self.visa.check_errors("fetching the arrays")
         lo, hi = float(pin.min()), float(pin.max())
         trigger = pin > (lo + hi) / 2 if hi - lo > 0.5 else np.zeros(len(pin), dtype=bool)
         # SCPI's overload value (9.9e37) marks a saturated reading.
-        current = np.where(np.abs(current) >= 9.9e37, np.inf, current)
+        current = np.where(np.abs(current) >= OVERLOAD, np.inf, current)
         return Trace(sample_rate=1.0 / self._tint, current_a=current, voltage_v=voltage,
                      trigger=trigger, meter=self.uri, range_a=self.range_a)
 
     def close(self) -> None:
-        for obj in (self._inst, self._rm):
-            if obj is not None:
-                try:
-                    obj.close()
-                except Exception:  # noqa: BLE001 - closing a dead link must not mask the cause
-                    pass
-        self._inst = self._rm = None
+        self.visa.close()

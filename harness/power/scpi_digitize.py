@@ -47,8 +47,8 @@ import numpy as np
 
 from harness.errors import ConfigError, MeterError
 from harness.power.meter import Meter, Trace
+from harness.power.visa import OVERLOAD, VisaInstrument
 
-OVERLOAD = 9.9e37  # SCPI's overload reading
 OVERRANGE = 1.2  # Truevolt DC current ranges read to 120% of range
 DEFAULT_RATE = 50_000.0  # the 34465A/34470A with the DIG option
 MIN_INTERVAL = 20e-6
@@ -119,43 +119,13 @@ class TruevoltMeter(Meter):
         self.hysteresis = (self.float_option("hysteresis", 0.0)
                            if "hysteresis" in self.options else None)
         self.memory = int(self.float_option("memory", MEMORY))
-        self.backend = self.option("backend", "@py")
-        self.timeout_s = self.float_option("timeout", 10.0)
-        self._rm = None
-        self._inst = None
+        self.visa = VisaInstrument(uri, address, self.option("backend", "@py"),
+                                   self.float_option("timeout", 10.0))
         self._points = 0
         self._interval = 0.0
         self.range_a: float | None = None
-        self.idn = ""
 
     # -- plumbing ----------------------------------------------------------------
-
-    def _io(self, what: str, fn, *args, **kwargs):  # noqa: ANN001, ANN202
-        import pyvisa
-
-        if self._inst is None:
-            raise MeterError(f"{self.uri} is not open")
-        try:
-            return fn(*args, **kwargs)
-        except (pyvisa.errors.VisaIOError, OSError, ValueError, EOFError) as e:
-            raise MeterError(f"{self.uri}: {what} failed: {e}") from e
-
-    def _write(self, cmd: str) -> None:
-        self._io(cmd, self._inst.write, cmd)  # type: ignore[union-attr]
-
-    def _query(self, cmd: str) -> str:
-        return str(self._io(cmd, self._inst.query, cmd)).strip()  # type: ignore[union-attr]
-
-    def _check_errors(self, after: str) -> None:
-        errors = []
-        for _ in range(20):
-            reply = self._query("SYST:ERR?")
-            if reply.split(",", 1)[0].strip() in ("0", "+0"):
-                break
-            errors.append(reply)
-        if errors:
-            raise MeterError(f"{self.uri} answered an error after {after}: {errors[0]}"
-                             + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
 
     def supply_v(self) -> tuple[float, str]:
         """The assumed supply voltage and where it came from."""
@@ -173,30 +143,9 @@ class TruevoltMeter(Meter):
     # -- Meter ---------------------------------------------------------------------
 
     def open(self) -> None:
-        try:
-            import pyvisa
-        except ImportError as e:
-            raise MeterError("dmm:// meters need pyvisa and pyvisa-py: pip install pyvisa "
-                             "pyvisa-py") from e
         self.supply_v()  # before touching the instrument: a missing voltage is a usage error
-        try:
-            self._rm = pyvisa.ResourceManager(self.backend)
-            self._inst = self._rm.open_resource(self.address, read_termination="\n",
-                                                write_termination="\n",
-                                                timeout=int(1000 * self.timeout_s))
-        except (pyvisa.errors.VisaIOError, OSError, ValueError) as e:
-            self.close()
-            raise MeterError(f"meter {self.address} not found ({e}): check the VISA resource "
-                             f"string and that the instrument is on") from e
-        try:
-            idn = self._query("*IDN?")
-        except MeterError as e:
-            raise MeterError(f"meter {self.address} not found: {e.__cause__ or e}") from e
-        if not any(m in idn.upper() for m in ("34465A", "34470A")):
-            raise MeterError(f"{self.address} is {idn!r}, not a Keysight 34465A/34470A "
-                             f"(the Truevolt models that digitize on a timer)")
-        self.idn = idn
-        self._write("*CLS")
+        self.visa.open("dmm", ("34465A", "34470A"),
+                       "Keysight 34465A/34470A (the Truevolt models that digitize on a timer)")
 
     def configure(self, sample_rate: float | None, duration: float | None) -> float:
         rate = sample_rate or DEFAULT_RATE
@@ -211,49 +160,44 @@ class TruevoltMeter(Meter):
                               f"{self.memory / duration:,.0f} Hz or record shorter")
         aperture = (self.float_option("aperture", 0.0) if self.aperture is not None
                     else max(MIN_INTERVAL, 0.8 * interval))
-        self._write(f"CONF:CURR:DC {self.range_set:g}")
-        self._write("CURR:DC:ZERO:AUTO OFF")
-        self._write(f"CURR:DC:APER {aperture:.9g}")
-        self._write("TRIG:SOUR IMM")
-        self._write("TRIG:COUN 1")
-        self._write("TRIG:DEL 0")
-        self._write("SAMP:SOUR TIM")
-        self._write(f"SAMP:TIM {interval:.9g}")
-        self._write(f"SAMP:COUN {points}")
-        self._write(f"FORM:DATA REAL,{self.bits}")
-        self._write("FORM:BORD NORM")
-        self._check_errors("configuration")
+        self.visa.write(f"CONF:CURR:DC {self.range_set:g}")
+        self.visa.write("CURR:DC:ZERO:AUTO OFF")
+        self.visa.write(f"CURR:DC:APER {aperture:.9g}")
+        self.visa.write("TRIG:SOUR IMM")
+        self.visa.write("TRIG:COUN 1")
+        self.visa.write("TRIG:DEL 0")
+        self.visa.write("SAMP:SOUR TIM")
+        self.visa.write(f"SAMP:TIM {interval:.9g}")
+        self.visa.write(f"SAMP:COUN {points}")
+        self.visa.write(f"FORM:DATA REAL,{self.bits}")
+        self.visa.write("FORM:BORD NORM")
+        self.visa.check_errors("configuration")
         # The timer is quantized: keep the duration with the interval it took.
-        self._interval = float(self._query("SAMP:TIM?"))
+        self._interval = float(self.visa.query("SAMP:TIM?"))
         if duration is not None and abs(self._interval - interval) > 1e-12:
             points = min(self.memory, math.ceil(duration / self._interval))
-            self._write(f"SAMP:COUN {points}")
-            self._check_errors("configuration")
-        self._points = int(float(self._query("SAMP:COUN?")))
-        self.range_a = OVERRANGE * float(self._query("CURR:DC:RANG?"))
+            self.visa.write(f"SAMP:COUN {points}")
+            self.visa.check_errors("configuration")
+        self._points = int(float(self.visa.query("SAMP:COUN?")))
+        self.range_a = OVERRANGE * float(self.visa.query("CURR:DC:RANG?"))
         return 1.0 / self._interval
 
     def start(self) -> None:
-        self._write("INIT")
-        self._check_errors("starting the acquisition")
+        self.visa.write("INIT")
+        self.visa.check_errors("starting the acquisition")
 
     def stop(self) -> None:
         """Nothing to stop: the record has a fixed length; read() waits for it."""
 
     def read(self) -> Trace:
-        assert self._inst is not None
         # *OPC? answers when the last reading is taken: allow for the record's length.
-        self._inst.timeout = int(1000 * (self.timeout_s + self._points * self._interval))
-        self._query("*OPC?")
-        data = self._io("FETC?", self._inst.query_binary_values, "FETC?",
-                        datatype="d" if self.bits == 64 else "f", is_big_endian=True,
-                        container=np.array)
-        self._check_errors("fetching the readings")
+        self.visa.query("*OPC?", wait_s=self._points * self._interval)
+        data = self.visa.query_block("FETC?", "d" if self.bits == 64 else "f")
+        self.visa.check_errors("fetching the readings")
         if len(data) != self._points:
             raise MeterError(f"{self.uri}: FETC? returned {len(data)} readings, expected "
                              f"{self._points} (does the meter hold that many? set memory=)")
-        current = np.asarray(data, dtype=np.float64)
-        current = np.where(np.abs(current) >= OVERLOAD, np.inf, current)
+        current = np.where(np.abs(data) >= OVERLOAD, np.inf, data)
         trigger, how = level_windows(current, self.threshold, self.hysteresis)
         v, source = self.supply_v()
         return Trace(sample_rate=1.0 / self._interval, current_a=current, voltage_v=v,
@@ -261,10 +205,4 @@ class TruevoltMeter(Meter):
                      voltage_from=f"assumed {v:g} V ({source}), not measured")
 
     def close(self) -> None:
-        for obj in (self._inst, self._rm):
-            if obj is not None:
-                try:
-                    obj.close()
-                except Exception:  # noqa: BLE001 - closing a dead link must not mask the cause
-                    pass
-        self._inst = self._rm = None
+        self.visa.close()
