@@ -7,10 +7,11 @@ again the run is marked incomplete and can be resumed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -426,7 +427,7 @@ def _execute(p: Prepared, db: Path, progress: Progress | None, meter: Meter | No
                 per_layer=int(req.per_layer), sweep_key=req.sweep_key, meter=req.meter)
         todo = [i for i in range(n) if i not in store.done_indices(run_id)]
         streamed: list[int] = []
-        try:
+        with _incomplete_on_failure(store, run_id):
             if meter is not None:
                 try:
                     meter.start()
@@ -434,13 +435,6 @@ def _execute(p: Prepared, db: Path, progress: Progress | None, meter: Meter | No
                     raise MeterError(f"{e}; no sample was run") from e
             _stream(store, run_id, board, backend, fw, data, reference, todo, n, progress,
                     req.max_restarts, facts, streamed)
-        except BaseException as e:
-            note = str(e) if isinstance(e, BenchError) else f"interrupted ({type(e).__name__})"
-            store.finish_run(run_id, "incomplete", note=note)
-            if isinstance(e, BenchError):
-                raise type(e)(f"{e}; run {run_id} is stored as incomplete: continue it with "
-                              f"--resume {run_id}") from e
-            raise
         store.finish_run(run_id, "complete")
         if meter is not None:
             try:
@@ -453,6 +447,21 @@ def _execute(p: Prepared, db: Path, progress: Progress | None, meter: Meter | No
 
 
 HOST_BACKEND = "host"  # stored as a host run's backend: nothing ran on a board
+
+
+@contextlib.contextmanager
+def _incomplete_on_failure(store: Store, run_id: int) -> Iterator[None]:
+    """Whatever stops a run keeps what it stored and marks it incomplete; a
+    BenchError's one line then says how to continue it."""
+    try:
+        yield
+    except BaseException as e:
+        note = str(e) if isinstance(e, BenchError) else f"interrupted ({type(e).__name__})"
+        store.finish_run(run_id, "incomplete", note=note)
+        if isinstance(e, BenchError):
+            raise type(e)(f"{e}; run {run_id} is stored as incomplete: continue it with "
+                          f"--resume {run_id}") from e
+        raise
 
 
 def _execute_host(p: Prepared, db: Path, progress: Progress | None) -> RunSummary:
@@ -490,7 +499,7 @@ def _execute_host(p: Prepared, db: Path, progress: Progress | None) -> RunSummar
         done = n - len(todo)
         if progress:
             progress(done, n)
-        try:
+        with _incomplete_on_failure(store, run_id):
             interp = host.interpreter()
             for i in todo:
                 out = host.dequantize(interp.invoke(host.quantize(p.data.x[i:i + 1])[0]))
@@ -503,13 +512,6 @@ def _execute_host(p: Prepared, db: Path, progress: Progress | None) -> RunSummar
                 if progress:
                     progress(done, n)
             store.update_run(run_id, arena_bytes=interp.arena_bytes())
-        except BaseException as e:
-            note = str(e) if isinstance(e, BenchError) else f"interrupted ({type(e).__name__})"
-            store.finish_run(run_id, "incomplete", note=note)
-            if isinstance(e, BenchError):
-                raise type(e)(f"{e}; run {run_id} is stored as incomplete: continue it with "
-                              f"--resume {run_id}") from e
-            raise
         store.finish_run(run_id, "complete")
         return store.summary(run_id)
 
