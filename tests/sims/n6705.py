@@ -35,7 +35,6 @@ class N6705Sim(ScpiServer):
     commands: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._errors: list[str] = []
         self._points: dict[int, int] = {}
         self._tint: dict[int, float] = {}
         self._armed = self._triggered = False
@@ -62,19 +61,8 @@ class N6705Sim(ScpiServer):
         data = values.astype("<f4" if self._swap else ">f4").tobytes()
         return definite_block(data)
 
-    def _handle(self, cmd: str) -> str | bytes | None:  # noqa: C901 - a command table
-        head, _, arg = cmd.partition(" ")
-        h = head.upper()
-        if any(h.startswith(r) for r in self.reject):
-            self._errors.append('-222,"Data out of range"')
-            return None
-        if h == "*IDN?":
-            return self.idn
-        if h in ("*CLS", "*RST"):
-            self._errors.clear()
-            return None
-        if h in ("SYST:ERR?", "SYSTEM:ERROR?"):
-            return self._errors.pop(0) if self._errors else '+0,"No error"'
+    def _command(self, h: str, arg: str) -> str | bytes | None:  # noqa: C901 - a command table
+        head = h
         if h in ("FORM", "FORM:DATA"):
             self._real = arg.strip().upper().startswith("REAL")
             return None

@@ -2,13 +2,15 @@
 127.0.0.1 (random port) for pyvisa-py's TCPIP::HOST::PORT::SOCKET resources,
 newline-terminated commands (several per line with ';'), replies as text
 lines or IEEE 488.2 definite-length blocks. A simulator subclasses it and
-answers one command in ``_handle``.
+answers its own commands in ``_command``; the IEEE 488.2 common ones (*IDN?,
+*CLS, *RST, SYST:ERR?) and the ``reject`` list are answered here.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+from abc import ABC, abstractmethod
 from typing import Self
 
 
@@ -18,9 +20,11 @@ def definite_block(data: bytes) -> bytes:
     return b"#" + str(len(size)).encode() + size + data + b"\n"
 
 
-class ScpiServer:
+class ScpiServer(ABC):
     commands: list[str]  # every command received, in order (tests read it)
     drop_on: str | None  # close the connection when this header arrives
+    idn: str  # the *IDN? answer
+    reject: tuple[str, ...]  # command headers answered with -222 Data out of range
 
     def _listen(self) -> None:
         self._srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -28,6 +32,7 @@ class ScpiServer:
         self._srv.bind(("127.0.0.1", 0))
         self._srv.listen(2)
         self.port: int = self._srv.getsockname()[1]
+        self._errors: list[str] = []  # the SCPI error queue, oldest first
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -51,9 +56,25 @@ class ScpiServer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @abstractmethod
+    def _command(self, head: str, arg: str) -> str | bytes | None:
+        """The reply to one instrument command, header upper-cased (None: no
+        reply); an unknown one queues -113 Undefined header."""
+
     def _handle(self, cmd: str) -> str | bytes | None:
-        """The reply to one command (None: no reply)."""
-        raise NotImplementedError
+        head, _, arg = cmd.partition(" ")
+        h = head.upper()
+        if any(h.startswith(r) for r in self.reject):
+            self._errors.append('-222,"Data out of range"')
+            return None
+        if h == "*IDN?":
+            return self.idn
+        if h in ("*CLS", "*RST"):
+            self._errors.clear()
+            return None
+        if h in ("SYST:ERR?", "SYSTEM:ERROR?"):
+            return self._errors.pop(0) if self._errors else '+0,"No error"'
+        return self._command(h, arg)
 
     def _serve(self) -> None:
         while not self._stop.is_set():

@@ -40,7 +40,6 @@ class TruevoltSim(ScpiServer):
     commands: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._errors: list[str] = []
         self._range = 0.1
         self._interval = 1e-3
         self._count = 1
@@ -68,19 +67,8 @@ class TruevoltSim(ScpiServer):
     def _bad(self) -> None:
         self._errors.append('-222,"Data out of range"')
 
-    def _handle(self, cmd: str) -> str | bytes | None:  # noqa: C901, PLR0911 - a command table
-        head, _, arg = cmd.partition(" ")
-        h, a = head.upper(), arg.strip().upper()
-        if any(h.startswith(r) for r in self.reject):
-            self._bad()
-            return None
-        if h == "*IDN?":
-            return self.idn
-        if h in ("*CLS", "*RST"):
-            self._errors.clear()
-            return None
-        if h in ("SYST:ERR?", "SYSTEM:ERROR?"):
-            return self._errors.pop(0) if self._errors else '+0,"No error"'
+    def _command(self, h: str, arg: str) -> str | bytes | None:  # noqa: C901, PLR0911
+        head, a = h, arg.strip().upper()
         if h == "*OPC?":
             if self._init_at is not None:
                 left = self._init_at + self._count * self._interval - time.monotonic()
