@@ -23,8 +23,8 @@ from harness.backends import get_backend
 from harness.boards import get_board
 from harness.link import Link
 from harness.paths import ROOT
-from harness.runner import RunRequest, Target, execute, prepare
-from harness.store import Store
+from harness.run.runner import RunRequest, Target, execute, prepare
+from harness.store.store import Store
 
 MODEL = f"{ROOT / 'examples' / 'har_cnn.py'}:har_cnn"
 TARGET_SAMPLES_PER_S = 200.0

@@ -30,11 +30,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from harness.build import Firmware
+from harness.build.build import Firmware
 from harness.demo import train_example
 from harness.paths import RESULTS, ROOT
-from harness.runner import QuantRequest, RunRequest, run
-from harness.store import RunSummary, Store
+from harness.run.runner import QuantRequest, RunRequest, run
+from harness.store.store import RunSummary, Store
 
 MODELS = {  # name -> (example file, dataset, training epochs)
     "har_cnn": (ROOT / "examples" / "har_cnn.py", "har-synth", 25),

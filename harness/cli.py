@@ -213,7 +213,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from harness import commands
+    from harness.commands import legacy as commands
 
     try:
         return getattr(commands, f"cmd_{args.command.replace('-', '_')}")(args)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from harness.backends.qemu import QemuBackend
 from harness.backends.renode import RenodeBackend
-from harness.toolchain import CC, INSTALL_HINT
+from harness.build.toolchain import CC, INSTALL_HINT
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from harness.backends import get_backend
 from harness.boards import get_board
-from harness.build import Firmware, graph_hash
+from harness.build.build import Firmware, graph_hash
 from harness.datasets import load_dataset
 from harness.errors import BackendError, BenchError, ConfigError, ProtocolError, ToolMissingError
-from harness.store import Store
+from harness.store.store import Store
 
 DEFAULT_SAMPLES = 3
 
@@ -111,7 +111,7 @@ def profile_run(run_id: int, db: Path, samples: int = DEFAULT_SAMPLES) -> Profil
 def _measure(run_id: int, row: dict, samples: int) -> Profile:
     from harness.quant import QuantConfig
     from harness.quant.calibrate import Calibration
-    from harness.runner import Target, build_for, load_graph
+    from harness.run.runner import Target, build_for, load_graph
 
     board = get_board(row["board"])
     backend = get_backend(row["backend"])

@@ -42,7 +42,7 @@ from queue import Empty
 
 from harness.errors import BenchError, ConfigError
 from harness.quant.calibrate import DEFAULT_SAMPLES, METHODS
-from harness.store import Store
+from harness.store.store import Store
 
 _TOP_KEYS = {"name", "limit", "engines", "dtypes", "target", "model", "quant"}
 _QUANT_KEYS = {"scheme", "calibrate", "method", "weights"}
@@ -179,7 +179,7 @@ def check_plan(plan: Plan) -> None:
     """Everything that can be checked before any build: names that exist."""
     from harness.datasets import DATASETS
     from harness.engines import engine_names
-    from harness.runner import resolve_board_backend
+    from harness.run.runner import resolve_board_backend
 
     engines = set(engine_names())
     for e in plan.entries:
@@ -198,7 +198,7 @@ def check_plan(plan: Plan) -> None:
 
 def _request(entry: Entry, sweep_id: int, resume: int | None):  # noqa: ANN202
     from harness.engines import get_engine
-    from harness.runner import QuantRequest, RunRequest
+    from harness.run.runner import QuantRequest, RunRequest
 
     q = entry.quant
     # [quant] scheme where the engine has it; else the engine's own choice
@@ -218,7 +218,7 @@ def _request(entry: Entry, sweep_id: int, resume: int | None):  # noqa: ANN202
 def _work(entry: Entry, sweep_id: int, resume: int | None, db: str,
           queue: multiprocessing.Queue) -> Outcome:
     """In a worker process: one run, progress sent to the parent."""
-    from harness.runner import run
+    from harness.run.runner import run
 
     def progress(done: int, total: int) -> None:
         queue.put((entry.key, done, total))

@@ -14,9 +14,9 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from harness.boards import all_boards, get_board
-from harness.build import Firmware
+from harness.build.build import Firmware
 from harness.errors import BuildError
-from harness.runner import QuantRequest, build_for, load_graph, quant_for
+from harness.run.runner import QuantRequest, build_for, load_graph, quant_for
 
 pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
                                 reason="arm-none-eabi-gcc needed (make setup)")

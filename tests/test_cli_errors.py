@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.store import Store
+from harness.store.store import Store
 
 BENCH = [sys.executable, "-m", "harness.cli"]
 needs_tools = pytest.mark.skipif(

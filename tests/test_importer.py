@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from harness.errors import ModelError
-from harness.model.importer import import_graph, load_model
 from harness.model.ir import Graph, Layer, fuse_activations, simplify
+from harness.model.lower import import_graph, load_model
 from harness.model.reference import run_graph
 
 HERE = Path(__file__).resolve().parent

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from harness.backends.qemu_plugin import SOURCE_NAME, build_plugin
-from harness.build import Firmware
-from harness.runner import RunRequest, run
-from harness.store import Store
+from harness.build.build import Firmware
+from harness.run.runner import RunRequest, run
+from harness.store.store import Store
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
@@ -178,7 +178,7 @@ def test_both_qemu_links_count_the_same_instructions(tiny_model: str, tiny_data:
 
     from harness.backends import get_backend
     from harness.boards import get_board
-    from harness.runner import Target, build_for, load_graph
+    from harness.run.runner import Target, build_for, load_graph
 
     board, backend = get_board("stm32l452"), get_backend("qemu")
     graph = load_graph(tiny_model)

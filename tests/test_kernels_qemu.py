@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.model.importer import import_graph, load_model
+from harness.model.lower import import_graph, load_model
 from harness.quant import QuantConfig
 from harness.quant.calibrate import calibrate
 from harness.quant.reference import run_qgraph
 from harness.quant.schemes import quantize_graph
-from harness.runner import Target, build_for, resolve_board_backend
+from harness.run.runner import Target, build_for, resolve_board_backend
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("qemu-system-arm") is None,

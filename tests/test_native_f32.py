@@ -13,7 +13,7 @@ import pytest
 import torch
 from hostc import GCC, WARN, compile_objects, needs_gcc, run_model, run_ok
 
-from harness.engines.native import (
+from harness.engines.native.float32 import (
     c_float,
     generate,
     include_dirs,
@@ -21,8 +21,8 @@ from harness.engines.native import (
     plan_memory,
 )
 from harness.errors import EngineError
-from harness.model.importer import import_graph, load_model
 from harness.model.ir import Graph, Layer, fuse_activations, numel
+from harness.model.lower import import_graph, load_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
 

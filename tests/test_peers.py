@@ -24,8 +24,8 @@ from conftest import TINY_MODEL
 from harness.boards import get_board
 from harness.engines.stm32cubeai import read_c_info, read_validation
 from harness.errors import ConfigError
-from harness.runner import QuantRequest, RunRequest, run
-from harness.store import Store
+from harness.run.runner import QuantRequest, RunRequest, run
+from harness.store.store import Store
 
 BENCH = [sys.executable, "-m", "harness.cli"]
 ROOT = Path(__file__).resolve().parents[1]

@@ -256,7 +256,7 @@ def test_meter_uri_errors() -> None:
 
 
 def test_old_database_gets_energy_columns(tmp_path: Path) -> None:
-    from harness import store
+    from harness.store import store
 
     old = store.SCHEMA
     for line in old.splitlines():

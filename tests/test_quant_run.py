@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hostc import needs_emulator
 
-from harness.build import Firmware
+from harness.build.build import Firmware
 
 pytestmark = needs_emulator
 BENCH = [sys.executable, "-m", "harness.cli"]

@@ -21,9 +21,9 @@ import pytest
 from conftest import TINY_MODEL
 from hostc import needs_emulator
 
-from harness.report import pareto_front
-from harness.runner import QuantRequest, RunRequest, run
-from harness.store import RunSummary, Store
+from harness.report.compare import pareto_front
+from harness.run.runner import QuantRequest, RunRequest, run
+from harness.store.store import RunSummary, Store
 
 pytestmark = needs_emulator
 BENCH = [sys.executable, "-m", "harness.cli"]

@@ -21,7 +21,7 @@ from conftest import TINY_MODEL
 from hostc import needs_emulator
 from test_peers import VALIDATE_V2, c_info
 
-from harness.store import RunSummary, Store
+from harness.store.store import RunSummary, Store
 
 pytestmark = needs_emulator
 pytest.importorskip("tflite_micro", reason="tflite-micro (Linux x86-64 only)")

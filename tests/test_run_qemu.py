@@ -18,9 +18,9 @@ import torch
 from hostc import needs_emulator
 
 from harness.errors import BackendError
-from harness.model.importer import import_graph, load_model
-from harness.runner import RunRequest, run
-from harness.store import Store
+from harness.model.lower import import_graph, load_model
+from harness.run.runner import RunRequest, run
+from harness.store.store import Store
 
 pytestmark = needs_emulator
 BENCH = [sys.executable, "-m", "harness.cli"]
@@ -141,7 +141,7 @@ def test_uart_link_runs_on_the_emulated_usart(tiny_model: str, tiny_data: Path,
     here on QEMU's second -serial. Same counts as the semihosting link."""
     from harness.backends import get_backend
     from harness.boards import get_board
-    from harness.runner import Target, build_for
+    from harness.run.runner import Target, build_for
 
     board, backend = get_board("stm32l452"), get_backend("qemu")
     graph = import_graph(*load_model(tiny_model))
@@ -163,7 +163,7 @@ def test_firmware_of_another_build_is_refused(tiny_model: str, tmp_path: Path) -
     from harness.backends import get_backend
     from harness.boards import get_board
     from harness.errors import ProtocolError
-    from harness.runner import Target, build_for
+    from harness.run.runner import Target, build_for
 
     board = get_board("stm32l452")
     fw = build_for(board, import_graph(*load_model(tiny_model)), "native", "float32",

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from harness.errors import EngineError
-from harness.model.importer import import_graph, load_model
+from harness.export.tflite import export_tflite, run_tflm
+from harness.model.lower import import_graph, load_model
 from harness.quant import QuantConfig
 from harness.quant.calibrate import calibrate
 from harness.quant.reference import run_qgraph
 from harness.quant.schemes import QGraph, quantize_graph
-from harness.tflm import export_tflite, run_tflm
 
 schema = pytest.importorskip("tflite_micro.tensorflow.lite.micro.python.schema_py_generated",
                              reason="the TFLite Micro engine needs: pip install tflite-micro")

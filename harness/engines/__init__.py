@@ -62,10 +62,10 @@ def host_reason(engine: Engine) -> str | None:
 
 
 def _engines() -> dict[str, Engine]:
-    from harness.engines.native import NativeEngine
+    from harness.engines.native.float32 import NativeEngine
     from harness.engines.qualia import QualiaEngine
     from harness.engines.stm32cubeai import StmCubeAiEngine
-    from harness.engines.tflm import TflmEngine
+    from harness.engines.tflm.engine import TflmEngine
 
     return {"native": NativeEngine(), "qualia": QualiaEngine(), "tflm": TflmEngine(),
             "stm32cubeai": StmCubeAiEngine()}

@@ -66,12 +66,12 @@ import numpy as np
 
 from harness.errors import EngineError, ToolMissingError
 from harness.model.ir import Graph, Layer, numel
+from harness.paths import FIRMWARE
 from harness.quant import QuantConfig, TensorQuant
 
 ENGINE = "qualia"
 MODEL_NAME = "qualia_net"  # Qualia's entry function and layer-name prefix
-_REPO = Path(__file__).resolve().parents[2]
-_RUNTIME = _REPO / "firmware" / "runtime"
+_RUNTIME = FIRMWARE / "runtime"
 
 # dtype -> (width, long width). int8 with Qualia's default 16-bit accumulator
 # overflows on post-training (not QAT-constrained) ranges, and 32-bit adds

@@ -76,8 +76,8 @@ class StmCubeAiEngine:
                                    f"'bench import-cubeai REPORT'")
         if dtype != "int8" or quant is None or quant.scheme != "affine":
             raise ConfigError("engine stm32cubeai builds int8 models with the affine scheme")
+        from harness.export.tflite import export_tflite
         from harness.quant.schemes import quantize_graph
-        from harness.tflm import export_tflite
 
         qgraph = quantize_graph(graph, quant, dtype)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -285,7 +285,7 @@ def import_report(report: Path, board: Board, db: Path, model: str | None = None
     """
     import hashlib
 
-    from harness.store import Store
+    from harness.store.store import Store
 
     info_file, validate_file = find_reports(report)
     info = read_c_info(info_file)
@@ -297,8 +297,8 @@ def import_report(report: Path, board: Board, db: Path, model: str | None = None
     if dtype not in ("float32", "int16", "int8"):
         raise ConfigError(f"unknown dtype {dtype!r}; known: float32, int16, int8")
     if model is not None:
-        from harness.build import graph_hash
-        from harness.runner import load_graph
+        from harness.build.build import graph_hash
+        from harness.run.runner import load_graph
 
         model_name, model_hash = model, graph_hash(load_graph(model)).hex()
     else:

@@ -11,7 +11,7 @@ from pathlib import Path
 from harness.backends.ambiq_uart import AmbiqUartBackend
 from harness.backends.probe import BoardSession, ProbeBackend
 from harness.boards import Board
-from harness.build import Firmware
+from harness.build.build import Firmware
 from harness.errors import BackendError, ConfigError
 from harness.flash.handshake import Expected, wait_handshake
 from harness.flash.image import check_fits

@@ -16,8 +16,8 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from harness.boards import Board
+from harness.build.memory import memory_report
 from harness.errors import BuildError, ConfigError
-from harness.memory import memory_report
 
 
 @dataclass(frozen=True)

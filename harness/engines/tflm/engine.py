@@ -76,7 +76,7 @@ class HostModel:
     version: str
 
     def interpreter(self):  # noqa: ANN201 - TflmInterpreter, imported lazily
-        from harness.tflm import TflmInterpreter
+        from harness.export.tflite import TflmInterpreter
 
         return TflmInterpreter(self.tflite, self.qgraph)
 
@@ -111,7 +111,7 @@ class TflmEngine:
     def host_model(self, graph: Graph, out_dir: Path, dtype: str,
                    quant: QuantConfig | None) -> HostModel:
         qgraph = self._qgraph(graph, dtype, quant)
-        from harness.tflm import export_tflite
+        from harness.export.tflite import export_tflite
 
         data = export_tflite(qgraph)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -141,7 +141,7 @@ class TflmEngine:
             raise ToolMissingError(f"{ROOT_VAR}={root} is not a tflite-micro source tree "
                                    f"(no tensorflow/lite/micro/micro_interpreter.h)")
         qgraph = self._qgraph(graph, dtype, quant)
-        from harness.tflm import export_tflite
+        from harness.export.tflite import export_tflite
 
         data = export_tflite(qgraph)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -163,7 +163,7 @@ class TflmEngine:
 
 
 def _operators(tflite: bytes) -> list[str]:
-    from harness.tflm import _schema
+    from harness.export.tflite import _schema
 
     s = _schema()
     model = s.ModelT.InitFromPackedBuf(tflite, 0)
@@ -188,7 +188,7 @@ def _tflm_sources(tree: Path, cmsis_nn: str | None) -> list[Path]:
 def _arena_estimate(tflite: bytes, qgraph: QGraph) -> int:
     """The arena the firmware reserves: what the host interpreter recorded for
     the same file, plus TFLM's per-target alignment slack."""
-    from harness.tflm import TflmInterpreter
+    from harness.export.tflite import TflmInterpreter
 
     recorded = TflmInterpreter(tflite, qgraph).arena_bytes()
     if recorded is None:

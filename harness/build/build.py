@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness import toolchain
 from harness.boards import Board
+from harness.build import toolchain
+from harness.build.memory import MemoryReport, memory_report
 from harness.engines import GeneratedModel, get_engine
 from harness.errors import BuildError, ConfigError
-from harness.memory import MemoryReport, memory_report
 from harness.model.ir import Graph
 from harness.paths import BOARDS, FIRMWARE, ROOT
 from harness.quant import QuantConfig, TensorQuant

@@ -22,16 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.engines.native import ALIASING, MemoryPlan, plan_memory, scratch_name
+from harness.engines.native.float32 import ALIASING, MemoryPlan, plan_memory, scratch_name
 from harness.errors import EngineError
 from harness.model.ir import Shape, numel
+from harness.paths import FIRMWARE
 from harness.quant import QuantConfig, TensorQuant
 from harness.quant.schemes import QGraph, QLayer, quantize_graph
 
 ENGINE = "native"
-_REPO = Path(__file__).resolve().parents[2]
-_KERNELS = _REPO / "firmware" / "kernels"
-_RUNTIME = _REPO / "firmware" / "runtime"
+_KERNELS = FIRMWARE / "kernels"
+_RUNTIME = FIRMWARE / "runtime"
 _ALIGN = 4
 _CTYPE = {"int8": "int8_t", "int16": "int16_t"}
 _SUFFIX = {"int8": "s8", "int16": "s16"}

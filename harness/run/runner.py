@@ -21,7 +21,7 @@ import numpy as np
 from harness.backends import Backend, Session, get_backend
 from harness.backends.base import Count
 from harness.boards import Board, get_board
-from harness.build import Firmware, build
+from harness.build.build import Firmware, build
 from harness.datasets import Dataset, load_dataset
 from harness.engines import get_engine, host_reason
 from harness.errors import (
@@ -33,18 +33,18 @@ from harness.errors import (
     ToolMissingError,
 )
 from harness.link import DeviceInfo, DeviceSilent, Link
-from harness.model.importer import import_graph, load_model
 from harness.model.ir import Graph
+from harness.model.lower import import_graph, load_model
 from harness.model.reference import run_graph
 from harness.paths import BUILD, ROOT
 from harness.power import estimate
 from harness.power.meter import Meter, open_meter
 from harness.quant import QuantConfig
 from harness.quant.calibrate import DEFAULT_SAMPLES
-from harness.store import RunSummary, Sample, Store, input_shape_text
+from harness.store.store import RunSummary, Sample, Store, input_shape_text
 
 if TYPE_CHECKING:
-    from harness.engines.tflm import HostModel
+    from harness.engines.tflm.engine import HostModel
 
 MAX_RESTARTS = 1
 PER_LAYER_CFLAGS = ("-DBENCH_PER_LAYER",)  # BENCH_LAYER_MARK() becomes a marker call
@@ -123,7 +123,7 @@ def load_graph(model_spec: str) -> Graph:
 def build_for(board: Board, graph: Graph, engine: str, dtype: str, link: str,
               out_dir: Path | None = None, quant: QuantConfig | None = None,
               per_layer: bool = False) -> Firmware:
-    from harness.build import graph_hash
+    from harness.build.build import graph_hash
 
     scheme = ""
     if quant is not None and dtype != "float32":
@@ -306,7 +306,7 @@ def prepare(req: RunRequest) -> Prepared:
 
 def _prepare_host(req: RunRequest, board: Board, backend: Backend, why: str) -> Prepared:
     """An engine that measures on the host: no firmware, no backend session."""
-    from harness.build import graph_hash
+    from harness.build.build import graph_hash
 
     if req.per_layer or req.meter is not None:
         flag = "--per-layer" if req.per_layer else "--meter"
@@ -482,7 +482,7 @@ def _execute_host(p: Prepared, db: Path, progress: Progress | None) -> RunSummar
             n = row["samples_planned"]
             store.update_run(run_id, status="running")
         else:
-            from harness.build import graph_hash
+            from harness.build.build import graph_hash
 
             n = p.n
             run_id = store.create_run(

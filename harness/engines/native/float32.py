@@ -28,12 +28,12 @@ import numpy as np
 
 from harness.errors import EngineError
 from harness.model.ir import ALIASING, ELEMENTWISE, Graph, Layer, Shape, fuse_activations, numel
+from harness.paths import FIRMWARE
 
 ENGINE = "native"
 _FLOAT_BYTES = 4
-_REPO = Path(__file__).resolve().parents[2]
-_KERNELS = _REPO / "firmware" / "kernels"
-_RUNTIME = _REPO / "firmware" / "runtime"
+_KERNELS = FIRMWARE / "kernels"
+_RUNTIME = FIRMWARE / "runtime"
 
 
 def kernel_sources() -> list[Path]:
@@ -566,7 +566,7 @@ class NativeEngine:
             raise EngineError(f"the native engine has no {dtype} kernels; use one of "
                               f"{', '.join(self.dtypes)}")
         if dtype != "float32":
-            from harness.engines import native_int
+            from harness.engines.native import integer as native_int
 
             if quant is None:
                 raise EngineError(f"a {dtype} build needs a quantization config")

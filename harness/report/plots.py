@@ -14,8 +14,8 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, NullFormatter  # noqa: E402  (after the backend is chosen)
 
-from harness.report import Group, pareto_front  # noqa: E402
-from harness.store import RunSummary  # noqa: E402
+from harness.report.compare import Group, pareto_front  # noqa: E402
+from harness.store.store import RunSummary  # noqa: E402
 
 
 def _png(fig: Figure) -> bytes:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.published import Published
-from harness.store import RunSummary
+from harness.report.published import Published
+from harness.store.store import RunSummary
 
 FORMATS = ("md", "html", "csv", "latex")
 DEFAULT_BASELINE = "native"
@@ -324,7 +324,7 @@ class Plot:
 
 
 def _plots(c: Comparison) -> dict[int, list[Plot]]:
-    from harness import plots
+    from harness.report import plots
 
     out: dict[int, list[Plot]] = {}
     for i, g in enumerate(c.groups, 1):

@@ -12,13 +12,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from harness import report
 from harness.backends import BACKENDS, get_backend
 from harness.boards import all_boards, get_board
-from harness.build import Firmware
+from harness.build.build import Firmware
 from harness.errors import BenchError, ConfigError
 from harness.paths import BUILD, RESULTS
-from harness.runner import (
+from harness.report import compare as report
+from harness.run.runner import (
     HOST_BACKEND,
     MeterFailed,
     QuantRequest,
@@ -32,7 +32,7 @@ from harness.runner import (
     resolve_board_backend,
     run,
 )
-from harness.store import RunSummary, Store
+from harness.store.store import RunSummary, Store
 
 out = Console()
 err = Console(stderr=True)
@@ -320,7 +320,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"no results database at {args.db}: run 'bench run' or 'bench demo'")
     with Store(args.db) as store:
         summaries = store.summaries()
-    from harness import published
+    from harness.report import published
 
     if not args.cpi > 0:
         raise ConfigError(f"--cpi must be positive, got {args.cpi:g}")

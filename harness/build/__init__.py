@@ -1,0 +1,2 @@
+"""Firmware builds: the toolchain, the build itself, the Firmware record and
+the ELF memory report."""

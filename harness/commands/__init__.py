@@ -1,0 +1,1 @@
+"""One module per bench command; harness/cli.py parses, these act."""

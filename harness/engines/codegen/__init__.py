@@ -1,0 +1,2 @@
+"""What every C-emitting engine shares: the model_info writer, C literals and
+the activation-memory planner."""

@@ -1,0 +1,1 @@
+"""Writers of standard model formats from bench's graphs (.tflite)."""

@@ -1,0 +1,1 @@
+"""Reading other tools' reports into the results store (STM32Cube.AI)."""

@@ -1,0 +1,1 @@
+"""Comparison reports of stored runs: the comparison, its renderers and plots."""
