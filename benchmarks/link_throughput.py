@@ -19,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.backends import get_backend
-from harness.boards import get_board
+from harness.backends import get_backend, get_board
 from harness.link import Link
 from harness.paths import ROOT
-from harness.run.runner import RunRequest, Target, execute, prepare
+from harness.run.execute import execute
+from harness.run.prepare import prepare
+from harness.run.request import RunRequest
+from harness.run.target import DeviceTarget
 from harness.store.store import Store
 
 MODEL = f"{ROOT / 'examples' / 'har_cnn.py'}:har_cnn"
@@ -46,7 +48,7 @@ def main() -> None:
     # Peer: the bare link, PING frames as large as one input, same emulator.
     board, backend = get_board("stm32l452"), get_backend("qemu")
     payload = bytes(prepared.fw.input_bytes)
-    with Target(backend, board, prepared.fw) as t:
+    with DeviceTarget(backend, board, prepared.fw) as t:
         t.start()
         assert t.link is not None
         n_ping = min(50, args.samples)

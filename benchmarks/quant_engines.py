@@ -30,10 +30,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from harness.build.build import Firmware
+from harness.build.firmware import Firmware
 from harness.demo import train_example
 from harness.paths import RESULTS, ROOT
-from harness.run.runner import QuantRequest, RunRequest, run
+from harness.run.execute import run
+from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import RunSummary, Store
 
 MODELS = {  # name -> (example file, dataset, training epochs)

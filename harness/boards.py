@@ -1,102 +1,153 @@
-"""Board registry: one folder per board under boards/, facts in board.toml.
+"""Boards: one folder per board under boards/, its facts in board.toml.
 
 Adding a board takes one folder and no Python: board.toml, startup code, a
 linker script and board support C implementing firmware/runtime/bench_board.h.
+
+board.toml is read strictly: the board's own facts are the top-level keys
+below (an unknown key is an error naming the file and the key), and every
+table belongs to a part that reads it: ``[power]`` to the energy estimate
+(harness/power/estimate.py), ``[qemu]``, ``[renode]``, ``[probe]``,
+``[ambiq-uart]`` to the backend of that name, which declares the table's
+fields as a dataclass (``Backend.Facts``) and is the only reader of them.
+harness/backends/__init__.py checks every table when a board is looked up.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from harness.errors import ConfigError
 from harness.paths import BOARDS, ROOT
 
-
-@dataclass(frozen=True)
-class QemuFacts:
-    machine: str
-    serial_index: int
-
-
-@dataclass(frozen=True)
-class RenodeFacts:
-    platform: Path  # our .repl (renode/), absolute
-    uart: str  # the console UART's peripheral, e.g. "sysbus.usart2"
+F = TypeVar("F")
 
 
 @dataclass(frozen=True)
 class Board:
-    name: str
+    name: str  # the --board name: the folder's name
     folder: Path
     title: str
     part: str
     core: str
     clock_hz: int
-    rom_bytes: int
+    rom_bytes: int  # flash the application may use, from load_address on
     ram_bytes: int
     console: str
     baud: int
     sources: tuple[Path, ...]
     linker_script: Path
     cflags: tuple[str, ...]
-    backends: tuple[str, ...]
+    backends: tuple[str, ...]  # the first is the default where none is named
     features: tuple[str, ...] = ()
-    trigger_pin: str = ""
-    pyocd_target: str = ""
-    qemu: QemuFacts | None = None
-    renode: RenodeFacts | None = None
-    load_address: int = 0  # where the image starts in flash (after a bootloader)
-    extra: dict = field(default_factory=dict, compare=False)
+    trigger_pin: str = ""  # high during the timed region, for power meters
+    load_address: int = 0  # where the application image starts in flash
+    flash_backend: str | None = None  # what 'bench flash' uses without --backend
+    # The tables, by name, for the parts that own them (see the module docstring).
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
+
+    @property
+    def file(self) -> Path:
+        return self.folder / "board.toml"
 
 
-def _load(folder: Path) -> Board:
+_PATHS = {"linker_script"}  # relative to the board's folder
+_PATH_LISTS = {"sources"}
+
+
+def read_board(folder: Path) -> Board:
+    """The board in ``folder``, its top-level keys checked; tables are kept
+    for their owners (check them with harness.backends.check_board)."""
+    path = folder / "board.toml"
     try:
-        facts = tomllib.loads((folder / "board.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"board file {folder / 'board.toml'} is unreadable: {e}") from e
-    qemu = facts.pop("qemu", None)
-    renode = facts.pop("renode", None)
-    try:
-        return Board(
-            name=folder.name,
-            folder=folder,
-            title=facts.pop("title"),
-            part=facts.pop("part"),
-            core=facts.pop("core"),
-            clock_hz=int(facts.pop("clock_hz")),
-            rom_bytes=int(facts.pop("rom_bytes")),
-            ram_bytes=int(facts.pop("ram_bytes")),
-            console=facts.pop("console"),
-            baud=int(facts.pop("baud")),
-            sources=tuple(folder / s for s in facts.pop("sources")),
-            linker_script=folder / facts.pop("linker_script"),
-            cflags=tuple(facts.pop("cflags")),
-            backends=tuple(facts.pop("backends")),
-            features=tuple(facts.pop("features", ())),
-            trigger_pin=facts.pop("trigger_pin", ""),
-            pyocd_target=facts.pop("pyocd_target", ""),
-            qemu=QemuFacts(**qemu) if qemu else None,
-            renode=RenodeFacts(platform=ROOT / renode["platform"], uart=renode["uart"])
-            if renode else None,
-            load_address=int(facts.pop("load_address", 0)),
-            extra=facts,
-        )
-    except KeyError as e:
-        raise ConfigError(f"board file {folder / 'board.toml'} lacks {e.args[0]!r}") from e
+        raw = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"board file {path} is unreadable: {e}") from e
+    sections = {k: v for k, v in raw.items() if isinstance(v, dict)}
+    facts = {k: v for k, v in raw.items() if k not in sections}
+    known = {f.name for f in fields(Board)} - {"name", "folder", "sections"}
+    unknown = sorted(set(facts) - known)
+    if unknown:
+        raise ConfigError(f"board file {path}: unknown key {unknown[0]!r}; a board has "
+                          f"{', '.join(sorted(known))} and tables for its backends and [power]")
+    values: dict[str, Any] = {}
+    hints = typing.get_type_hints(Board)
+    for f in fields(Board):
+        if f.name not in facts:
+            continue
+        value = facts[f.name]
+        if f.name in _PATHS:
+            value = folder / _typed(value, str, path, f.name)
+        elif f.name in _PATH_LISTS:
+            value = tuple(folder / s for s in _typed(value, tuple[str, ...], path, f.name))
+        else:
+            value = _typed(value, hints[f.name], path, f.name)
+        values[f.name] = value
+    missing = [f.name for f in fields(Board) if f.default is MISSING and f.default_factory is
+               MISSING and f.name not in values and f.name not in ("name", "folder")]
+    if missing:
+        raise ConfigError(f"board file {path} lacks {missing[0]!r}")
+    return Board(name=folder.name, folder=folder, sections=sections, **values)
 
 
-def all_boards() -> dict[str, Board]:
-    return {
-        d.name: _load(d)
-        for d in sorted(BOARDS.iterdir())
-        if d.is_dir() and (d / "board.toml").exists()
-    }
+def board_folders() -> dict[str, Path]:
+    """Board name -> folder, for every folder under boards/ with a board.toml."""
+    return {d.name: d for d in sorted(BOARDS.iterdir())
+            if d.is_dir() and (d / "board.toml").exists()}
 
 
-def get_board(name: str) -> Board:
-    boards = all_boards()
-    if name not in boards:
-        raise ConfigError(f"unknown board {name!r}; known boards: {', '.join(boards) or 'none'}")
-    return boards[name]
+def parse_section(kind: type[F], table: Mapping[str, Any], where: str) -> F:
+    """A board.toml table as the dataclass ``kind`` declares it: every key
+    known, every field without a default given, each value of its type.
+    ``Path`` fields are relative to the repository."""
+    if not is_dataclass(kind):
+        raise TypeError(f"{kind} is not a dataclass")
+    declared = {f.name: f for f in fields(kind)}
+    unknown = sorted(set(table) - set(declared))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; it takes "
+                          f"{', '.join(declared) or 'nothing'}")
+    hints = typing.get_type_hints(kind)
+    values = {}
+    for name, f in declared.items():
+        if name not in table:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise ConfigError(f"{where} lacks {name!r}")
+            continue
+        values[name] = _typed(table[name], hints[name], where, name)
+    return kind(**values)
+
+
+def _typed(value: Any, hint: Any, where: str | Path, key: str) -> Any:  # noqa: ANN401
+    """``value`` as a field of type ``hint`` wants it, or ConfigError."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        return _typed(value, hint, where, key)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: {key!r} must be a list")
+        return tuple(_typed(v, args[0], where, key) for v in value)
+    ok = {int: isinstance(value, int) and not isinstance(value, bool),
+          float: isinstance(value, (int, float)) and not isinstance(value, bool),
+          str: isinstance(value, str), bool: isinstance(value, bool),
+          Path: isinstance(value, str)}.get(hint)
+    if ok is None:
+        raise TypeError(f"board facts cannot hold {hint}")
+    if not ok:
+        raise ConfigError(f"{where}: {key!r} must be {_WORDS[hint]}, not {value!r}")
+    if hint is Path:
+        return ROOT / value
+    return float(value) if hint is float else value
+
+
+_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+          Path: "a path (relative to the repository)"}

@@ -81,6 +81,12 @@ class Reference(StrEnum):
     FLOAT = "float"  # the float model (harness/model/reference.py)
 
 
+# Runs stored with no backend of their own: an engine's interpreter on this
+# computer, and figures read from a vendor tool's report.
+HOST_BACKEND = "host"
+IMPORTED_BACKEND = "imported"
+
+
 def dtype(text: str) -> DType:
     """A DType from user text, with the known ones in the error."""
     try:

@@ -18,11 +18,12 @@ import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.backends import get_backend
-from harness.boards import get_board
-from harness.build.build import Firmware, graph_hash
+from harness.backends import get_backend, get_board
+from harness.build.build import build_for
+from harness.build.firmware import Firmware
 from harness.datasets import load_dataset
-from harness.errors import BackendError, BenchError, ConfigError, ProtocolError, ToolMissingError
+from harness.errors import BenchError, ConfigError, ProtocolError, ToolMissingError
+from harness.model.ir import graph_hash
 from harness.store.store import Store
 
 DEFAULT_SAMPLES = 3
@@ -109,9 +110,11 @@ def profile_run(run_id: int, db: Path, samples: int = DEFAULT_SAMPLES) -> Profil
 
 
 def _measure(run_id: int, row: dict, samples: int) -> Profile:
+    from harness.engines import get_engine
+    from harness.model.load import load_graph  # torch: only when a profile is measured
     from harness.quant import QuantConfig
     from harness.quant.calibrate import Calibration
-    from harness.run.runner import Target, build_for, load_graph
+    from harness.run.target import DeviceTarget
 
     board = get_board(row["board"])
     backend = get_backend(row["backend"])
@@ -137,19 +140,16 @@ def _measure(run_id: int, row: dict, samples: int) -> Profile:
     data = load_dataset(row["dataset"])
     if data.hash != row["dataset_hash"]:
         raise ConfigError(f"run {run_id}'s dataset {row['dataset']} has changed since the run")
-    fw = build_for(board, graph, row["engine"], row["dtype"], old.link, quant=quant,
+    fw = build_for(board, graph, get_engine(row["engine"]), row["dtype"], old.link, quant=quant,
                    per_layer=True)
     totals: list[int] = []
     per_sample: list[list[int]] = []
-    with Target(backend, board, fw) as target:
+    with DeviceTarget(backend, board, fw) as target:
         target.start()
-        assert target.link is not None and target.session is not None
         for i in range(min(samples, len(data))):
-            target.link.infer(fw.encode_input(data.x[i]))
-            exact = target.session.last_count()
-            if exact is None:
-                raise BackendError("the instruction counter did not load (see the warning "
-                                   "above): no per-layer counts")
-            totals.append(exact.total)
-            per_sample.append(list(exact.layers))
+            # A per-layer build's counts are the emulator's exact ones, or an error.
+            res = target.infer(data.x[i], i)
+            assert res.count is not None
+            totals.append(res.count.value)
+            per_sample.append(list(res.layers))
     return summarize(run_id, "measured", fw, totals, per_sample)

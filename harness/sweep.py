@@ -40,8 +40,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from queue import Empty
 
+from harness import kinds
+from harness.backends import get_backend, resolve_board_backend
+from harness.datasets import has_dataset
+from harness.engines import ENGINES, get_engine
 from harness.errors import BenchError, ConfigError
 from harness.quant.calibrate import DEFAULT_SAMPLES, METHODS
+from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import Store
 
 _TOP_KEYS = {"name", "limit", "engines", "dtypes", "target", "model", "quant"}
@@ -149,16 +154,14 @@ def load_plan(path: Path) -> Plan:
 def _applicable(entries: list[Entry]) -> tuple[list[Entry], tuple[str, ...]]:
     """Drop engine x dtype pairs an engine does not have; a matrix of engines
     is rarely square (tflm is int8 only)."""
-    from harness.engines import engine_names, get_engine
-
-    known = set(engine_names())
-    kept = [e for e in entries if e.engine not in known or e.dtype in get_engine(e.engine).dtypes]
+    kept = [e for e in entries if e.engine not in ENGINES
+            or e.dtype in get_engine(e.engine).capabilities.dtypes]
     dropped = sorted({(e.engine, e.dtype) for e in entries} -
                      {(e.engine, e.dtype) for e in kept})
     notes = [f"left out: {eng} has no {dt} build" for eng, dt in dropped]
     for eng, dt, want in sorted({(e.engine, e.dtype, e.quant.get("scheme")) for e in kept
                                  if e.dtype != "float32" and e.quant.get("scheme")}):
-        have = get_engine(eng).schemes.get(dt, ())
+        have = get_engine(eng).schemes(dt)
         if want not in have and have:
             notes.append(f"{eng} {dt} has no {want!r} scheme: it uses "
                          f"{' or '.join(have)}")
@@ -177,33 +180,22 @@ def _resolve(spec: str, base: Path) -> str:
 
 def check_plan(plan: Plan) -> None:
     """Everything that can be checked before any build: names that exist."""
-    from harness.datasets import DATASETS
-    from harness.engines import engine_names
-    from harness.run.runner import resolve_board_backend
-
-    engines = set(engine_names())
     for e in plan.entries:
         resolve_board_backend(e.board, e.backend)
-        if e.engine not in engines:
-            raise ConfigError(f"unknown engine {e.engine!r}; known engines: "
-                              f"{', '.join(sorted(engines))}")
-        if e.dtype not in ("float32", "int16", "int8"):
-            raise ConfigError(f"unknown dtype {e.dtype!r}; known: float32, int16, int8")
-        if e.dataset not in DATASETS and not Path(e.dataset).exists():
+        get_engine(e.engine)  # unknown: one line naming the known ones
+        kinds.dtype(e.dtype)
+        if not has_dataset(e.dataset) and not Path(e.dataset).exists():
             raise ConfigError(f"dataset {e.dataset!r} is neither a registry name nor a file")
         file = e.model.split(":")[0]
         if file.endswith((".py", ".pt2")) and not Path(file).exists():
             raise ConfigError(f"model file {file} does not exist")
 
 
-def _request(entry: Entry, sweep_id: int, resume: int | None):  # noqa: ANN202
-    from harness.engines import get_engine
-    from harness.run.runner import QuantRequest, RunRequest
-
+def _request(entry: Entry, sweep_id: int, resume: int | None) -> RunRequest:
     q = entry.quant
     # [quant] scheme where the engine has it; else the engine's own choice
     # (tflm has only affine), recorded with the run as always.
-    schemes = get_engine(entry.engine).schemes.get(entry.dtype, ())
+    schemes = get_engine(entry.engine).schemes(entry.dtype)
     scheme = q.get("scheme") if q.get("scheme") in schemes else None
     return RunRequest(board=entry.board, backend=entry.backend, model=entry.model,
                       dataset=entry.dataset, engine=entry.engine, dtype=entry.dtype,
@@ -218,7 +210,7 @@ def _request(entry: Entry, sweep_id: int, resume: int | None):  # noqa: ANN202
 def _work(entry: Entry, sweep_id: int, resume: int | None, db: str,
           queue: multiprocessing.Queue) -> Outcome:
     """In a worker process: one run, progress sent to the parent."""
-    from harness.run.runner import run
+    from harness.run.execute import run  # torch: in the workers only
 
     def progress(done: int, total: int) -> None:
         queue.put((entry.key, done, total))
@@ -299,9 +291,5 @@ def _drain(queue: multiprocessing.Queue, progress: Progress | None) -> None:
 
 def _prepare_shared_tools(plan: Plan) -> None:
     """Build what every worker would otherwise race to build: the QEMU plugin."""
-    from harness.backends import get_backend
-
     for backend in {e.backend for e in plan.entries}:
-        exact = getattr(get_backend(backend), "exact_counter", None)
-        if exact is not None:
-            exact()
+        get_backend(backend).exact_counter()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness.boards import Board, get_board
+from harness.backends import get_board
+from harness.boards import Board
 
 CC = "arm-none-eabi-gcc"
 needs_cc = pytest.mark.skipif(shutil.which(CC) is None, reason=f"{CC} not installed")
@@ -51,14 +51,5 @@ def tiny_elf(tmp: Path, address: int, payload: int = 4096, name: str = "app") ->
 
 
 def apollo3_board() -> Board:
-    """The SparkFun Edge's facts as boards/apollo3/board.toml states them,
-    whether or not that board is in this checkout."""
-    try:
-        return get_board("apollo3")
-    except Exception:
-        base = get_board("stm32l452")
-        return dataclasses.replace(
-            base, name="apollo3", title="SparkFun Edge (Apollo3 Blue)", part="AMA3B1KK-KBR",
-            clock_hz=48_000_000, rom_bytes=1_048_576, ram_bytes=393_216, baud=921_600,
-            backends=("ambiq-uart", "probe"), pyocd_target="ama3b1kk_kbr", qemu=None,
-            extra={"load_address": 0xC000})
+    """The SparkFun Edge's facts as boards/apollo3/board.toml states them."""
+    return get_board("apollo3")

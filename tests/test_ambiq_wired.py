@@ -14,10 +14,18 @@ from sims import ambiq_bootloader as sbl
 from sims.ambiq_bootloader import FakeBootloader
 from sims.bench_device import hello_ack
 
+from harness.backends import get_backend
+from harness.backends.base import Options
+from harness.commands.flash import flash_board
 from harness.errors import ConfigError, ProtocolError
 from harness.flash import ambiq_wired as aw
-from harness.flash.flow import flash_board
 from harness.flash.image import load_image
+
+
+def ambiq(port: str, boot_entry: str | None = None):  # noqa: ANN201
+    """The ambiq-uart backend as 'bench flash --port PORT' makes it."""
+    return get_backend("ambiq-uart", Options(port=port, boot_entry=boot_entry))
+
 
 QUIET = {"say": lambda _text: None, "connect_s": 2.0, "reply_timeout_s": 1.0}
 
@@ -113,7 +121,7 @@ def test_flash_command_path_installs_the_elf_and_handshakes(tmp_path: Path) -> N
     elf = tiny_elf(tmp_path, 0xC000, payload=20_000)
     ack = hello_ack(board.name, b"\x42" * 8)
     with FakeBootloader(app_hello_ack=ack) as fake:
-        done = flash_board(board, "ambiq-uart", elf, port=fake.path, boot_entry="button",
+        done = flash_board(board, ambiq(fake.path, "button"), elf,
                            handshake_s=2)
     image = load_image(elf)
     assert image.base == 0xC000
@@ -130,7 +138,7 @@ def test_firmware_of_another_board_is_refused_after_flashing(tmp_path: Path) -> 
     ack = hello_ack("stm32l452", b"\x07" * 8)  # what a wrongly built image would say
     with FakeBootloader(app_hello_ack=ack) as fake:
         with pytest.raises(ProtocolError) as e:
-            flash_board(board, "ambiq-uart", elf, port=fake.path, handshake_s=2)
+            flash_board(board, ambiq(fake.path), elf, handshake_s=2)
     assert "built for board 'stm32l452'" in str(e.value) and "\n" not in str(e.value)
 
 
@@ -140,5 +148,5 @@ def test_elf_linked_elsewhere_is_refused_before_any_byte_is_sent(tmp_path: Path)
     elf = tiny_elf(tmp_path, 0x0)  # over the bootloader itself
     with FakeBootloader() as fake:
         with pytest.raises(ConfigError, match="linked at 0x0; the Ambiq bootloader installs"):
-            flash_board(board, "ambiq-uart", elf, port=fake.path)
+            flash_board(board, ambiq(fake.path), elf)
         assert fake.log == []

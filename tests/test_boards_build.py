@@ -13,10 +13,14 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from harness.boards import all_boards, get_board
-from harness.build.build import Firmware
+from harness.backends import all_boards, get_board
+from harness.build.build import build_for
+from harness.build.firmware import Firmware
+from harness.engines import get_engine
 from harness.errors import BuildError
-from harness.run.runner import QuantRequest, build_for, load_graph, quant_for
+from harness.model.load import load_graph
+from harness.run.quantize import quant_for
+from harness.run.request import QuantRequest
 
 pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
                                 reason="arm-none-eabi-gcc needed (make setup)")
@@ -29,8 +33,9 @@ TARGETS = [("stm32l452", "uart"), ("apollo3", "uart"), ("stm32l452", "semihost")
 def _build(board: str, link: str, dtype: str, model: str, data: Path, out: Path) -> Firmware:
     graph = load_graph(model)
     scheme = None if dtype == "float32" else "pot"
-    quant, _ = quant_for(graph, "native", dtype, str(data), QuantRequest(scheme=scheme))
-    return build_for(get_board(board), graph, "native", dtype, link, out, quant=quant)
+    native = get_engine("native")
+    quant, _ = quant_for(graph, native, dtype, str(data), QuantRequest(scheme=scheme))
+    return build_for(get_board(board), graph, native, dtype, link, out, quant=quant)
 
 
 def _sections(elf: Path) -> dict[str, tuple[int, int]]:
@@ -83,8 +88,8 @@ def test_linker_refuses_a_model_too_big_for_the_apollo3(tmp_path: Path) -> None:
             return m.eval()
     """))
     with pytest.raises(BuildError, match=r"does not fit apollo3 .*384 KB RAM.*SRAM"):
-        build_for(get_board("apollo3"), load_graph(f"{model}:wide"), "native", "float32",
-                  "uart", tmp_path / "fw")
+        build_for(get_board("apollo3"), load_graph(f"{model}:wide"), get_engine("native"),
+                  "float32", "uart", tmp_path / "fw")
 
 
 def test_bench_build_reports_rom_and_ram_for_apollo3(tiny_model: str, tmp_path: Path) -> None:

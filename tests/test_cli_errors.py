@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.store.schema import RunRecord
 from harness.store.store import Store
 
 BENCH = [sys.executable, "-m", "harness.cli"]
@@ -132,9 +133,9 @@ def test_unreadable_database_loses_nothing(tiny_model: str, tiny_data: Path,
                                            tmp_path: Path) -> None:
     db = tmp_path / "r.db"
     with Store(db) as store:
-        run_id = store.create_run(board="stm32l452", backend="qemu", engine="native",
+        run_id = store.create_run(RunRecord(board="stm32l452", backend="qemu", engine="native",
                                   dtype="float32", model="m", model_hash="h", dataset="d",
-                                  dataset_hash="h", samples_planned=1)
+                                  dataset_hash="h", samples_planned=1))
     before = db.read_bytes()
     bad = tmp_path / "dir.db"
     bad.mkdir()

@@ -16,8 +16,7 @@ from pyocd.target.pack import pack_target
 from serial.tools.list_ports_common import ListPortInfo
 from sims.bench_device import FakeBenchDevice, hello_ack
 
-from harness.backends import get_backend
-from harness.boards import get_board
+from harness.backends import get_backend, get_board
 from harness.cli import main
 from harness.errors import BackendError, ConfigError, ProtocolError, ToolMissingError
 from harness.flash import pyocd_flash
@@ -115,11 +114,13 @@ def test_missing_cmsis_pack_names_the_install_command(
 
 
 def test_builtin_apollo3_target_needs_no_pack() -> None:
-    pyocd_flash.check_target(apollo3_board())  # ama3b1kk_kbr ships with pyOCD
+    edge = apollo3_board()
+    pyocd_flash.check_target(edge, get_backend("probe").facts(edge))  # built into pyOCD
     with pytest.raises(ToolMissingError, match="pyocd pack install stm32l452re"):
         if "stm32l452retx" in TARGET:
             pytest.skip("the STM32L4 pack is installed here")
-        pyocd_flash.check_target(get_board("stm32l452"))
+        nucleo = get_board("stm32l452")
+        pyocd_flash.check_target(nucleo, get_backend("probe").facts(nucleo))
 
 
 def _port(device: str, serial: str | None, vid: int | None) -> ListPortInfo:

@@ -11,7 +11,8 @@ import torch
 
 from harness.errors import ModelError
 from harness.model.ir import Graph, Layer, fuse_activations, simplify
-from harness.model.lower import import_graph, load_model
+from harness.model.load import load_model
+from harness.model.lower import import_graph
 from harness.model.reference import run_graph
 
 HERE = Path(__file__).resolve().parent

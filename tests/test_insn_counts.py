@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from harness.backends.qemu_plugin import SOURCE_NAME, build_plugin
-from harness.build.build import Firmware
-from harness.run.runner import RunRequest, run
+from harness.build.firmware import Firmware
+from harness.run.execute import run
+from harness.run.request import RunRequest
+from harness.store.schema import RunRecord
 from harness.store.store import Store
 
 pytestmark = [
@@ -135,10 +137,10 @@ def test_profile_bad_run_id_is_one_error_line(tmp_path: Path) -> None:
 def test_profile_missing_firmware_dir_is_one_error_line(tmp_path: Path) -> None:
     db = tmp_path / "r.db"
     with Store(db) as store:
-        run_id = store.create_run(board="stm32l452", backend="qemu", engine="native",
+        run_id = store.create_run(RunRecord(board="stm32l452", backend="qemu", engine="native",
                                   dtype="float32", model="m.py:f", model_hash="h",
                                   dataset="digits", dataset_hash="h", samples_planned=1,
-                                  firmware_dir=str(tmp_path / "gone"))
+                                  firmware_dir=str(tmp_path / "gone")))
     msg = _one_error_line(bench("profile", str(run_id), "--db", str(db)))
     assert "firmware directory" in msg and "gone" in msg
 
@@ -176,17 +178,19 @@ def test_both_qemu_links_count_the_same_instructions(tiny_model: str, tiny_data:
     its start-up for the socket) and counts exactly what the pty path counts."""
     import numpy as np
 
-    from harness.backends import get_backend
-    from harness.boards import get_board
-    from harness.run.runner import Target, build_for, load_graph
+    from harness.backends import get_backend, get_board
+    from harness.build.build import build_for
+    from harness.engines import get_engine
+    from harness.model.load import load_graph
+    from harness.run.target import DeviceTarget
 
     board, backend = get_board("stm32l452"), get_backend("qemu")
     graph = load_graph(tiny_model)
     x = np.load(tiny_data)["x"][:3]
     counts = {}
     for link in ("uart", "semihost"):
-        fw = build_for(board, graph, "native", "float32", link, tmp_path / link)
-        with Target(backend, board, fw) as t:
+        fw = build_for(board, graph, get_engine("native"), "float32", link, tmp_path / link)
+        with DeviceTarget(backend, board, fw) as t:
             t.start()
             assert t.link is not None and t.session is not None
             assert t.session.count_source == SOURCE_NAME

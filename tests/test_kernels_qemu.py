@@ -16,12 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.model.lower import import_graph, load_model
+from harness.backends import resolve_board_backend
+from harness.build.build import build_for
+from harness.engines import get_engine
+from harness.model.load import load_model
+from harness.model.lower import import_graph
 from harness.quant import QuantConfig
 from harness.quant.calibrate import calibrate
 from harness.quant.reference import run_qgraph
 from harness.quant.schemes import quantize_graph
-from harness.run.runner import Target, build_for, resolve_board_backend
+from harness.run.target import DeviceTarget
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
@@ -63,10 +67,10 @@ def _check(spec: str, dtype: str, scheme: str, weights: str, tmp_path: Path,
     x = rng.standard_normal((samples, *graph.input_shape)).astype(np.float32) * 1.5
     want = run_qgraph(qgraph, qgraph.input_q.quantize(x))
     board, backend = resolve_board_backend("stm32l452", "qemu")
-    fw = build_for(board, graph, "native", dtype, backend.link, out_dir=tmp_path / "fw",
+    fw = build_for(board, graph, get_engine("native"), dtype, backend.link, out_dir=tmp_path / "fw",
                    quant=quant)
     assert fw.output_layout == "chw"
-    with Target(backend, board, fw) as target:
+    with DeviceTarget(backend, board, fw) as target:
         target.start()
         assert target.link is not None
         for i in range(samples):

@@ -13,16 +13,13 @@ import pytest
 import torch
 from hostc import GCC, WARN, compile_objects, needs_gcc, run_model, run_ok
 
-from harness.engines.native.float32 import (
-    c_float,
-    generate,
-    include_dirs,
-    kernel_sources,
-    plan_memory,
-)
+from harness.engines.codegen.c import c_float
+from harness.engines.codegen.plan import plan_memory
+from harness.engines.native.float32 import generate, include_dirs, kernel_sources
 from harness.errors import EngineError
 from harness.model.ir import Graph, Layer, fuse_activations, numel
-from harness.model.lower import import_graph, load_model
+from harness.model.load import load_model
+from harness.model.lower import import_graph
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
 

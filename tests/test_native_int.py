@@ -15,7 +15,8 @@ from hostc import GCC, compile_objects, needs_gcc, run_model
 from harness.engines.native.integer import generate, include_dirs, kernel_sources
 from harness.errors import ConfigError, EngineError, ModelError
 from harness.model.ir import Graph
-from harness.model.lower import import_graph, load_model
+from harness.model.load import load_model
+from harness.model.lower import import_graph
 from harness.quant import QuantConfig
 from harness.quant.calibrate import Calibration, calibrate
 from harness.quant.reference import run_qgraph
@@ -137,7 +138,7 @@ def test_passthrough_model_is_refused(tmp_path: Path) -> None:
 
 
 def test_conv_output_overlaps_its_dying_input() -> None:
-    from harness.engines.native.float32 import plan_memory
+    from harness.engines.codegen.plan import plan_memory
     from harness.engines.native.integer import conv_overlap, scratch_bytes
     from harness.model.ir import numel
 

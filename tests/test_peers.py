@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 from conftest import TINY_MODEL
 
-from harness.boards import get_board
+from harness.backends import get_board
 from harness.engines.stm32cubeai import read_c_info, read_validation
 from harness.errors import ConfigError
-from harness.run.runner import QuantRequest, RunRequest, run
+from harness.run.execute import run
+from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import Store
 
 BENCH = [sys.executable, "-m", "harness.cli"]

@@ -19,7 +19,7 @@ from sims.n6705 import N6705Sim
 from sims.ppk2 import Ppk2Sim
 from sims.waveform import Waveform
 
-from harness.boards import get_board
+from harness.backends import get_board
 from harness.errors import ConfigError, MeterError
 from harness.power import Trace, open_meter
 from harness.power.energy import energy_per_window, match_samples

@@ -18,12 +18,15 @@ from torch import nn
 
 from harness.engines.qualia import build_module, check_module, frac_bits, generate_qualia
 from harness.errors import EngineError
-from harness.model.lower import import_graph, load_model
+from harness.model.load import load_model
+from harness.model.lower import import_graph
 from harness.model.reference import run_graph
 from harness.paths import ROOT
 from harness.quant import QuantConfig
 from harness.quant.calibrate import calibrate
-from harness.run.runner import QuantRequest, RunRequest, execute, prepare
+from harness.run.execute import execute
+from harness.run.prepare import prepare
+from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import Store
 
 pytest.importorskip("qualia_codegen_core")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hostc import needs_emulator
 
-from harness.build.build import Firmware
+from harness.build.firmware import Firmware
 
 pytestmark = needs_emulator
 BENCH = [sys.executable, "-m", "harness.cli"]

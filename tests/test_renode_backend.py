@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends import BACKENDS, get_backend
+from harness.backends import BACKENDS, all_boards, get_backend, get_board
 from harness.backends.process import tool_version
 from harness.backends.renode import RENODE_DIR, RenodeBackend, _port_listening
-from harness.boards import all_boards, get_board
 from harness.errors import BackendError, ToolMissingError
 from harness.link import frame
 from harness.paths import FIRMWARE
@@ -50,10 +49,10 @@ def _linker_regions(ld: str) -> dict[str, tuple[int, int]]:
 
 
 def test_registered_and_every_renode_board_has_a_platform() -> None:
-    assert BACKENDS["renode"] is RenodeBackend
+    assert BACKENDS.load("renode") is RenodeBackend
     assert {b.name for b in RENODE_BOARDS} == {"stm32l452", "apollo3"}
     for b in RENODE_BOARDS:
-        assert b.renode is not None and b.renode.platform.exists()
+        assert RenodeBackend().facts(b).platform.exists()
         assert (RENODE_DIR / f"{b.name}.resc").exists()
         assert RenodeBackend().supports(b)
 
@@ -84,14 +83,14 @@ def test_paths_renode_cannot_take_are_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize("board", [b.name for b in RENODE_BOARDS])
 def test_platform_matches_the_board(board: str) -> None:
     b = get_board(board)
-    assert b.renode is not None
-    repl = b.renode.platform.read_text()
+    facts = RenodeBackend().facts(b)
+    repl = facts.platform.read_text()
     memory = _mapped_memory(repl)
     # Every region the linker fills lies inside memory the platform maps.
     for name, (origin, length) in _linker_regions(b.linker_script.read_text()).items():
         assert any(a <= origin and origin + length <= a + size for a, size in memory), name
     # The console the session connects to is declared, with the right model.
-    uart = b.renode.uart.removeprefix("sysbus.")
+    uart = facts.uart.removeprefix("sysbus.")
     model = {"stm32l452": "UART.STM32F7_USART", "apollo3": "UART.PL011"}[board]
     assert re.search(rf"^{uart}: {re.escape(model)} @ sysbus", repl, re.M)
     # DWT and SysTick at the board clock, and the .resc runs clock-MHz MIPS:

@@ -22,7 +22,8 @@ from conftest import TINY_MODEL
 from hostc import needs_emulator
 
 from harness.report.compare import pareto_front
-from harness.run.runner import QuantRequest, RunRequest, run
+from harness.run.execute import run
+from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import RunSummary, Store
 
 pytestmark = needs_emulator

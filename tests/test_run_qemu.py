@@ -18,8 +18,10 @@ import torch
 from hostc import needs_emulator
 
 from harness.errors import BackendError
-from harness.model.lower import import_graph, load_model
-from harness.run.runner import RunRequest, run
+from harness.model.load import load_model
+from harness.model.lower import import_graph
+from harness.run.execute import run
+from harness.run.request import RunRequest
 from harness.store.store import Store
 
 pytestmark = needs_emulator
@@ -139,18 +141,21 @@ def test_uart_link_runs_on_the_emulated_usart(tiny_model: str, tiny_data: Path,
                                               tmp_path: Path) -> None:
     """The Nucleo's path: protocol over USART2 (interrupt receive, WFI idle),
     here on QEMU's second -serial. Same counts as the semihosting link."""
-    from harness.backends import get_backend
-    from harness.boards import get_board
-    from harness.run.runner import Target, build_for
+    from harness.backends import get_backend, get_board
+    from harness.build.build import build_for
+    from harness.engines import get_engine
+    from harness.run.target import DeviceTarget
 
     board, backend = get_board("stm32l452"), get_backend("qemu")
     graph = import_graph(*load_model(tiny_model))
     x = np.load(tiny_data)["x"][:3]
     counts = {}
     for link in ("uart", "semihost"):
-        fw = build_for(board, graph, "native", "float32", link, tmp_path / link)
-        with Target(backend, board, fw) as t:
-            info = t.start()
+        fw = build_for(board, graph, get_engine("native"), "float32", link, tmp_path / link)
+        with DeviceTarget(backend, board, fw) as t:
+            t.start()
+            info = t.info
+            assert info is not None
             assert info.board == "stm32l452" and info.timer_kind == "systick"
             assert t.link is not None
             counts[link] = [t.link.infer(xi.astype("<f4").tobytes()).count for xi in x]
@@ -160,16 +165,17 @@ def test_uart_link_runs_on_the_emulated_usart(tiny_model: str, tiny_data: Path,
 def test_firmware_of_another_build_is_refused(tiny_model: str, tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from harness.backends import get_backend
-    from harness.boards import get_board
+    from harness.backends import get_backend, get_board
+    from harness.build.build import build_for
+    from harness.engines import get_engine
     from harness.errors import ProtocolError
-    from harness.run.runner import Target, build_for
+    from harness.run.target import DeviceTarget
 
     board = get_board("stm32l452")
-    fw = build_for(board, import_graph(*load_model(tiny_model)), "native", "float32",
+    fw = build_for(board, import_graph(*load_model(tiny_model)), get_engine("native"), "float32",
                    "semihost", tmp_path / "fw")
     with pytest.raises(ProtocolError, match="expected 00000000"):
-        with Target(get_backend("qemu"), board, replace(fw, build_id="0" * 16)) as t:
+        with DeviceTarget(get_backend("qemu"), board, replace(fw, build_id="0" * 16)) as t:
             t.start()
 
 

@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.engines.tflm.interpreter import run_tflm
 from harness.errors import EngineError
-from harness.export.tflite import export_tflite, run_tflm
-from harness.model.lower import import_graph, load_model
+from harness.export.tflite import export_tflite
+from harness.model.load import load_model
+from harness.model.lower import import_graph
 from harness.quant import QuantConfig
 from harness.quant.calibrate import calibrate
 from harness.quant.reference import run_qgraph

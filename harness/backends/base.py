@@ -1,12 +1,30 @@
-"""What every backend provides."""
+"""What every backend provides.
+
+A backend is where firmware runs: an emulator (QEMU, Renode) or a real board
+behind a probe or a bootloader. It is one module plus one line in BACKENDS
+(harness/backends/__init__.py), and it owns everything about itself:
+
+- its table in board.toml (``[qemu]``, ``[probe]``, ...), declared as the
+  dataclass ``Facts`` and read only through ``facts(board)``;
+- whether it is an emulator, and the link its firmware uses by default;
+- its rows in ``bench doctor`` (``checks()``);
+- how ``bench flash`` programs a real board with it (``flash()``);
+- what a device timer reading means on it (``count()``).
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
-from harness.boards import Board
+from harness.boards import Board, parse_section
+from harness.checks import Check
+from harness.errors import ConfigError
+from harness.kinds import CountKind, LinkKind
+from harness.link import DeviceInfo
 
 
 @dataclass(frozen=True)
@@ -14,7 +32,7 @@ class Count:
     """A timed-region reading turned into its unit."""
 
     value: int
-    kind: str  # "cycles" (hardware) or "instructions" (emulator)
+    kind: CountKind  # cycles (hardware) or instructions (emulator)
     raw: int  # what the device sent (ticks or cycles)
 
 
@@ -26,6 +44,30 @@ class InsnCount:
     seq: int  # inferences counted since the target started, from 1
     total: int
     layers: tuple[int, ...] = ()  # one per bench_mark_layer, in order; () unless per-layer
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to reach a real board, from the command line or the environment.
+    Each backend uses what applies to it and refuses the rest."""
+
+    probe: str | None = None  # a debug probe's unique id (or a unique prefix)
+    port: str | None = None  # the board's serial port
+    boot_entry: str | None = None  # how a bootloader is entered: button | lines
+
+
+@dataclass(frozen=True)
+class Flashed:
+    """What ``bench flash`` did on a real board."""
+
+    backend: str
+    elf: Path
+    port: str  # where the firmware's link now is
+    info: DeviceInfo  # its handshake
+    detail: str  # what the flasher did, for one line of output
+
+
+FlashProgress = Callable[[float], None]  # 0.0 .. 1.0
 
 
 class Session(ABC):
@@ -59,16 +101,57 @@ class Session(ABC):
 
 
 class Backend(ABC):
-    name: str
-    description: str
-    link: str = "uart"  # the firmware link it loads by default (firmware/runtime/link_*.c)
+    name: ClassVar[str]  # the --backend name and this backend's board.toml table
+    title: ClassVar[str]  # as users know it, in messages: "QEMU", "SWD probe (pyOCD)"
+    description: ClassVar[str]
+    emulator: ClassVar[bool] = False  # runs firmware on this computer (no board)
+    link: ClassVar[LinkKind] = LinkKind.UART  # the firmware link it loads by default
+    # Its board.toml table as a dataclass; None when it needs no board facts.
+    Facts: ClassVar[type | None] = None
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options or Options()
+        used = self.options_used()
+        given = [k for k, v in vars(self.options).items() if v is not None and k not in used]
+        if given:
+            flags = " and ".join(f"--{k.replace('_', '-')}" for k in given)
+            raise ConfigError(f"{flags} {'does' if len(given) == 1 else 'do'} not apply to "
+                              f"--backend {self.name}")
+
+    def options_used(self) -> tuple[str, ...]:
+        """Which Options fields this backend takes."""
+        return ()
+
+    # -- board facts ---------------------------------------------------------------
+
+    def facts(self, board: Board) -> Any:  # noqa: ANN401 - the backend's Facts
+        """The board's table for this backend, parsed and checked."""
+        if self.Facts is None:
+            raise ConfigError(f"backend {self.name} keeps no board facts")
+        table = board.sections.get(self.name)
+        if table is None:
+            raise ConfigError(f"board {board.name} has no [{self.name}] table in {board.file}")
+        return parse_section(self.Facts, table, f"{board.file} [{self.name}]")
+
+    def supports(self, board: Board) -> bool:
+        """Whether ``board`` can run here: listed in its backends, with this
+        backend's table where it needs one."""
+        return self.name in board.backends and (self.Facts is None
+                                                or self.name in board.sections)
+
+    # -- what it needs ----------------------------------------------------------------
 
     @abstractmethod
     def available(self) -> tuple[bool, str]:
         """Whether this backend can run here, and a hint when it cannot."""
 
-    @abstractmethod
-    def supports(self, board: Board) -> bool: ...
+    def checks(self, boards: Sequence[Board] = ()) -> list[Check]:
+        """bench doctor's rows for this backend and the ``boards`` it runs
+        (default: available())."""
+        ok, why = self.available()
+        return [Check(f"{self.name}: {self.title}", ok, why, required=False)]
+
+    # -- running ----------------------------------------------------------------------
 
     @abstractmethod
     def start(self, board: Board, elf: Path, link: str) -> Session:
@@ -83,3 +166,9 @@ class Backend(ABC):
         """Whether sessions will count instructions themselves
         (Session.last_count), and why not when they cannot."""
         return False, f"backend {self.name} has no instruction counter of its own"
+
+    def flash(self, board: Board, elf: Path, progress: FlashProgress | None = None
+              ) -> tuple[Session, str]:
+        """Program a real board with ``elf`` (checked to fit) and return a
+        session on its serial port and one line saying what was done."""
+        raise ConfigError(f"backend {self.name} does not flash real boards")

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import tty
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +41,9 @@ from harness.backends.qemu_plugin import (
     plugin_library,
 )
 from harness.boards import Board
+from harness.checks import Check, output
 from harness.errors import BackendError, ToolMissingError
+from harness.kinds import CountKind, LinkKind
 
 QEMU = "qemu-system-arm"
 ICOUNT = "shift=0,align=off,sleep=on"
@@ -108,10 +110,21 @@ class QemuSession(EmulatorSession):
             self.plugin.discard()
 
 
+@dataclass(frozen=True)
+class QemuFacts:
+    """A board's [qemu] table."""
+
+    machine: str  # QEMU's -M name of the emulated board
+    serial_index: int  # which -serial is the console UART (0 = the first)
+
+
 class QemuBackend(Backend):
     name = "qemu"
+    title = "QEMU"
     description = "QEMU 10 system emulator, -icount (instruction counts, no cycle model)"
-    link = "semihost"
+    emulator = True
+    link = LinkKind.SEMIHOST
+    Facts = QemuFacts
 
     def available(self) -> tuple[bool, str]:
         version = qemu_version()
@@ -122,8 +135,21 @@ class QemuBackend(Backend):
             return False, f"{QEMU} {version} lacks the STM32L4 board; {INSTALL_HINT}"
         return True, f"{QEMU} {version}"
 
-    def supports(self, board: Board) -> bool:
-        return board.qemu is not None
+    def checks(self, boards: Sequence[Board] = ()) -> list[Check]:
+        ok, why = self.available()
+        out = [Check(f"{QEMU} (>= 9, STM32L4 board)", ok, why)]
+        if ok:
+            machines = output([QEMU, "-M", "help"])
+            for board in boards:
+                machine = self.facts(board).machine
+                have = machine in machines.split()
+                out.append(Check(f"QEMU machine {machine}", have, "present" if have else
+                                 "this QEMU lacks it: install QEMU 10 from bookworm-backports"))
+        ok, why = self.exact_counter()  # builds the plugin if needed
+        out.append(Check("QEMU plugin (exact instruction counts)", ok,
+                         why if ok else f"{why}; runs fall back to SysTick counts",
+                         required=False))
+        return out
 
     def exact_counter(self) -> tuple[bool, str]:
         try:
@@ -165,19 +191,20 @@ class QemuBackend(Backend):
         """The QEMU command line. link "uart": the console UART on a TCP
         socket. link "semihost": QEMU's stdin/stdout carry the link, every
         -serial is null."""
-        assert board.qemu is not None
+        facts: QemuFacts = self.facts(board)
         # wait=on holds QEMU's start-up, plugin loading included, until the
         # host connects; with the plugin, let QEMU start so the host can see
         # the plugin loaded (the guest only talks after the host's HELLO).
         wait = "off" if plugin is not None else "on"
         serials: list[str] = []
-        for i in range(board.qemu.serial_index + 1):
-            on_tcp = link == "uart" and i == board.qemu.serial_index
+        for i in range(facts.serial_index + 1):
+            on_tcp = link == LinkKind.UART and i == facts.serial_index
             target = (f"tcp:127.0.0.1:{port},server=on,wait={wait},nodelay=on" if on_tcp
                       else "null")
             serials += ["-serial", target]
-        extra = ["-semihosting-config", "enable=on,target=native"] if link == "semihost" else []
-        return [QEMU, "-M", board.qemu.machine, "-display", "none", "-monitor", "none",
+        extra = (["-semihosting-config", "enable=on,target=native"]
+                 if link == LinkKind.SEMIHOST else [])
+        return [QEMU, "-M", facts.machine, "-display", "none", "-monitor", "none",
                 "-icount", ICOUNT, "-kernel", str(elf), *serials, *extra,
                 *(plugin.qemu_args() if plugin is not None else [])]
 
@@ -189,9 +216,9 @@ class QemuBackend(Backend):
             raise BackendError(f"board {board.name} has no QEMU machine")
         if not elf.exists():
             raise BackendError(f"firmware {elf} does not exist; run 'bench build' first")
-        if link not in ("semihost", "uart"):
+        if link not in tuple(LinkKind):
             raise BackendError(f"QEMU cannot carry the {link!r} link")
-        start = self._start_pty if link == "semihost" else self._start_tcp
+        start = self._start_pty if link == LinkKind.SEMIHOST else self._start_tcp
         return self._checked(board, start(board, elf, self._plugin(board, elf)),
                              lambda: start(board, elf, None))
 
@@ -224,5 +251,5 @@ class QemuBackend(Backend):
     def count(self, board: Board, raw: int, timer_kind: str) -> Count:
         if timer_kind == "systick":
             insns = round(raw * 1e9 / (board.clock_hz * ICOUNT_NS_PER_INSN))
-            return Count(value=insns, kind="instructions", raw=raw)
+            return Count(value=insns, kind=CountKind.INSTRUCTIONS, raw=raw)
         raise BackendError(f"firmware timer {timer_kind!r} has no meaning under QEMU")

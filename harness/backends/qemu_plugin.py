@@ -30,7 +30,7 @@ from typing import BinaryIO
 
 from harness.backends.base import InsnCount
 from harness.errors import BuildError, ProtocolError, ToolMissingError
-from harness.paths import BUILD, FIRMWARE
+from harness.paths import FIRMWARE, build_root
 
 SOURCE_DIR = FIRMWARE / "qemu-plugin"
 SOURCES = (SOURCE_DIR / "bench_insn.c", SOURCE_DIR / "qemu_plugin_api.h")
@@ -65,7 +65,7 @@ def build_plugin(out_dir: Path | None = None) -> Path:
         h.update(src.name.encode())
         h.update(src.read_bytes())
     h.update(repr(CFLAGS).encode())
-    out_dir = out_dir or BUILD / "qemu-plugin"
+    out_dir = out_dir or build_root() / "qemu-plugin"
     so = out_dir / f"bench_insn-{h.hexdigest()[:12]}.so"
     if so.exists():
         return so  # a cached build needs no compiler

@@ -26,12 +26,14 @@ import os
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.backends.base import Backend, Count, Session
 from harness.backends.process import EmulatorSession, start_on_free_port, tool_version
 from harness.boards import Board
 from harness.errors import BackendError, ToolMissingError
+from harness.kinds import CountKind, LinkKind
 from harness.paths import ROOT
 
 RENODE = "renode"
@@ -82,10 +84,21 @@ def _port_listening(port: int) -> bool | None:
     return False if found else None
 
 
+@dataclass(frozen=True)
+class RenodeFacts:
+    """A board's [renode] table: our platform for it and its console."""
+
+    platform: Path  # the .repl (renode/<board>.repl), relative to the repository
+    uart: str  # the console UART's peripheral, e.g. "sysbus.usart2"
+
+
 class RenodeBackend(Backend):
     name = "renode"
+    title = "Renode"
     description = "Renode emulator, our platforms in renode/ (instruction counts, no cycle model)"
-    link = "uart"
+    emulator = True
+    link = LinkKind.UART
+    Facts = RenodeFacts
 
     def available(self) -> tuple[bool, str]:
         version = renode_version()
@@ -93,20 +106,17 @@ class RenodeBackend(Backend):
             return False, f"{RENODE} not found; {INSTALL_HINT}"
         return True, f"{RENODE} {version}"
 
-    def supports(self, board: Board) -> bool:
-        return board.renode is not None
-
     def script(self, board: Board, elf: Path, port: int) -> str:
         """The Renode script one session runs."""
-        assert board.renode is not None
+        facts: RenodeFacts = self.facts(board)
         resc = RENODE_DIR / f"{board.name}.resc"
         return "\n".join([
-            f"# bench session: {board.name}, console {board.renode.uart} on TCP port {port}",
+            f"# bench session: {board.name}, console {facts.uart} on TCP port {port}",
             f"$elf={_monitor_path(elf)}",
-            f"$repl={_monitor_path(board.renode.platform)}",
+            f"$repl={_monitor_path(facts.platform)}",
             f"include {_monitor_path(resc)}",
             f'emulation CreateServerSocketTerminal {port} "{TERMINAL}" false',
-            f"connector Connect {board.renode.uart} {TERMINAL}",
+            f"connector Connect {facts.uart} {TERMINAL}",
             "start",
             "",
         ])
@@ -123,7 +133,7 @@ class RenodeBackend(Backend):
             raise BackendError(f"board {board.name} has no Renode platform")
         if not elf.exists():
             raise BackendError(f"firmware {elf} does not exist; run 'bench build' first")
-        if link != "uart":
+        if link != LinkKind.UART:
             raise BackendError(f"Renode carries only the UART link, not {link!r}; build with "
                                f"--link uart")
         scripts: dict[int, Path] = {}
@@ -167,5 +177,5 @@ class RenodeBackend(Backend):
         if timer_kind in ("dwt_cycles", "systick"):
             # DWT and SysTick tick at the board clock in virtual time, and the
             # .resc runs clock-MHz MIPS: one tick per executed instruction.
-            return Count(value=raw, kind="instructions", raw=raw)
+            return Count(value=raw, kind=CountKind.INSTRUCTIONS, raw=raw)
         raise BackendError(f"firmware timer {timer_kind!r} has no meaning under Renode")

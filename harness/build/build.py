@@ -14,120 +14,23 @@ import os
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.boards import Board
 from harness.build import toolchain
-from harness.build.memory import MemoryReport, memory_report
-from harness.engines import GeneratedModel, get_engine
+from harness.build.firmware import Firmware
+from harness.build.memory import memory_report
+from harness.engines.base import Engine, GeneratedModel
 from harness.errors import BuildError, ConfigError
-from harness.model.ir import Graph
-from harness.paths import BOARDS, FIRMWARE, ROOT
-from harness.quant import QuantConfig, TensorQuant
+from harness.kinds import DType, LinkKind, WeightLayout
+from harness.model.ir import Graph, graph_hash
+from harness.paths import BOARDS, FIRMWARE, ROOT, build_root
+from harness.quant import QuantConfig
 
 RUNTIME_SOURCES = ("main.c", "crc32.c", "bench_marks.c")
-LINKS = ("uart", "semihost")  # firmware/runtime/link_<name>.c
+LINKS = tuple(LinkKind)  # firmware/runtime/link_<name>.c
+PER_LAYER_CFLAGS = ("-DBENCH_PER_LAYER",)  # BENCH_LAYER_MARK() becomes a marker call
 OVERFLOW = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
-
-
-@dataclass(frozen=True)
-class Firmware:
-    dir: Path
-    elf: Path
-    build_id: str
-    board: str
-    engine: str
-    dtype: str
-    link: str
-    model_hash: str
-    input_bytes: int
-    output_bytes: int
-    arena_bytes: int
-    input_dtype: str
-    output_dtype: str
-    input_shape: tuple[int, ...]
-    n_outputs: int
-    compiler: str
-    cflags: tuple[str, ...]
-    memory: MemoryReport
-    quant_scheme: str | None = None  # "pot" | "affine" for integer builds
-    input_quant: TensorQuant | None = None
-    output_quant: TensorQuant | None = None
-    layers: tuple[dict, ...] = field(default=())  # what BENCH_LAYER_MARK i refers to
-    input_layout: str = "chw"  # "hwc": channels last, the host transposes
-    output_layout: str = "chw"
-    output_shape: tuple[int, ...] = ()
-
-    def manifest(self) -> dict:
-        d = asdict(self)
-        d["dir"] = str(self.dir)
-        d["elf"] = str(self.elf)
-        return d
-
-    def encode_input(self, x: object) -> bytes:
-        """One sample as the firmware expects it: float32, or quantized."""
-        import numpy as np
-
-        x = np.asarray(x, dtype=np.float32)
-        if self.input_layout == "hwc" and x.ndim > 1:
-            x = np.moveaxis(x, 0, -1)
-        if self.input_quant is None:
-            return np.ascontiguousarray(x, dtype="<f4").tobytes()
-        return np.ascontiguousarray(self.input_quant.quantize(x)).astype(
-            "<" + np.dtype(self.input_quant.dtype).str[1:]).tobytes()
-
-    def decode_output(self, payload: bytes) -> object:
-        """The output bytes as float32 values (dequantized for integer builds)."""
-        import numpy as np
-
-        if self.output_quant is None:
-            y = np.frombuffer(payload, dtype="<f4").astype(np.float32)
-        else:
-            q = np.frombuffer(payload, dtype=np.dtype(self.output_quant.dtype).newbyteorder("<"))
-            y = self.output_quant.dequantize(q)
-        if self.output_layout == "hwc" and len(self.output_shape) > 1:
-            shape = self.output_shape
-            y = np.moveaxis(y.reshape((*shape[1:], shape[0])), -1, 0).reshape(-1)
-        return y
-
-    @staticmethod
-    def load(path: Path) -> Firmware:
-        """From a build directory or an ELF inside one."""
-        folder = path.parent if path.suffix == ".elf" else path
-        try:
-            d = json.loads((folder / "manifest.json").read_text())
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"{folder} is not a bench build directory (no readable "
-                              f"manifest.json): {e}") from e
-        d["dir"] = folder
-        d["elf"] = folder / "firmware.elf"
-        d["memory"] = MemoryReport(**d["memory"])
-        d["cflags"] = tuple(d["cflags"])
-        d["input_shape"] = tuple(d["input_shape"])
-        for key in ("input_quant", "output_quant"):
-            if d.get(key) is not None:
-                d[key] = TensorQuant(**d[key])
-        d["layers"] = tuple(d.get("layers", ()))
-        d["output_shape"] = tuple(d.get("output_shape", ()))
-        try:
-            return Firmware(**d)
-        except TypeError as e:
-            raise ConfigError(f"{folder}/manifest.json is from another bench version ({e}); "
-                              f"rebuild") from e
-
-
-def graph_hash(graph: Graph) -> bytes:
-    """sha256 of what the model computes: structure, shapes, parameters."""
-    h = hashlib.sha256()
-    h.update(repr(tuple(graph.input_shape)).encode())
-    for layer in graph.layers:
-        h.update(repr((layer.name, layer.op, tuple(layer.inputs), layer.output,
-                       tuple(layer.out_shape), sorted(layer.params.items()))).encode())
-        for arr in (layer.weight, layer.bias):
-            if arr is not None:
-                h.update(arr.astype("<f4").tobytes())
-    return h.digest()
 
 
 def _sources_digest(paths: list[Path]) -> bytes:
@@ -138,7 +41,7 @@ def _sources_digest(paths: list[Path]) -> bytes:
     return h.digest()
 
 
-def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Path,
+def build(board: Board, graph: Graph, engine: Engine, dtype: str, out_dir: Path,
           link: str = "uart", extra_cflags: tuple[str, ...] = (),
           quant: QuantConfig | None = None) -> Firmware:
     """Generate, compile and link; reuse ``out_dir`` when nothing changed.
@@ -148,18 +51,15 @@ def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Pat
     """
     if link not in LINKS:
         raise ConfigError(f"unknown link {link!r}; known: {', '.join(LINKS)}")
-    engine = get_engine(engine_name)
-    if dtype not in engine.dtypes:
-        raise ConfigError(f"engine {engine_name} does not support dtype {dtype}; "
-                          f"it supports: {', '.join(engine.dtypes)}")
+    dtype = engine.check_dtype(dtype)
     cc = toolchain.compiler()
     model_hash = graph_hash(graph)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if dtype != "float32" and quant is None:
+    if dtype.is_integer and quant is None:
         raise ConfigError(f"a {dtype} build needs calibration ranges and a scheme")
     gen: GeneratedModel = engine.generate(graph, out_dir, model_hash[:8], dtype,
-                                          quant if dtype != "float32" else None)
-    if quant is not None and dtype != "float32":
+                                          quant if dtype.is_integer else None)
+    if quant is not None and dtype.is_integer:
         quant.calibration.save(out_dir / "calibration.json")
 
     runtime = [FIRMWARE / "runtime" / s for s in (*RUNTIME_SOURCES, f"link_{link}.c")]
@@ -171,7 +71,7 @@ def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Pat
     # changes the firmware as much as a .c file does.
     headers = sorted({h for d in includes for h in Path(d).glob("*.h")})
     identity.update(_sources_digest([*sources, *headers, board.linker_script]))
-    identity.update(repr((board.name, engine_name, dtype, link, cflags, toolchain.LDFLAGS,
+    identity.update(repr((board.name, engine.name, str(dtype), str(link), cflags, toolchain.LDFLAGS,
                           toolchain.compiler_version(), gen.defines)).encode())
     build_id = identity.digest()[:8]
 
@@ -215,14 +115,15 @@ def build(board: Board, graph: Graph, engine_name: str, dtype: str, out_dir: Pat
                                                                           strict=True)}
 
     fw = Firmware(
-        dir=out_dir, elf=elf, build_id=build_id.hex(), board=board.name, engine=engine_name,
+        dir=out_dir, elf=elf, build_id=build_id.hex(), board=board.name, engine=engine.name,
         dtype=dtype, link=link, model_hash=model_hash.hex(), input_bytes=gen.input_bytes,
         output_bytes=gen.output_bytes, arena_bytes=gen.arena_bytes,
         input_dtype=gen.input_dtype, output_dtype=gen.output_dtype,
-        input_shape=tuple(graph.input_shape), n_outputs=gen.output_bytes // _itemsize(
-            gen.output_dtype), compiler=toolchain.compiler_version(), cflags=cflags,
+        input_shape=tuple(graph.input_shape),
+        n_outputs=gen.output_bytes // gen.output_dtype.itemsize,
+        compiler=toolchain.compiler_version(), cflags=cflags,
         memory=memory_report(elf, out_dir / "firmware.map", components),
-        quant_scheme=quant.scheme if quant is not None and dtype != "float32" else None,
+        quant_scheme=quant.scheme if quant is not None and dtype.is_integer else None,
         input_quant=gen.input_quant, output_quant=gen.output_quant, layers=tuple(gen.layers),
         input_layout=gen.input_layout, output_layout=gen.output_layout,
         output_shape=tuple(graph.output_shape))
@@ -265,5 +166,25 @@ def _component(source: Path, out_dir: Path) -> str:
     return "kernels"
 
 
-def _itemsize(dtype: str) -> int:
-    return {"float32": 4, "int16": 2, "int8": 1}[dtype]
+def build_for(board: Board, graph: Graph, engine: Engine, dtype: str, link: str,
+              out_dir: Path | None = None, quant: QuantConfig | None = None,
+              per_layer: bool = False) -> Firmware:
+    """``build`` into a directory named by what makes the firmware (under
+    build_root() unless ``out_dir``); ``per_layer`` adds the layer markers."""
+    scheme = ""
+    if quant is not None and dtype != DType.FLOAT32:
+        # Other ranges make other firmware: keep each in its own directory so
+        # a stored run's firmware_dir stays the firmware it measured.
+        ranges = json.dumps(quant.calibration.ranges, sort_keys=True).encode()
+        scheme = (f"-{quant.scheme}" + ("-wide" if quant.weights == WeightLayout.WIDE else "")
+                  + f"-r{hashlib.sha256(ranges).hexdigest()[:6]}")
+    layers = "-per-layer" if per_layer else ""
+    name = (f"{board.name}-{link}-{engine.name}-{dtype}{scheme}{layers}-"
+            f"{graph_hash(graph).hex()[:12]}")
+    return build(board, graph, engine, dtype, out_dir or build_root() / name, link=link,
+                 quant=quant, extra_cflags=PER_LAYER_CFLAGS if per_layer else ())
+
+
+def is_per_layer(fw: Firmware) -> bool:
+    """Whether ``fw`` was built with the per-layer markers."""
+    return PER_LAYER_CFLAGS[0] in fw.cflags

@@ -8,74 +8,30 @@ nothing is fetched at run time.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from harness.datasets.base import Dataset
 from harness.errors import ConfigError
+from harness.registry import Registry
 
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str
-    x: np.ndarray  # float32, N x sample shape
-    y: np.ndarray  # int64, N
-    classes: int
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.x.shape[1:])
-
-    @property
-    def hash(self) -> str:
-        h = hashlib.sha256()
-        h.update(repr(self.x.shape).encode())
-        h.update(np.ascontiguousarray(self.x, dtype="<f4").tobytes())
-        h.update(np.ascontiguousarray(self.y, dtype="<i8").tobytes())
-        return h.hexdigest()
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def check_fits(self, input_shape: tuple[int, ...]) -> None:
-        if self.sample_shape != tuple(input_shape):
-            raise ConfigError(
-                f"dataset {self.name} has samples of shape {self.sample_shape} but the model "
-                f"takes {tuple(input_shape)} (x must be N x {' x '.join(map(str, input_shape))})")
-
-
-def _digits(split: str) -> Callable[[], Dataset]:
-    def load() -> Dataset:
-        from harness.datasets.digits import load_digits_split
-
-        x, y = load_digits_split(split)
-        return Dataset(name="digits" if split == "test" else f"digits-{split}", x=x, y=y,
-                       classes=10)
-
-    return load
-
-
-def _har_synth(split: str) -> Callable[[], Dataset]:
-    def load() -> Dataset:
-        from harness.datasets.har_synth import CLASSES, load_har_synth_split
-
-        x, y = load_har_synth_split(split)
-        return Dataset(name="har-synth" if split == "test" else f"har-synth-{split}", x=x,
-                       y=y, classes=len(CLASSES))
-
-    return load
-
-
-DATASETS: dict[str, Callable[[], Dataset]] = {
-    "digits": _digits("test"),
-    "digits-train": _digits("train"),
+# name -> a function returning the Dataset. A dataset is one module (its
+# loader functions) plus its lines here; "NAME-train" is NAME's training split,
+# which int8/int16 builds calibrate on.
+DATASETS: Registry[Callable[[], Dataset]] = Registry("dataset", {
+    "digits": "harness.datasets.digits:test",
+    "digits-train": "harness.datasets.digits:train",
     # Synthetic stand-in for UCI-HAR (6 x 128 IMU windows): see har_synth.py.
-    "har-synth": _har_synth("test"),
-    "har-synth-train": _har_synth("train"),
-}
+    "har-synth": "harness.datasets.har_synth:test",
+    "har-synth-train": "harness.datasets.har_synth:train",
+})
+
+
+def has_dataset(name: str) -> bool:
+    """Whether ``name`` is a registry dataset (not a file)."""
+    return name in DATASETS
 
 
 def load_npz(path: Path) -> Dataset:
@@ -102,7 +58,7 @@ def load_npz(path: Path) -> Dataset:
 
 def load_dataset(spec: str) -> Dataset:
     if spec in DATASETS:
-        return DATASETS[spec]()
+        return DATASETS.load(spec)()
     path = Path(spec)
     if path.suffix == ".npz":
         if not path.exists():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.datasets.base import Dataset
+
 TEST_FRACTION = 0.2
 SEED = 0
 
@@ -19,3 +21,13 @@ def load_digits_split(split: str) -> tuple[np.ndarray, np.ndarray]:
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=TEST_FRACTION, random_state=SEED,
                                               stratify=y)
     return (x_te, y_te) if split == "test" else (x_tr, y_tr)
+
+
+def test() -> Dataset:
+    x, y = load_digits_split("test")
+    return Dataset(name="digits", x=x, y=y, classes=10)
+
+
+def train() -> Dataset:
+    x, y = load_digits_split("train")
+    return Dataset(name="digits-train", x=x, y=y, classes=10)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.datasets.base import Dataset
+
 CLASSES = ("walking", "upstairs", "downstairs", "sitting", "standing", "lying")
 RATE_HZ = 50.0
 STEPS = 128
@@ -86,3 +88,13 @@ def load_har_synth_split(split: str) -> tuple[np.ndarray, np.ndarray]:
                     xs.append(w)
                     ys.append(label)
     return np.stack(xs), np.array(ys, dtype=np.int64)
+
+
+def test() -> Dataset:
+    x, y = load_har_synth_split("test")
+    return Dataset(name="har-synth", x=x, y=y, classes=len(CLASSES))
+
+
+def train() -> Dataset:
+    x, y = load_har_synth_split("train")
+    return Dataset(name="har-synth-train", x=x, y=y, classes=len(CLASSES))

@@ -55,21 +55,13 @@ def load_image(elf: Path, max_span: int | None = None) -> FlashImage:
     return FlashImage(base, bytes(image), segments)
 
 
-def rom_limit(board: Board) -> int:
-    """Flash the application may use: the board's flash less what sits below
-    its load address (the Apollo3's secure bootloader keeps 0..0xC000)."""
-    load = int(board.extra.get("load_address", 0))
-    base = int(board.extra.get("flash_base", 0))
-    return board.rom_bytes - (load - base if load > base else 0)
-
-
 def check_fits(elf: Path, board: Board) -> None:
     """Refuse an ELF whose sections do not fit the board's flash or RAM."""
     try:
         m = memory_report(elf)
     except (OSError, ELFError) as e:
         raise ConfigError(f"{elf} is not a readable ELF file: {e}") from e
-    limit = rom_limit(board)
+    limit = board.rom_bytes  # the application's share, from its load address on
     if m.rom_bytes > limit:
         raise BuildError(f"{elf.name} needs {m.rom_bytes:,} bytes of flash, {board.name} has "
                          f"{limit:,} for the application: it does not fit")

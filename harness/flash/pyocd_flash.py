@@ -102,26 +102,32 @@ def serial_port_for(probe: Probe, ports: list[Any] | None = None) -> str:
                       f"--port (serial ports here: {seen})")
 
 
-def pack_hint(board: Board) -> str:
-    pack = str(board.extra.get("pyocd_pack", board.part.lower()))
-    return f"pyocd pack install {pack}"
+@dataclass(frozen=True)
+class PyocdTarget:
+    """A board's [probe] table: pyOCD's name for the part, and the CMSIS
+    pack that holds it when pyOCD does not build it in."""
+
+    target: str  # e.g. "stm32l452retx"; "ama3b1kk_kbr" is built into pyOCD
+    pack: str = ""  # default: the board's part number, lowercased
 
 
-def check_target(board: Board) -> None:
+def pack_hint(board: Board, t: PyocdTarget) -> str:
+    return f"pyocd pack install {t.pack or board.part.lower()}"
+
+
+def check_target(board: Board, t: PyocdTarget) -> None:
     """Refuse, with the fix, a board whose pyOCD target is neither built in
     nor in an installed CMSIS pack (looked up the way pyOCD's Board does)."""
-    if not board.pyocd_target:
-        raise ConfigError(f"board {board.name} has no pyocd_target in its board.toml")
     _connect_helper()
     from pyocd.target import TARGET
     from pyocd.target.pack import pack_target
 
-    name = board.pyocd_target.lower()
+    name = t.target.lower()
     if name not in TARGET:
         pack_target.ManagedPacks.populate_target(name)
     if name not in TARGET:
-        raise ToolMissingError(f"pyOCD has no target {board.pyocd_target!r} (it comes in a CMSIS "
-                               f"pack): '{pack_hint(board)}' installs it")
+        raise ToolMissingError(f"pyOCD has no target {t.target!r} (it comes in a CMSIS "
+                               f"pack): '{pack_hint(board, t)}' installs it")
 
 
 @dataclass(frozen=True)
@@ -131,30 +137,30 @@ class Flashed:
     verified_bytes: int
 
 
-def _open_session(board: Board, probe: Probe) -> Any:
+def _open_session(board: Board, t: PyocdTarget, probe: Probe) -> Any:
     from pyocd.core.exceptions import TargetSupportError
     from pyocd.core.session import Session
 
-    check_target(board)
+    check_target(board, t)
     try:
-        session = Session(probe.raw, target_override=board.pyocd_target,
-                          resume_on_disconnect=True)
+        session = Session(probe.raw, target_override=t.target, resume_on_disconnect=True)
         session.open()
     except TargetSupportError as e:
-        raise ToolMissingError(f"pyOCD has no target {board.pyocd_target!r} ({e}); "
-                               f"'{pack_hint(board)}' installs it") from e
+        raise ToolMissingError(f"pyOCD has no target {t.target!r} ({e}); "
+                               f"'{pack_hint(board, t)}' installs it") from e
     except Exception as e:
         raise BackendError(f"pyOCD could not connect to {board.name} through probe "
                            f"{probe.unique_id}: {e} (board powered? SWD cable?)") from e
     return session
 
 
-def flash_elf(board: Board, elf: Path, probe: Probe, progress: Progress | None = None) -> Flashed:
+def flash_elf(board: Board, t: PyocdTarget, elf: Path, probe: Probe,
+              progress: Progress | None = None) -> Flashed:
     """Program ``elf``, read back every flash byte it wrote, reset and run."""
     from pyocd.flash.file_programmer import FileProgrammer
 
     image = load_image(elf)
-    session = _open_session(board, probe)
+    session = _open_session(board, t, probe)
     try:
         target = session.target
         try:
@@ -176,7 +182,7 @@ def flash_elf(board: Board, elf: Path, probe: Probe, progress: Progress | None =
                                    f"0x{got[bad]:02x}, {elf.name} has 0x{seg.data[bad]:02x}")
             verified += len(seg.data)
         if verified == 0:
-            raise BackendError(f"{elf.name} has no bytes in {board.pyocd_target}'s flash: built "
+            raise BackendError(f"{elf.name} has no bytes in {t.target}'s flash: built "
                                f"for another part?")
         target.reset()  # and run: no halt requested
     finally:
@@ -184,9 +190,9 @@ def flash_elf(board: Board, elf: Path, probe: Probe, progress: Progress | None =
     return Flashed(probe, len(image.data), verified)
 
 
-def reset(board: Board, probe: Probe) -> None:
+def reset(board: Board, t: PyocdTarget, probe: Probe) -> None:
     """Reset and run what is in flash (a silent board, a new run)."""
-    session = _open_session(board, probe)
+    session = _open_session(board, t, probe)
     try:
         session.target.reset()
     finally:

@@ -31,6 +31,7 @@ says how many steps one sample runs; feed-forward graphs leave them at
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -268,3 +269,16 @@ def fuse_activations(graph: Graph) -> Graph:
         g.layers.remove(act)
         _rename_input(g, act.output, src.output)
     return g
+
+
+def graph_hash(graph: Graph) -> bytes:
+    """sha256 of what the model computes: structure, shapes, parameters."""
+    h = hashlib.sha256()
+    h.update(repr(tuple(graph.input_shape)).encode())
+    for layer in graph.layers:
+        h.update(repr((layer.name, layer.op, tuple(layer.inputs), layer.output,
+                       tuple(layer.out_shape), sorted(layer.params.items()))).encode())
+        for arr in (layer.weight, layer.bias):
+            if arr is not None:
+                h.update(arr.astype("<f4").tobytes())
+    return h.digest()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.boards import Board
+from harness.boards import Board, parse_section
 from harness.errors import ConfigError
 
 LABEL = "estimated"
@@ -22,23 +22,20 @@ LABEL = "estimated"
 
 @dataclass(frozen=True)
 class PowerFacts:
-    run_ua_per_mhz: float
+    """A board file's [power] table."""
+
+    run_ua_per_mhz: float  # datasheet run-mode current per MHz
     supply_v: float
-    cpi: float  # cycles per instruction assumed for instruction counts
-    source: str  # the datasheet and table the figure comes from
+    cpi: float = 1.0  # cycles per instruction assumed for instruction counts
+    source: str = ""  # the datasheet and table the figure comes from
 
 
 def power_facts(board: Board) -> PowerFacts | None:
     """The board file's [power] table, or None when it has none."""
-    raw = board.extra.get("power")
+    raw = board.sections.get("power")
     if raw is None:
         return None
-    try:
-        return PowerFacts(float(raw["run_ua_per_mhz"]), float(raw["supply_v"]),
-                          float(raw.get("cpi", 1.0)), str(raw.get("source", "")))
-    except (KeyError, TypeError, ValueError) as e:
-        raise ConfigError(f"board {board.name}: [power] in board.toml needs run_ua_per_mhz and "
-                          f"supply_v as numbers ({e})") from e
+    return parse_section(PowerFacts, raw, f"{board.file} [power]")
 
 
 def estimate_uj(count: int, count_kind: str, facts: PowerFacts) -> float:

@@ -18,6 +18,7 @@ import threading
 
 import numpy as np
 
+from harness.checks import Check, package
 from harness.errors import ConfigError, MeterError
 from harness.power.meter import Meter, Trace
 
@@ -27,6 +28,11 @@ FIELD = {"0": "current_lsb", "1": "voltage_lsb"}  # JS110 GPI0/1 ride in the LSB
 
 class JoulescopeMeter(Meter):
     name = "joulescope"
+
+    @classmethod
+    def checks(cls) -> list[Check]:
+        return [package("joulescope", required=False,
+                        hint="joulescope:// meters: pip install joulescope")]
 
     def __init__(self, uri: str, address: str, options: dict[str, str]) -> None:
         super().__init__(uri, address, options)

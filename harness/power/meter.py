@@ -18,23 +18,24 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from importlib import import_module
 from pathlib import Path
 from urllib.parse import parse_qsl
 
 import numpy as np
 
+from harness.checks import Check
 from harness.errors import ConfigError, MeterError
+from harness.registry import Registry
 
-# scheme -> "module:Class"; modules are imported only when their meter is used,
+# URI scheme -> meter; modules are imported only when their meter is used,
 # so a vendor package (pyvisa, joulescope) is needed only by its own meter.
-METERS: dict[str, str] = {
+METERS: Registry[type[Meter]] = Registry("meter", {
     "visa": "harness.power.scpi:N6705Meter",
     "dmm": "harness.power.scpi_digitize:TruevoltMeter",
     "lpm01a": "harness.power.lpm01a:Lpm01aMeter",
     "ppk2": "harness.power.ppk2:Ppk2Meter",
     "joulescope": "harness.power.joulescope:JoulescopeMeter",
-}
+})
 TRACE_VERSION = 1
 
 
@@ -149,6 +150,11 @@ class Meter(ABC):
     def __init__(self, uri: str, address: str, options: dict[str, str]) -> None:
         self.uri, self.address, self.options = uri, address, options
 
+    @classmethod
+    def checks(cls) -> list[Check]:
+        """bench doctor's rows for what this meter needs from outside bench."""
+        return []
+
     @abstractmethod
     def open(self) -> None: ...
 
@@ -211,8 +217,7 @@ def meter_class(scheme: str) -> type[Meter]:
     if scheme not in METERS:
         raise ConfigError(f"unknown meter {scheme + '://'!r}; known: "
                           f"{', '.join(s + '://' for s in METERS)}")
-    module, _, cls = METERS[scheme].partition(":")
-    return getattr(import_module(module), cls)
+    return METERS.load(scheme)
 
 
 def open_meter(uri: str) -> Meter:

@@ -24,9 +24,10 @@ import math
 
 import numpy as np
 
+from harness.checks import Check
 from harness.errors import ConfigError, MeterError
 from harness.power.meter import Meter, Trace
-from harness.power.visa import OVERLOAD, VisaInstrument
+from harness.power.visa import OVERLOAD, VisaInstrument, visa_checks
 
 MAX_POINTS = 524_288  # the N678xA acquisition buffer
 # Shortest sample interval by parameters digitized: 1 -> 5.12 us (N678xA),
@@ -37,6 +38,10 @@ DEFAULT_RATE = 20_000.0
 
 class N6705Meter(Meter):
     name = "visa (Keysight N6705)"
+
+    @classmethod
+    def checks(cls) -> list[Check]:
+        return visa_checks()
 
     def __init__(self, uri: str, address: str, options: dict[str, str]) -> None:
         super().__init__(uri, address, options)

@@ -45,9 +45,10 @@ import math
 
 import numpy as np
 
+from harness.checks import Check
 from harness.errors import ConfigError, MeterError
 from harness.power.meter import Meter, Trace
-from harness.power.visa import OVERLOAD, VisaInstrument
+from harness.power.visa import OVERLOAD, VisaInstrument, visa_checks
 
 OVERRANGE = 1.2  # Truevolt DC current ranges read to 120% of range
 DEFAULT_RATE = 50_000.0  # the 34465A/34470A with the DIG option
@@ -99,6 +100,10 @@ def level_windows(current: np.ndarray, threshold: float | None = None,
 
 class TruevoltMeter(Meter):
     name = "dmm (Keysight 34465A/34470A digitize)"
+
+    @classmethod
+    def checks(cls) -> list[Check]:
+        return visa_checks()
 
     def __init__(self, uri: str, address: str, options: dict[str, str]) -> None:
         super().__init__(uri, address, options)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.checks import Check, package
 from harness.errors import MeterError
 
 OVERLOAD = 9.9e37  # SCPI's reading for an overloaded (saturated) input
@@ -98,3 +99,12 @@ class VisaInstrument:
                 except Exception:  # noqa: BLE001 - closing a dead link must not mask the cause
                     pass
         self._inst = self._rm = None
+
+
+def visa_checks() -> list[Check]:
+    """What visa:// and dmm:// meters need: pyvisa and a backend for it."""
+    return [package("pyvisa", required=False,
+                    hint="visa:// and dmm:// meters (Keysight): pip install pyvisa pyvisa-py"),
+            package("pyvisa-py", required=False,
+                    hint="VISA backend for visa:// without a vendor library: pip install "
+                    "pyvisa-py")]

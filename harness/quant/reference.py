@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from harness.errors import ModelError
 from harness.quant import QDTYPES
 from harness.quant.schemes import INT32_MAX, INT32_MIN, QGraph, QLayer
 
@@ -236,3 +237,21 @@ def run_qgraph(qgraph: QGraph, xq: np.ndarray,
             raise ValueError(f"layer {q.name!r}: no integer reference for op {op!r}")
         values[q.layer.output] = out
     return values[graph.output].reshape(len(xq), -1)
+
+
+def accumulator_peaks(qgraph: QGraph, x: np.ndarray) -> dict[str, int]:
+    """Largest |accumulator| per conv/linear layer over float inputs ``x``
+    (through the integer reference): how close int32 came to overflowing."""
+    peaks: dict[str, int] = {}
+    run_qgraph(qgraph, qgraph.input_q.quantize(x), peaks=peaks)
+    return peaks
+
+
+def check_accumulators(qgraph: QGraph, x: np.ndarray) -> None:
+    """Raise ModelError naming the layer whose accumulator overflows int32
+    on the calibration set."""
+    for name, peak in accumulator_peaks(qgraph, x).items():
+        if peak > INT32_MAX:
+            raise ModelError(f"layer {name!r}: accumulator reaches {peak:.3g} on the "
+                             f"calibration set, beyond int32: the activations overflow the "
+                             f"{qgraph.dtype} format")

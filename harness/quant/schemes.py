@@ -33,8 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.errors import ConfigError, ModelError
-from harness.model.ir import ALIASING, Graph, Layer, Shape, fuse_activations, numel
-from harness.model.reference import run_graph_tensors
+from harness.model.ir import ALIASING, Graph, Layer, fuse_activations
 from harness.quant import QDTYPES, SCHEMES, QuantConfig, TensorQuant
 
 # Ops whose output format is the input's (values are moved, compared or averaged).
@@ -299,39 +298,3 @@ def _affine_add(q: QLayer) -> None:
     q.extra.update(a_offset=-q.in_q[0].zero_point, b_offset=-q.in_q[1].zero_point,
                    a_mult=ma, a_shift=sha, b_mult=mb, b_shift=shb, out_mult=my, out_shift=shy,
                    left_shift=ADD_LEFT_SHIFT)
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def accumulator_peaks(qgraph: QGraph, x: np.ndarray) -> dict[str, int]:
-    """Largest |accumulator| per conv/linear layer over float inputs ``x``
-    (through the integer reference): how close int32 came to overflowing."""
-    from harness.quant.reference import run_qgraph
-
-    peaks: dict[str, int] = {}
-    run_qgraph(qgraph, qgraph.input_q.quantize(x), peaks=peaks)
-    return peaks
-
-
-def check_accumulators(qgraph: QGraph, x: np.ndarray) -> None:
-    """Raise ModelError naming the layer whose accumulator overflows int32
-    on the calibration set."""
-    for name, peak in accumulator_peaks(qgraph, x).items():
-        if peak > INT32_MAX:
-            raise ModelError(f"layer {name!r}: accumulator reaches {peak:.3g} on the "
-                             f"calibration set, beyond int32: the activations overflow the "
-                             f"{qgraph.dtype} format")
-
-
-def shape_hwc(shape: Shape) -> Shape:
-    """(C, *spatial) -> (*spatial, C): the integer engine's buffer layout."""
-    return (*shape[1:], shape[0]) if len(shape) > 1 else shape
-
-
-def float_tensors(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
-    return run_graph_tensors(fuse_activations(graph), x)
-
-
-def size_of(shape: Shape, dtype: str) -> int:
-    return numel(shape) * np.dtype(dtype).itemsize

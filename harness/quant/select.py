@@ -14,8 +14,8 @@ from harness.model.ir import Graph
 from harness.model.reference import run_graph
 from harness.quant import QuantConfig
 from harness.quant.calibrate import Calibration
-from harness.quant.reference import run_qgraph
-from harness.quant.schemes import check_accumulators, quantize_graph
+from harness.quant.reference import check_accumulators, run_qgraph
+from harness.quant.schemes import quantize_graph
 
 
 def choose_scheme(graph: Graph, calibration: Calibration, dtype: str,

@@ -6,6 +6,7 @@ Only measured runs are drawn: published figures are in other units.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -14,7 +15,8 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, NullFormatter  # noqa: E402  (after the backend is chosen)
 
-from harness.report.compare import Group, pareto_front  # noqa: E402
+from harness.kinds import IMPORTED_BACKEND  # noqa: E402
+from harness.report.compare import Comparison, Group, pareto_front  # noqa: E402
 from harness.store.store import RunSummary  # noqa: E402
 
 
@@ -74,7 +76,7 @@ def pareto_png(g: Group) -> bytes | None:
 def memory_png(g: Group) -> bytes | None:
     """ROM, static RAM and measured stack per run, in KB. Imported rows are left
     out: a vendor report's ROM is its network and library, not a firmware."""
-    runs = [r.s for r in g.rows if r.s.backend != "imported"
+    runs = [r.s for r in g.rows if r.s.backend != IMPORTED_BACKEND
             and (r.s.rom_bytes is not None or r.s.ram_bytes is not None)]
     if not runs:
         return None
@@ -94,3 +96,24 @@ def memory_png(g: Group) -> bytes | None:
     ax.set_title(g.title, fontsize=9)
     ax.legend(fontsize=7)
     return _png(fig)
+
+
+@dataclass(frozen=True)
+class Plot:
+    name: str  # file-name part: "g1-pareto"
+    title: str
+    png: bytes
+
+
+def group_plots(c: Comparison) -> dict[int, list[Plot]]:
+    out: dict[int, list[Plot]] = {}
+    for i, g in enumerate(c.groups, 1):
+        out[i] = []
+        png = pareto_png(g)
+        if png is not None:
+            out[i].append(Plot(f"g{i}-pareto", f"{g.title}: accuracy vs count per inference",
+                               png))
+        png = memory_png(g)
+        if png is not None:
+            out[i].append(Plot(f"g{i}-memory", f"{g.title}: ROM, RAM and stack per run", png))
+    return out

@@ -20,14 +20,24 @@ greedy size-first planner over lifetimes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from harness.engines.codegen.c import (
+    CModel,
+    ModelInfo,
+    c_array,
+    c_float,
+    comment,
+    model_info_c,
+    weights_header,
+)
+from harness.engines.codegen.plan import MemoryPlan, plan_memory
 from harness.errors import EngineError
-from harness.model.ir import ALIASING, ELEMENTWISE, Graph, Layer, Shape, fuse_activations, numel
+from harness.kinds import DType
+from harness.model.ir import ALIASING, Graph, Layer, Shape, fuse_activations, numel
 from harness.paths import FIRMWARE
 
 ENGINE = "native"
@@ -60,7 +70,9 @@ class LayerInfo:
 
 
 @dataclass
-class GeneratedModel:
+class FloatModel:
+    """What the float32 generator wrote."""
+
     model_c: Path
     weights_h: Path
     arena_bytes: int
@@ -74,186 +86,9 @@ class GeneratedModel:
         return [self.model_c, self.weights_h]
 
 
-# --------------------------------------------------------------------------- planning
-
-
-@dataclass
-class MemoryPlan:
-    """Where every tensor lives.
-
-    ``root[t]`` is the tensor whose buffer ``t`` shares (itself if it owns
-    one); ``storage[root]`` is ("input", 0), ("output", 0) or ("arena", offset
-    in floats). ``copy_output`` is set when the output is the input itself
-    (an identity model) and must be copied.
-    """
-
-    root: dict[str, str]
-    storage: dict[str, tuple[str, int]]
-    arena_size: int  # in the caller's units (floats here, bytes for the integer engine)
-    lifetimes: dict[str, tuple[int, int]]
-    copy_output: bool = False
-    # Start of a tensor inside its root's buffer (non-zero only for outputs
-    # overlapped onto their input, see plan_memory's ``overlap``).
-    shift: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def arena_floats(self) -> int:
-        return self.arena_size
-
-    def location(self, tensor: str) -> tuple[str, int]:
-        """("input" | "output" | "arena", offset) of a tensor's first element."""
-        kind, offset = self.storage[self.root.get(tensor, tensor)]
-        return kind, offset + self.shift.get(tensor, 0)
-
-
-Rect = tuple[int, int, int, int]  # offset, size, first layer, last layer
-
-
-def _fits(base: int, mine: list[Rect], placed: list[Rect]) -> bool:
-    """No rectangle of ``mine`` at ``base`` meets a placed one in both bytes and time."""
-    return all(base + rel + size <= off or off + osize <= base + rel
-               for rel, size, start, end in mine
-               for off, osize, s, e in placed if not (e < start or end < s))
-
-
-def scratch_name(layer_index: int) -> str:
-    """The pseudo-tensor holding a layer's working memory (im2col columns)."""
-    return f"#scratch{layer_index}"
-
-
-def plan_memory(graph: Graph, size_of: Callable[[str], int] | None = None,
-                scratch: dict[int, int] | None = None,
-                overlap: dict[int, int] | None = None) -> MemoryPlan:
-    """Assign buffers to tensors; see the module docstring for the rules.
-
-    Args:
-        size_of: size of a tensor's buffer in arena units (default: its
-            element count, i.e. floats).
-        scratch: layer index -> working memory that layer needs, in the same
-            units; planned like a tensor alive during that layer only.
-        overlap: layer index -> d: that layer's kernel may write its output
-            over its (dying) input when the output starts d units before
-            the input (the kernel reads ahead of where it writes). Used when
-            the input dies there and the output does not become the graph
-            output.
-    """
-    size_of = size_of or (lambda t: numel(graph.shape_of(t)))
-    n = len(graph.layers)
-    uses: dict[str, list[int]] = {graph.input_name: []}
-    for layer in graph.layers:
-        uses[layer.output] = []
-    for i, layer in enumerate(graph.layers):
-        for t in layer.inputs:
-            uses[t].append(i)
-    uses[graph.output].append(n)  # the output is read after the last layer
-
-    root: dict[str, str] = {graph.input_name: graph.input_name}
-    members: dict[str, list[str]] = {graph.input_name: [graph.input_name]}
-    defined: dict[str, int] = {graph.input_name: -1}
-    shift: dict[str, int] = {graph.input_name: 0}
-    # Tensors that may end up in the caller's output buffer: never overlapped.
-    to_output = {graph.output}
-    for layer in reversed(graph.layers):
-        if layer.output in to_output and layer.op in ALIASING | ELEMENTWISE:
-            to_output.update(layer.inputs)
-
-    def last_use(r: str) -> int:
-        return max((u for t in members[r] for u in uses[t]), default=defined[r])
-
-    for i, layer in enumerate(graph.layers):
-        r = layer.output
-        shift[r] = 0
-        if layer.op in ALIASING:
-            r = root[layer.inputs[0]]
-            shift[layer.output] = shift[layer.inputs[0]]
-        elif layer.op in ELEMENTWISE:
-            for t in layer.inputs:
-                cand = root[t]
-                # In place only into a buffer nobody reads after this layer.
-                if cand != graph.input_name and last_use(cand) <= i:
-                    r = cand
-                    shift[layer.output] = shift[t]
-                    break
-        elif overlap and i in overlap and layer.output not in to_output:
-            t = layer.inputs[0]
-            cand = root[t]
-            if cand != graph.input_name and last_use(cand) <= i:
-                r = cand
-                shift[layer.output] = shift[t] - overlap[i]
-        root[layer.output] = r
-        if r == layer.output:
-            members[r] = [r]
-            defined[r] = i
-        else:
-            members[r].append(layer.output)
-
-    out_root = root[graph.output]
-    storage: dict[str, tuple[str, int]] = {graph.input_name: ("input", 0)}
-    copy_output = out_root == graph.input_name
-    if not copy_output:
-        storage[out_root] = ("output", 0)
-
-    # Every tensor is a rectangle (offset in its buffer, size) x (layer that
-    # makes it, last layer that reads it). A buffer is placed as the set of
-    # its members' rectangles, so a buffer that shrinks over time (a conv
-    # written over its input, then a pool in place) frees what it no longer
-    # holds.
-    made = {graph.input_name: -1, **{layer.output: i for i, layer in enumerate(graph.layers)}}
-    lifetimes: dict[str, tuple[int, int]] = {}
-    sizes: dict[str, int] = {}
-    rects: dict[str, list[Rect]] = {}  # offsets relative to the buffer
-    for r in members:
-        # A buffer spans all its members; overlapped ones start before the root.
-        low = min(shift[m] for m in members[r])
-        for m in members[r]:
-            shift[m] -= low
-        if r in storage:
-            continue
-        lifetimes[r] = (defined[r], last_use(r))
-        sizes[r] = max(shift[m] + size_of(m) for m in members[r])
-        rects[r] = [(shift[m], size_of(m), made[m], max(uses[m], default=made[m]))
-                    for m in members[r]]
-    for i, units in (scratch or {}).items():
-        lifetimes[scratch_name(i)] = (i, i)
-        sizes[scratch_name(i)] = units
-        rects[scratch_name(i)] = [(0, units, i, i)]
-
-    placed: list[Rect] = []
-    arena = 0
-    for r in sorted(lifetimes, key=lambda t: (-sizes[t], lifetimes[t][0])):
-        mine = rects[r]
-        candidates = sorted({0} | {off + osize - rel for off, osize, _, _ in placed
-                                   for rel, _, _, _ in mine if off + osize - rel > 0})
-        offset = next(b for b in candidates if _fits(b, mine, placed))
-        placed += [(offset + rel, size, start, end) for rel, size, start, end in mine]
-        storage[r] = ("arena", offset)
-        arena = max(arena, offset + sizes[r])
-    return MemoryPlan(root, storage, arena, lifetimes, copy_output, shift)
-
-
-# --------------------------------------------------------------------------- C emission
-
-
-def c_float(value: float) -> str:
-    """A C float literal that reads back bit-exactly (hex float, C99)."""
-    v = float(np.float32(value))
-    if not np.isfinite(v):
-        raise EngineError(f"non-finite weight value {v}")
-    text = v.hex()  # e.g. '0x1.5555560000000p-2': exact for any float32
-    mantissa, exp = text.split("p")
-    if "." in mantissa:
-        mantissa = mantissa.rstrip("0").rstrip(".")
-    return f"{mantissa}p{exp}f"
-
-
-def _c_array(name: str, values: np.ndarray, per_line: int = 6) -> str:
+def _float_array(name: str, values: np.ndarray) -> str:
     flat = np.asarray(values, dtype=np.float32).reshape(-1)
-    items = [c_float(v) for v in flat]
-    lines = [
-        "    " + ", ".join(items[i : i + per_line]) + ","
-        for i in range(0, len(items), per_line)
-    ]
-    return f"static const float {name}[{len(items)}] = {{\n" + "\n".join(lines) + "\n};\n"
+    return c_array(name, "float", (c_float(v) for v in flat), per_line=6)
 
 
 def _dims(shape: Shape) -> tuple[int, int, int]:
@@ -274,20 +109,12 @@ def _dims_init(shape: Shape) -> str:
 _ACT = {None: "BENCH_ACT_NONE", "relu": "BENCH_ACT_RELU", "relu6": "BENCH_ACT_RELU6"}
 
 
-def _comment(text: str) -> str:
-    return text.replace("*/", "* /")
-
-
-@dataclass
-class _Emitter:
-    graph: Graph
-    plan: MemoryPlan
-    decls: list[str] = field(default_factory=list)
-    weights: list[str] = field(default_factory=list)
-    body: list[str] = field(default_factory=list)
-    infos: list[LayerInfo] = field(default_factory=list)
-    weight_bytes: int = 0
-    used: set[str] = field(default_factory=set)  # "input"/"output"/"arena" buffers referenced
+class _Emitter(CModel):
+    def __init__(self, graph: Graph, plan: MemoryPlan) -> None:
+        super().__init__()
+        self.graph, self.plan = graph, plan
+        self.infos: list[LayerInfo] = []
+        self.used: set[str] = set()  # "input"/"output"/"arena" buffers referenced
 
     def ptr(self, tensor: str) -> str:
         kind, offset = self.plan.storage[self.plan.root[tensor]]
@@ -306,15 +133,9 @@ class _Emitter:
         if values is None:
             return "NULL"
         name = f"{prefix}_{suffix}"
-        self.weights.append(_c_array(name, values))
+        self.weights.append(_float_array(name, values))
         self.weight_bytes += int(values.size) * _FLOAT_BYTES
         return name
-
-    def call(self, expr: str) -> None:
-        self.body.append(f"    st = {expr};")
-        self.body.append("    if (st != BENCH_OK) {")
-        self.body.append("        return (int32_t)st;")
-        self.body.append("    }")
 
     def layer(self, i: int, layer: Layer) -> None:
         p = f"l{i}"
@@ -326,7 +147,7 @@ class _Emitter:
         kernel: str | None
         shapes = " + ".join(str(tuple(s)) for s in layer.in_shapes)
         self.body.append(
-            f"    /* {i}: {_comment(layer.name)} {layer.op} {shapes} -> {tuple(layer.out_shape)}"
+            f"    /* {i}: {comment(layer.name)} {layer.op} {shapes} -> {tuple(layer.out_shape)}"
             + (f", {layer.params['activation']}" if layer.params.get("activation") else "")
             + " */"
         )
@@ -409,10 +230,6 @@ class _Emitter:
             self.body.append("    /* (no code: same buffer, new shape) */")
         else:
             raise EngineError(f"layer {layer.name!r}: op {layer.op!r} has no native kernel")
-        if kernel is not None:
-            # One mark per layer listed in GeneratedModel.layers (the ones with code);
-            # a call only in -DBENCH_PER_LAYER builds.
-            self.body.append("    BENCH_LAYER_MARK();")
         self.infos.append(
             LayerInfo(
                 name=layer.name,
@@ -426,7 +243,7 @@ class _Emitter:
         )
 
 
-def generate(graph: Graph, out_dir: Path, model_hash: bytes) -> GeneratedModel:
+def generate(graph: Graph, out_dir: Path, model_hash: bytes) -> FloatModel:
     """Write model.c and model_weights.h for ``graph`` into ``out_dir``.
 
     Args:
@@ -438,8 +255,6 @@ def generate(graph: Graph, out_dir: Path, model_hash: bytes) -> GeneratedModel:
     Raises:
         EngineError: an op or shape the native kernels cannot run.
     """
-    if len(model_hash) < 8:
-        raise EngineError(f"model_hash needs at least 8 bytes, got {len(model_hash)}")
     graph = fuse_activations(graph)
     try:
         graph.validate()
@@ -454,55 +269,30 @@ def generate(graph: Graph, out_dir: Path, model_hash: bytes) -> GeneratedModel:
     output_floats = numel(graph.output_shape)
     if plan.copy_output:
         em.used.update(("input", "output"))
-        em.body.append("    /* the output is the input: copy it */")
-        em.body.append(f"    for (int32_t i = 0; i < {output_floats}; i++) {{")
-        em.body.append("        out[i] = in[i];")
-        em.body.append("    }")
-    arena_bytes = plan.arena_floats * _FLOAT_BYTES
-    if max(arena_bytes, input_floats * _FLOAT_BYTES, output_floats * _FLOAT_BYTES) >= 2**31:
-        raise EngineError("model too large for 32-bit sizes")
+        em.body += ["    /* the output is the input: copy it */",
+                     f"    for (int32_t i = 0; i < {output_floats}; i++) {{",
+                     "        out[i] = in[i];", "    }"]
+    info = ModelInfo(engine=ENGINE, input_bytes=input_floats * _FLOAT_BYTES,
+                     output_bytes=output_floats * _FLOAT_BYTES,
+                     arena_bytes=plan.arena_floats * _FLOAT_BYTES, input_dtype=DType.FLOAT32,
+                     output_dtype=DType.FLOAT32, model_hash=model_hash)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     weights_h = out_dir / "model_weights.h"
     model_c = out_dir / "model.c"
-    weights_h.write_text(_weights_header(em.weights))
-    model_c.write_text(
-        _model_source(graph, em, plan, model_hash[:8], input_floats, output_floats)
-    )
-    return GeneratedModel(
-        model_c=model_c,
-        weights_h=weights_h,
-        arena_bytes=arena_bytes,
-        input_bytes=input_floats * _FLOAT_BYTES,
-        output_bytes=output_floats * _FLOAT_BYTES,
-        weight_bytes=em.weight_bytes,
-        layers=em.infos,
-    )
+    weights_h.write_text(weights_header(
+        _HEADER, "Included by model.c only: static const arrays, placed in flash.", em.weights))
+    model_c.write_text(_model_source(graph, em, plan, info))
+    return FloatModel(model_c=model_c, weights_h=weights_h, arena_bytes=info.arena_bytes,
+                      input_bytes=info.input_bytes, output_bytes=info.output_bytes,
+                      weight_bytes=em.weight_bytes, layers=em.infos)
 
 
 _HEADER = "/* Generated by bench (engine: native, float32). Do not edit. */\n"
 
 
-def _weights_header(arrays: list[str]) -> str:
-    return (
-        _HEADER
-        + "/* Included by model.c only: static const arrays, placed in flash. */\n"
-        + "#ifndef BENCH_MODEL_WEIGHTS_H\n#define BENCH_MODEL_WEIGHTS_H\n\n"
-        + "\n".join(arrays)
-        + "\n#endif /* BENCH_MODEL_WEIGHTS_H */\n"
-    )
-
-
-def _model_source(
-    graph: Graph,
-    em: _Emitter,
-    plan: MemoryPlan,
-    hash8: bytes,
-    input_floats: int,
-    output_floats: int,
-) -> str:
-    hash_init = ", ".join(f"0x{b:02x}" for b in hash8)
+def _model_source(graph: Graph, em: _Emitter, plan: MemoryPlan, info: ModelInfo) -> str:
     lines = [
         _HEADER,
         f"/* input {tuple(graph.input_shape)}, output {tuple(graph.output_shape)}, "
@@ -514,17 +304,7 @@ def _model_source(
         '#include "bench_kernels.h"',
         '#include "model_weights.h"',
         "",
-        "const bench_model_info_t bench_model_info = {",
-        f"    .input_bytes = {input_floats * _FLOAT_BYTES}u,",
-        f"    .output_bytes = {output_floats * _FLOAT_BYTES}u,",
-        f"    .arena_bytes = {plan.arena_floats * _FLOAT_BYTES}u,",
-        "    .input_dtype = (uint8_t)BENCH_DTYPE_FLOAT32,",
-        "    .output_dtype = (uint8_t)BENCH_DTYPE_FLOAT32,",
-        "    .reserved = {0u, 0u},",
-        f"    .model_hash = {{{hash_init}}},",
-        f'    .engine = "{ENGINE}",',
-        "};",
-        "",
+        model_info_c(info),
     ]
     if plan.arena_floats:
         lines += [
@@ -549,45 +329,3 @@ def _model_source(
         lines.append("    (void)out;")
     lines += ["", body, "    return 0;", "}", ""]
     return "\n".join(lines)
-
-
-class NativeEngine:
-    """Registry entry for bench's own engine (harness/engines/__init__.py)."""
-
-    name = ENGINE
-    dtypes = ("float32", "int16", "int8")
-    schemes = {"int8": ("pot", "affine"), "int16": ("pot",)}
-
-    def generate(self, graph: Graph, out_dir: Path, model_hash: bytes, dtype: str,
-                 quant: object = None):  # noqa: ANN201
-        from harness.engines import GeneratedModel as Generated
-
-        if dtype not in self.dtypes:
-            raise EngineError(f"the native engine has no {dtype} kernels; use one of "
-                              f"{', '.join(self.dtypes)}")
-        if dtype != "float32":
-            from harness.engines.native import integer as native_int
-
-            if quant is None:
-                raise EngineError(f"a {dtype} build needs a quantization config")
-            q = native_int.generate_int(graph, out_dir, model_hash, dtype, quant)
-            return Generated(
-                sources=(q.model_c, *native_int.kernel_sources()),
-                include_dirs=(Path(out_dir), *native_int.include_dirs()),
-                input_bytes=q.input_bytes, output_bytes=q.output_bytes,
-                arena_bytes=q.arena_bytes, input_dtype=dtype, output_dtype=dtype,
-                input_quant=q.input_quant, output_quant=q.output_quant,
-                input_layout="hwc" if len(graph.input_shape) > 1 else "chw",
-                output_layout=q.output_layout,
-                layers=tuple({k: li[k] for k in ("name", "op", "macs")} for li in q.layers),
-                extra={"weight_bytes": q.weight_bytes, "layers": q.layers})
-        gen = generate(graph, out_dir, model_hash)
-        return Generated(
-            sources=(gen.model_c, *kernel_sources()), include_dirs=(Path(out_dir),
-                                                                   *include_dirs()),
-            input_bytes=gen.input_bytes, output_bytes=gen.output_bytes,
-            arena_bytes=gen.arena_bytes, input_dtype="float32", output_dtype="float32",
-            layers=tuple({"name": li.name, "op": li.op, "macs": li.macs}
-                         for li in gen.layers if li.kernel is not None),
-            extra={"weight_bytes": gen.weight_bytes,
-                   "layers": [dict(vars(li)) for li in gen.layers]})

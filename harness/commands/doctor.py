@@ -1,0 +1,75 @@
+"""bench doctor: what bench needs, what is here, and how to get what is missing.
+
+The general rows are here; each backend, engine and meter adds its own
+(``checks()`` on each), so a new part brings its checks with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+
+from rich.table import Table
+
+from harness.backends import BACKENDS, all_boards, get_backend
+from harness.build.toolchain import CC, INSTALL_HINT
+from harness.checks import Check, output, package
+from harness.commands import Command
+from harness.commands.show import out
+from harness.engines import ENGINES, get_engine
+from harness.power.meter import METERS
+
+
+def checks() -> list[Check]:
+    rows = [Check("python", sys.version_info >= (3, 11), sys.version.split()[0])]
+    for pkg in ("torch", "numpy", "pyserial", "pyelftools", "scikit-learn", "rich"):
+        rows.append(package(pkg))
+    cc = shutil.which(CC)
+    rows.append(Check(CC, cc is not None,
+                      output([CC, "--version"]).splitlines()[0] if cc else INSTALL_HINT))
+    if cc:
+        libc = output([CC, "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
+                       "-mfpu=fpv4-sp-d16", "--specs=nano.specs", "-print-file-name=libc_nano.a"])
+        rows.append(Check("newlib (nano)", "/" in libc, libc if "/" in libc else
+                          "apt-get install libnewlib-arm-none-eabi"))
+    host_cc = shutil.which("gcc")
+    rows.append(Check("gcc (host, kernel tests)", host_cc is not None,
+                      output(["gcc", "-dumpfullversion"]) if host_cc else "apt-get install gcc",
+                      required=False))
+    boards = list(all_boards().values())
+    for name in BACKENDS:
+        backend = get_backend(name)
+        rows += backend.checks([b for b in boards if backend.supports(b)])
+    for name in ENGINES:
+        rows += get_engine(name).checks()
+    rows.append(package("pyarrow", hint="power traces: pip install pyarrow (or 'make setup')"))
+    seen: set[str] = set()
+    for scheme in METERS:
+        for check in METERS.load(scheme).checks():
+            if check.name not in seen:  # meters that share a package list it once
+                seen.add(check.name)
+                rows.append(check)
+    return rows
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    t = Table(title="bench doctor")
+    for col in ("what", "status", "detail / how to get it"):
+        t.add_column(col)
+    missing_required = 0
+    for c in checks():
+        status = "[green]ok[/]" if c.ok else ("[red]missing[/]" if c.required
+                                              else "[yellow]optional[/]")
+        missing_required += (not c.ok) and c.required
+        t.add_row(c.name, status, c.detail)
+    out.print(t)
+    return 1 if missing_required else 0
+
+
+COMMAND = Command("doctor", "what is installed, what is missing, how to get it", add_arguments,
+                  run)

@@ -1,0 +1,47 @@
+"""bench export: a run's device outputs and labels as .npz, to compare with PyTorch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from harness.commands import Command
+from harness.commands.options import add_db
+from harness.commands.show import out
+from harness.errors import ConfigError
+from harness.store.store import Store
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_id", type=int)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    add_db(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    with Store(args.db) as store:
+        row = store.run_row(args.run_id)
+        samples = store.samples(args.run_id)
+    if not samples:
+        raise ConfigError(f"run {args.run_id} has no finished samples to export")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.output,
+             outputs=np.stack([s.output for s in samples]).astype(np.float32),
+             labels=np.array([s.label for s in samples], dtype=np.int64),
+             predicted=np.array([s.predicted for s in samples], dtype=np.int64),
+             index=np.array([s.idx for s in samples], dtype=np.int64),
+             counts=np.array([s.count for s in samples], dtype=np.int64),
+             count_kind=np.array(row["count_kind"] or ""),
+             run=np.array(json.dumps({k: row[k] for k in ("run_id", "board", "backend",
+                                                           "engine", "dtype", "model",
+                                                           "model_hash", "dataset",
+                                                           "dataset_hash", "status")})))
+    out.print(f"wrote {len(samples)} samples of run {args.run_id} to {args.output}")
+    return 0
+
+
+COMMAND = Command("export", "write a run's device outputs and labels to .npz", add_arguments,
+                  run)

@@ -1,0 +1,111 @@
+"""How commands show things: the two consoles, a stored run's summary table,
+and a progress bar around a run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from harness.backends import BACKENDS
+from harness.kinds import HOST_BACKEND, CountKind
+from harness.report.compare import latency_estimate_us, reference_name
+from harness.store.store import RunSummary
+
+if TYPE_CHECKING:  # the run package imports torch: only when a run is made
+    from harness.run.request import RunRequest
+
+out = Console()
+err = Console(stderr=True)
+
+
+def kb(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1024:.1f} KB"
+
+
+def title(backend: str) -> str:
+    """A backend as users know it ("QEMU"); stored names bench lacks, as stored."""
+    return BACKENDS.load(backend).title if backend in BACKENDS else backend
+
+
+def summary_rows(s: RunSummary) -> list[tuple[str, str]]:
+    count = "-" if s.count_per_inference is None else f"{s.count_per_inference:,} {s.count_kind}"
+    if s.count_min is not None and s.count_min != s.count_max:
+        count += f" (min {s.count_min:,}, max {s.count_max:,})"
+    rows = [
+        ("run", f"{s.run_id} ({s.status})"),
+        ("board / backend", f"{s.board} / {s.backend}"),
+        ("engine / dtype", f"{s.engine} / {s.dtype}"
+         + (f" ({s.quant_scheme} quantization)" if s.quant_scheme else "")),
+        ("samples", f"{s.samples} of {s.samples_planned}"),
+        ("accuracy", "-" if s.accuracy is None else f"{100 * s.accuracy:.2f} %"),
+        ("per inference", count),
+    ]
+    if s.count_kind == CountKind.INSTRUCTIONS and s.count_per_inference and s.clock_hz:
+        rows.append(("latency estimate", f"{latency_estimate_us(s):,.0f} us at CPI 1, "
+                     f"{s.clock_hz / 1e6:g} MHz (estimate: {title(s.backend)} has no cycle "
+                     f"model)"))
+    elif s.count_kind == CountKind.CYCLES and s.count_per_inference and s.clock_hz:
+        rows.append(("latency", f"{latency_estimate_us(s):,.0f} us at "
+                     f"{s.clock_hz / 1e6:g} MHz (measured cycles)"))
+    rows += [
+        ("ROM", kb(s.rom_bytes)),
+        ("RAM (static)", f"{kb(s.ram_bytes)} (arena {kb(s.arena_bytes)})"),
+        ("stack (measured)", kb(s.stack_bytes)),
+        (f"max |{'output' if s.backend == HOST_BACKEND else 'device'} - {reference_name(s)}|",
+         "-" if s.max_abs_error is None else f"{s.max_abs_error:.2e}"),
+    ]
+    if s.energy_uj is not None:
+        spread = ("" if s.energy_min_uj == s.energy_max_uj else
+                  f" (min {s.energy_min_uj:,.3f}, max {s.energy_max_uj:,.3f})")
+        rows.append((f"energy ({s.energy_kind})", f"{s.energy_uj:,.3f} uJ per inference"
+                     f"{spread}"))
+        if s.energy_basis:
+            rows.append(("energy basis", s.energy_basis))
+    if s.trace_file:
+        rows.append(("power trace", s.trace_file))
+    return rows
+
+
+def print_summary(s: RunSummary) -> None:
+    t = Table(show_header=False, title=f"{s.model} on {s.dataset}")
+    t.add_column(style="bold")
+    t.add_column()
+    for k, v in summary_rows(s):
+        t.add_row(k, v)
+    out.print(t)
+
+
+def run_with_progress(req: RunRequest, db: Path) -> RunSummary:
+    """Prepare (a spinner), then stream with a bar of samples and their rate."""
+    from harness.run.execute import execute
+    from harness.run.prepare import prepare
+
+    with err.status("checking inputs and building firmware ..."):
+        prepared = prepare(req)
+    if prepared.note:
+        err.print(f"bench: note: {prepared.note}", soft_wrap=True)
+    cal = prepared.calibration
+    if cal and cal.get("dataset") == req.dataset and req.quant.ranges is None:
+        err.print(f"bench: note: calibrated on the first {cal['samples']} samples of "
+                  f"{req.dataset} itself (it has no -train split); pass --calibration-data "
+                  f"to keep calibration and test data apart", soft_wrap=True)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err,
+                  disable=not err.is_terminal) as bar:
+        task = bar.add_task(f"{req.board}/{req.backend}", total=prepared.n, rate="")
+        started = time.monotonic()
+        first: list[int] = []
+
+        def progress(done: int, total: int) -> None:
+            if not first:
+                first.append(done)
+            elapsed = time.monotonic() - started
+            rate = (done - first[0]) / elapsed if elapsed > 0 else 0.0
+            bar.update(task, completed=done, total=total, rate=f"{rate:.1f} samples/s")
+
+        return execute(prepared, db, progress=progress)

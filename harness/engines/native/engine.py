@@ -1,0 +1,51 @@
+"""bench's own engine in the registry: float32 (float32.py) and int8/int16
+(integer.py), with its integer builds bit-exact with harness/quant/reference.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.engines.base import Capabilities, Engine, GeneratedModel
+from harness.engines.native import float32, integer
+from harness.errors import EngineError
+from harness.kinds import DType, Layout, Scheme
+from harness.model.ir import Graph
+from harness.quant import QuantConfig
+
+
+class NativeEngine(Engine):
+    name = "native"
+    capabilities = Capabilities(
+        dtypes=(DType.FLOAT32, DType.INT16, DType.INT8),
+        schemes={DType.INT8: (Scheme.POT, Scheme.AFFINE), DType.INT16: (Scheme.POT,)},
+        integer_reference=True)
+
+    def generate(self, graph: Graph, out_dir: Path, model_hash: bytes, dtype: DType,
+                 quant: QuantConfig | None = None) -> GeneratedModel:
+        if dtype not in self.capabilities.dtypes:
+            raise EngineError(f"the native engine has no {dtype} kernels; use one of "
+                              f"{', '.join(self.capabilities.dtypes)}")
+        if dtype != DType.FLOAT32:
+            if quant is None:
+                raise EngineError(f"a {dtype} build needs a quantization config")
+            q = integer.generate_int(graph, out_dir, model_hash, dtype, quant)
+            return GeneratedModel(
+                sources=(q.model_c, *integer.kernel_sources()),
+                include_dirs=(Path(out_dir), *integer.include_dirs()),
+                input_bytes=q.input_bytes, output_bytes=q.output_bytes,
+                arena_bytes=q.arena_bytes, input_dtype=DType(dtype), output_dtype=DType(dtype),
+                input_quant=q.input_quant, output_quant=q.output_quant,
+                input_layout=Layout.HWC if len(graph.input_shape) > 1 else Layout.CHW,
+                output_layout=q.output_layout,
+                layers=tuple({k: li[k] for k in ("name", "op", "macs")} for li in q.layers),
+                extra={"weight_bytes": q.weight_bytes, "layers": q.layers})
+        gen = float32.generate(graph, out_dir, model_hash)
+        return GeneratedModel(
+            sources=(gen.model_c, *float32.kernel_sources()),
+            include_dirs=(Path(out_dir), *float32.include_dirs()),
+            input_bytes=gen.input_bytes, output_bytes=gen.output_bytes,
+            arena_bytes=gen.arena_bytes, input_dtype=DType.FLOAT32, output_dtype=DType.FLOAT32,
+            layers=tuple({"name": li.name, "op": li.op, "macs": li.macs}
+                         for li in gen.layers if li.kernel is not None),
+            extra={"weight_bytes": gen.weight_bytes,
+                   "layers": [dict(vars(li)) for li in gen.layers]})

@@ -1,0 +1,104 @@
+"""Loading a user's model: ``path/to/file.py:factory`` (a function returning
+a trained ``nn.Module`` with an ``input_shape``) or a ``torch.export`` .pt2
+file; and ``load_graph``, the two steps from a model spec to the graph IR.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+
+from harness.errors import ModelError
+from harness.model.ir import Graph, Shape
+from harness.model.lower import check_shape, import_graph
+
+
+def load_model(spec: str) -> tuple[torch.nn.Module, Shape]:
+    """Load ``path/to/file.py:factory`` or ``model.pt2``.
+
+    Returns:
+        (module, input_shape). For a ``.pt2`` the module is ``ep.module()``,
+        an ATen GraphModule that ``import_graph`` walks as is.
+    """
+    if spec.endswith(".pt2") and ":" not in Path(spec).name:
+        return _load_pt2(Path(spec))
+    path_str, sep, factory_name = spec.rpartition(":")
+    if not sep or not path_str.endswith(".py") or not factory_name:
+        raise ModelError(
+            f"model spec {spec!r} must be 'path/to/file.py:factory' or a torch.export '.pt2' file"
+        )
+    return _load_factory(Path(path_str), factory_name)
+
+
+def _load_factory(path: Path, factory_name: str) -> tuple[torch.nn.Module, Shape]:
+    if not path.is_file():
+        raise ModelError(f"model file {str(path)!r} not found")
+    path = path.resolve()
+    # A private module name per file: two model files may share a stem.
+    mod_name = "bench_user_model_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise ModelError(f"cannot import {str(path)!r} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    # Registered so dataclasses/pickle inside the file work; the directory is
+    # on sys.path only while the file runs, for its sibling imports.
+    sys.modules[mod_name] = module
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        sys.modules.pop(mod_name, None)
+        raise ModelError(f"importing {str(path)!r} failed: {type(e).__name__}: {e}") from e
+    finally:
+        if sys.path and sys.path[0] == str(path.parent):
+            del sys.path[0]
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        raise ModelError(f"{str(path)!r} has no callable {factory_name!r}")
+    try:
+        model = factory()
+    except Exception as e:
+        raise ModelError(f"{factory_name}() failed: {type(e).__name__}: {e}") from e
+    if not isinstance(model, torch.nn.Module):
+        raise ModelError(f"{factory_name}() returned {type(model).__name__}, not a torch.nn.Module")
+    shape = getattr(model, "input_shape", None)
+    if shape is None:
+        shape = getattr(factory, "input_shape", None)
+    if shape is None:
+        raise ModelError(
+            f"{factory_name}() in {path.name}: set an 'input_shape' attribute (without the "
+            "batch dim, e.g. (6, 128) or (1, 8, 8)) on the returned module or on the factory"
+        )
+    return model, check_shape(shape, f"{factory_name}().input_shape")
+
+
+def _load_pt2(path: Path) -> tuple[torch.nn.Module, Shape]:
+    if not path.is_file():
+        raise ModelError(f"model file {str(path)!r} not found")
+    try:
+        ep = torch.export.load(str(path))
+    except Exception as e:
+        raise ModelError(f"cannot load {path.name} with torch.export.load: {e}") from e
+    user_inputs = list(ep.graph_signature.user_inputs)
+    if len(user_inputs) != 1:
+        raise ModelError(f"{path.name}: the model takes {len(user_inputs)} inputs; bench needs one")
+    vals = {n.name: n.meta.get("val") for n in ep.graph.nodes if n.op == "placeholder"}
+    val = vals.get(user_inputs[0])
+    if not isinstance(val, torch.Tensor) or val.dim() < 2:
+        raise ModelError(f"{path.name}: the input must be a tensor with a batch dimension")
+    try:
+        shape = tuple(int(d) for d in val.shape[1:])
+    except (TypeError, ValueError) as e:
+        raise ModelError(f"{path.name}: only the batch dimension may be dynamic") from e
+    return ep.module(), check_shape(shape, f"{path.name} input shape")
+
+
+
+def load_graph(spec: str) -> Graph:
+    """A model spec (see load_model) imported as the graph IR."""
+    module, input_shape = load_model(spec)
+    return import_graph(module, input_shape)

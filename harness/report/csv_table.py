@@ -1,0 +1,82 @@
+"""The report as CSV: one row per run, then one per published figure."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from harness.kinds import HOST_BACKEND, IMPORTED_BACKEND, CountKind
+from harness.report.cells import accuracy_pct, latency_us
+from harness.report.compare import Comparison, Row
+from harness.report.published import Published
+from harness.store.store import RunSummary
+
+COLUMNS = ("run", "status", "board", "backend", "engine", "dtype", "quant_scheme", "model",
+           "dataset",
+           "samples", "accuracy_pct", "count_per_inference", "count_kind",
+           "latency_estimate_us", "rom_bytes", "ram_bytes", "arena_bytes", "stack_bytes",
+           # added with the comparison report; the columns above keep their meaning
+           "kind", "latency_cpi", "clock_hz", "baseline_engine", "baseline_run", "count_ratio",
+           "rom_ratio", "ram_ratio", "stack_ratio", "accuracy_delta_pp", "source",
+           "published_metric", "published_value", "published_unit",
+           # added with power meters: median energy per inference and how it was obtained
+           "energy_uj", "energy_kind")
+
+
+
+
+def _r4(v: float | None) -> float | None:
+    return None if v is None else round(v, 4)
+
+
+def _csv_measured(row: Row, c: Comparison) -> dict[str, object]:
+    s, r = row.s, row.ratios
+    return {
+        "run": s.run_id, "status": s.status, "board": s.board, "backend": s.backend,
+        "engine": s.engine, "dtype": s.dtype, "quant_scheme": s.quant_scheme, "model": s.model,
+        "dataset": s.dataset, "samples": s.samples, "accuracy_pct": accuracy_pct(s),
+        "count_per_inference": s.count_per_inference, "count_kind": s.count_kind,
+        "latency_estimate_us": latency_us(s, c.cpi)
+        if s.count_kind == CountKind.INSTRUCTIONS else None,
+        "rom_bytes": s.rom_bytes, "ram_bytes": s.ram_bytes, "arena_bytes": s.arena_bytes,
+        "stack_bytes": s.stack_bytes, "kind": _kind(s),
+        "latency_cpi": c.cpi if s.count_kind == CountKind.INSTRUCTIONS else None,
+        "clock_hz": s.clock_hz, "baseline_engine": c.baseline if r else None,
+        "baseline_run": r and r.baseline_run, "count_ratio": _r4(r and r.count),
+        "rom_ratio": _r4(r and r.rom), "ram_ratio": _r4(r and r.ram),
+        "stack_ratio": _r4(r and r.stack), "accuracy_delta_pp": r and r.accuracy_pp,
+        "source": s.imported_from or f"{s.backend} run",
+        "energy_uj": None if s.energy_uj is None else round(s.energy_uj, 6),
+        "energy_kind": s.energy_kind if s.energy_uj is not None else None}
+
+
+def _kind(s: RunSummary) -> str:
+    """measured (on a board or emulator), host (an engine's host interpreter:
+    accuracy and arena only) or imported (a vendor tool's report)."""
+    return {HOST_BACKEND: "host interpreter", IMPORTED_BACKEND: "imported"}.get(s.backend,
+                                                                                "measured")
+
+
+def _csv_published(p: Published) -> list[dict[str, object]]:
+    return [{"kind": "published", "status": p.kind, "board": p.target, "engine": p.engine,
+             "dtype": p.dtype, "model": p.model, "source": f"{p.source}; {p.file}",
+             "published_metric": f.metric, "published_value": f.value,
+             "published_unit": f.unit} for f in p.figures]
+
+
+def render(c: Comparison, output: Path | None = None) -> str:
+    """Measured rows first (one per run), then one row per published figure."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for g in c.groups:
+        for r in g.rows:
+            w.writerow({k: "" if v is None else v for k, v in _csv_measured(r, c).items()})
+    seen: set[int] = set()
+    for p in [*(p for g in c.groups for p in g.published), *c.other_published]:
+        if id(p) not in seen:
+            seen.add(id(p))
+            for d in _csv_published(p):
+                w.writerow({k: "" if v is None else v for k, v in d.items()})
+    return buf.getvalue()

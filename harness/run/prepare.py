@@ -1,0 +1,89 @@
+"""Everything a run checks and builds before it touches the store: the
+board and backend, the engine (looked up once), the model, the data, the
+quantization, and the firmware or the engine's host model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.backends import resolve_board_backend
+from harness.backends.base import Backend
+from harness.boards import Board
+from harness.build.build import build_for
+from harness.build.firmware import Firmware
+from harness.datasets import Dataset, load_dataset
+from harness.engines import get_engine
+from harness.engines.base import Engine, HostModel
+from harness.errors import ConfigError, ToolMissingError
+from harness.kinds import DType
+from harness.model.ir import Graph, graph_hash
+from harness.model.load import load_graph
+from harness.paths import build_root
+from harness.quant import QuantConfig
+from harness.run.quantize import quant_for
+from harness.run.request import RunRequest
+from harness.run.target import DeviceTarget, HostTarget, Target
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything checked and built; only the measurement is left."""
+
+    req: RunRequest
+    board: Board
+    backend: Backend
+    engine: Engine
+    dtype: DType
+    graph: Graph
+    data: Dataset
+    n: int  # samples planned
+    fw: Firmware | None  # None: the engine runs on the host (see host)
+    host: HostModel | None = None  # the engine's host interpreter, e.g. tflm without TFLM_ROOT
+    calibration: dict | None = None  # recorded with the run
+    quant: QuantConfig | None = None
+    note: str | None = None  # why the run is a host run, for the user
+
+    def target(self) -> Target:
+        if self.host is not None:
+            return HostTarget(self.host)
+        assert self.fw is not None
+        return DeviceTarget(self.backend, self.board, self.fw)
+
+
+def prepare(req: RunRequest) -> Prepared:
+    """Check every input and build the firmware: all the ways a run can fail
+    before it touches the store."""
+    board, backend = resolve_board_backend(req.board, req.backend)
+    engine = get_engine(req.engine)
+    on_host = engine.host_reason()
+    if on_host is not None:
+        if req.per_layer or req.meter is not None:
+            flag = "--per-layer" if req.per_layer else "--meter"
+            raise ConfigError(f"{flag} needs firmware on a target; {on_host}")
+    else:
+        ok, why = backend.available()
+        if not ok:
+            raise ToolMissingError(why)
+        if req.per_layer:
+            ok, why = backend.exact_counter()
+            if not ok:
+                raise ToolMissingError(f"--per-layer needs exact instruction counts: {why}")
+    graph = load_graph(req.model)
+    data = load_dataset(req.dataset)
+    data.check_fits(graph.input_shape)
+    if req.meter is not None and req.resume is not None:
+        raise ConfigError("--meter cannot be combined with --resume: a run's energy comes from "
+                          "one trace; start a new run")
+    n = len(data) if req.limit is None else min(req.limit, len(data))
+    if n <= 0:
+        raise ConfigError(f"dataset {data.name} has no samples to run (limit {req.limit})")
+    dtype = engine.check_dtype(req.dtype)
+    quant, record = quant_for(graph, engine, dtype, req.dataset, req.quant)
+    if on_host is not None:
+        out = build_root() / f"host-{engine.name}-{dtype}-{graph_hash(graph).hex()[:12]}"
+        host = engine.host_model(graph, out, dtype, quant)
+        return Prepared(req, board, backend, engine, dtype, graph, data, n, None, host, record,
+                        quant, on_host)
+    fw = build_for(board, graph, engine, dtype, backend.link, quant=quant,
+                   per_layer=req.per_layer)
+    return Prepared(req, board, backend, engine, dtype, graph, data, n, fw, None, record, quant)

@@ -1,0 +1,71 @@
+"""The one streaming loop every run uses: each sample inferred by the
+target, checked against the reference, and committed before the next; a
+target that stops answering is restarted and the same sample retried."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from harness.boards import Board
+from harness.datasets import Dataset
+from harness.errors import BackendError
+from harness.kinds import CountKind
+from harness.power import estimate
+from harness.run.target import Target, TargetLost
+from harness.store.schema import Sample
+from harness.store.store import Store
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+def stream(store: Store, run_id: int, target: Target, board: Board, data: Dataset,
+           reference: np.ndarray, todo: list[int], n: int, progress: Progress | None,
+           max_restarts: int, streamed: list[int]) -> None:
+    """Infer ``todo`` (dataset indices) on ``target`` and store each sample;
+    ``streamed`` gets each index as it is stored (a meter's windows follow
+    that order). The target is started only if there is something to do."""
+    done = n - len(todo)
+    if progress:
+        progress(done, n)
+    if not todo:
+        return
+    facts = estimate.power_facts(board)
+    restarts = 0
+    target.start()
+    store.update_run(run_id, timer_kind=target.timer_kind)
+    pos = 0
+    while pos < len(todo):
+        i = todo[pos]
+        try:
+            res = target.infer(data.x[i], i)
+        except TargetLost as e:
+            if restarts >= max_restarts:
+                raise BackendError(f"target stopped answering at sample {i} ({e.why})") from e
+            restarts += 1
+            target.start()  # reset and retry the same sample
+            continue
+        count = res.count
+        can_estimate = (facts is not None and count is not None
+                        and count.kind in (CountKind.CYCLES, CountKind.INSTRUCTIONS))
+        if pos == 0 and count is not None:
+            store.update_run(run_id, count_kind=count.kind)
+            if can_estimate:
+                assert facts is not None
+                store.update_run(run_id, energy_kind=estimate.LABEL,
+                                 energy_basis=estimate.basis(board, facts, count.kind))
+        store.add_sample(run_id, Sample(
+            idx=i, label=int(data.y[i]), predicted=int(np.argmax(res.output)),
+            count=count.value if count is not None else 0,
+            raw_count=count.raw if count is not None else 0,
+            stack_bytes=res.stack_bytes or 0,
+            max_abs_error=float(np.max(np.abs(res.output - reference[i]))),
+            output=res.output, layers=res.layers,
+            energy_uj=estimate.estimate_uj(count.value, count.kind, facts)  # type: ignore[union-attr,arg-type]
+            if can_estimate else None))
+        streamed.append(i)
+        pos += 1
+        done += 1
+        if progress:
+            progress(done, n)

@@ -1,0 +1,138 @@
+"""The results database's tables, each spelled once as a record type.
+
+``RunRecord`` is a row of ``runs`` as a run is created; the store adds the
+row's id, status and times. The CREATE TABLE text, the columns an older
+database gains on open, and what ``create_run``/``update_run`` accept are
+all derived from it, and ``RunSummary`` extends it with what the samples
+say. A new figure is one new field here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+
+def column(sql: str, note: str = "", default: Any = None) -> Any:  # noqa: ANN401
+    """A dataclass field that is also a table column."""
+    return field(default=default, metadata={"sql": sql, "note": note})
+
+
+def required(sql: str, note: str = "", null: bool = False) -> Any:  # noqa: ANN401
+    """A field every record gives; NOT NULL in SQL unless ``null``."""
+    return field(metadata={"sql": sql if null else sql + " NOT NULL", "note": note})
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run: what was measured, where, with what, and its run-level figures."""
+
+    board: str = required("TEXT")
+    backend: str = required("TEXT", "qemu | renode | probe | ambiq-uart | host | imported")
+    engine: str = required("TEXT")
+    dtype: str = required("TEXT")
+    model: str = required("TEXT", "what the user passed")
+    model_hash: str = required("TEXT", "sha256 of the imported graph")
+    dataset: str = required("TEXT")
+    dataset_hash: str = required("TEXT", "sha256 of the x and y arrays")
+    samples_planned: int = required("INTEGER")
+    git_commit: str | None = column("TEXT")
+    compiler: str | None = column("TEXT")
+    cflags: str | None = column("TEXT")
+    build_id: str | None = column("TEXT")
+    clock_hz: int | None = column("INTEGER")
+    count_kind: str | None = column("TEXT", "cycles | instructions")
+    timer_kind: str | None = column("TEXT", "what counted: dwt_cycles | systick | tcg_plugin")
+    rom_bytes: int | None = column("INTEGER")
+    ram_bytes: int | None = column("INTEGER")
+    arena_bytes: int | None = column("INTEGER")
+    stack_reserved_bytes: int | None = column("INTEGER")
+    input_shape: str | None = column("TEXT", "JSON list, without the batch")
+    n_outputs: int | None = column("INTEGER")
+    firmware_dir: str | None = column("TEXT")
+    note: str | None = column("TEXT")
+    quant_scheme: str | None = column("TEXT", "pot | affine for int8/int16 runs")
+    calibration: str | None = column("TEXT", "JSON: method, samples, dataset of the ranges")
+    per_layer: int | None = column("INTEGER", "1: built with -DBENCH_PER_LAYER")
+    sweep_key: str | None = column("TEXT", "<sweep_id>:<entry key>: made by bench sweep")
+    imported_from: str | None = column("TEXT", "a vendor report this row was read from")
+    metrics: str | None = column("TEXT", "JSON: run-level figures of an imported row")
+    energy_kind: str | None = column("TEXT", "samples.energy_uj is: measured | estimated")
+    energy_basis: str | None = column("TEXT", "the meter, or how the estimate was made")
+    trace_file: str | None = column("TEXT", "the power trace (Parquet) of a measured run")
+    meter: str | None = column("TEXT", "--meter URI the run was measured with")
+    reference: str | None = column("TEXT", "outputs compared with: integer | float")
+
+
+# Columns the store itself keeps for every run, before the record's.
+RUN_HEAD = (
+    ("run_id", "INTEGER PRIMARY KEY AUTOINCREMENT", ""),
+    ("created_at", "TEXT NOT NULL", ""),
+    ("finished_at", "TEXT", ""),
+    ("status", "TEXT NOT NULL", "running | complete | incomplete"),
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One finished inference (table ``samples``, plus its ``layer_counts``)."""
+
+    idx: int = required("INTEGER", "position in the dataset")
+    label: int = required("INTEGER")
+    predicted: int = required("INTEGER")
+    count: int = required("INTEGER", "in the run's count_kind; 0 when that is NULL")
+    raw_count: int = required("INTEGER", "as the device sent it (timer ticks or cycles)")
+    stack_bytes: int = required("INTEGER", "stack high-water mark after this inference")
+    max_abs_error: float | None = required("REAL", "vs the run's reference", null=True)
+    output: np.ndarray = required("BLOB", "all outputs, float32 little endian, dequantized")
+    # per-layer instructions, in manifest order (--per-layer): table layer_counts
+    layers: tuple[int, ...] = field(default=(), metadata={"sql": None})
+    energy_uj: float | None = column("REAL", "per inference; runs.energy_kind says which")
+
+
+SAMPLE_HEAD = (("run_id", "INTEGER NOT NULL REFERENCES runs(run_id)", ""),)
+RUN_FIELDS = tuple(f.name for f in fields(RunRecord))
+
+
+def record_columns(record: type) -> list[tuple[str, str, str]]:
+    """(name, SQL type, note) of a record's fields that are columns."""
+    return [(f.name, f.metadata["sql"], f.metadata["note"]) for f in fields(record)
+            if f.metadata.get("sql")]
+
+
+def _table(name: str, columns: list[tuple[str, str, str]], tail: tuple[str, ...] = ()) -> str:
+    items = [(f"{col} {sql}", note) for col, sql, note in columns] + [(t, "") for t in tail]
+    lines = [f"    {text}{',' if i < len(items) - 1 else ''}" + (f"  -- {note}" if note else "")
+             for i, (text, note) in enumerate(items)]
+    return f"CREATE TABLE IF NOT EXISTS {name} (\n" + "\n".join(lines) + "\n);\n"
+
+
+SCHEMA = (
+    _table("runs", [*RUN_HEAD, *record_columns(RunRecord)])
+    + _table("samples", [*SAMPLE_HEAD, *record_columns(Sample)], ("PRIMARY KEY (run_id, idx)",))
+    + """CREATE TABLE IF NOT EXISTS layer_counts (   -- --per-layer runs (QEMU TCG plugin)
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    idx INTEGER NOT NULL,               -- the sample's position in the dataset
+    layer INTEGER NOT NULL,             -- position in the firmware manifest's "layers"
+    count INTEGER NOT NULL,             -- instructions from the previous mark to this layer's
+    PRIMARY KEY (run_id, idx, layer)
+);
+CREATE TABLE IF NOT EXISTS sweeps (     -- bench sweep: one row per sweep file run
+    sweep_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    spec_hash TEXT NOT NULL,            -- sha256 of the plan: what --resume matches
+    spec TEXT NOT NULL,                 -- the plan as JSON
+    created_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL                -- running | complete | incomplete
+);
+""")
+
+# What an older database lacks is added on open: every nullable column of
+# the records (the NOT NULL ones have been there from the first schema).
+ADDABLE: dict[str, list[tuple[str, str]]] = {
+    "runs": [(n, sql) for n, sql, _ in record_columns(RunRecord) if "NOT NULL" not in sql],
+    "samples": [(n, sql) for n, sql, _ in record_columns(Sample) if "NOT NULL" not in sql],
+}
