@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import serial
 
 from harness.errors import ProtocolError
+from harness.kinds import DType
 
 try:
     import termios
@@ -32,7 +33,7 @@ HEADER = struct.Struct("<BBHH")  # type, flags, seq, length (after the sync byte
 MSG_HELLO, MSG_INFER, MSG_PING = 0x01, 0x02, 0x03
 MSG_HELLO_ACK, MSG_RESULT, MSG_PONG, MSG_ERROR = 0x81, 0x82, 0x83, 0xFF
 ERRORS = {1: "crc mismatch", 2: "bad length", 3: "unknown message type", 4: "model failed"}
-DTYPES = {0: "float32", 1: "int16", 2: "int8"}
+DTYPES = {0: DType.FLOAT32, 1: DType.INT16, 2: DType.INT8}  # bench_model.h bench_dtype
 TIMER_KINDS = {0: "none", 1: "dwt_cycles", 2: "systick"}
 
 HELLO_ACK = struct.Struct("<HBBIB3xIIIII8s8s16s16sI")

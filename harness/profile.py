@@ -23,6 +23,7 @@ from harness.build.build import build_for
 from harness.build.firmware import Firmware
 from harness.datasets import load_dataset
 from harness.errors import BenchError, ConfigError, ProtocolError, ToolMissingError
+from harness.kinds import DType, WeightLayout
 from harness.model.ir import graph_hash
 from harness.store.store import Store
 
@@ -131,12 +132,12 @@ def _measure(run_id: int, row: dict, samples: int) -> Profile:
         raise ConfigError(f"run {run_id}'s model {row['model']} has changed since the run "
                           f"(different graph hash): profile a --per-layer run instead")
     quant = None
-    if row["dtype"] != "float32":
+    if row["dtype"] != DType.FLOAT32:
         calibration = Calibration.load(old.dir / "calibration.json")
         record = json.loads(row["calibration"]) if row.get("calibration") else {}
         quant = QuantConfig(scheme=row["quant_scheme"] or old.quant_scheme or "",
                             calibration=calibration,
-                            weights=record.get("weights", "packed"))
+                            weights=record.get("weights", WeightLayout.PACKED))
     data = load_dataset(row["dataset"])
     if data.hash != row["dataset_hash"]:
         raise ConfigError(f"run {run_id}'s dataset {row['dataset']} has changed since the run")

@@ -45,6 +45,7 @@ from harness.backends import get_backend, resolve_board_backend
 from harness.datasets import has_dataset
 from harness.engines import ENGINES, get_engine
 from harness.errors import BenchError, ConfigError
+from harness.kinds import DType, RunStatus, WeightLayout
 from harness.quant.calibrate import DEFAULT_SAMPLES, METHODS
 from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import Store
@@ -160,7 +161,7 @@ def _applicable(entries: list[Entry]) -> tuple[list[Entry], tuple[str, ...]]:
                      {(e.engine, e.dtype) for e in kept})
     notes = [f"left out: {eng} has no {dt} build" for eng, dt in dropped]
     for eng, dt, want in sorted({(e.engine, e.dtype, e.quant.get("scheme")) for e in kept
-                                 if e.dtype != "float32" and e.quant.get("scheme")}):
+                                 if e.dtype != DType.FLOAT32 and e.quant.get("scheme")}):
         have = get_engine(eng).schemes(dt)
         if want not in have and have:
             notes.append(f"{eng} {dt} has no {want!r} scheme: it uses "
@@ -204,7 +205,7 @@ def _request(entry: Entry, sweep_id: int, resume: int | None) -> RunRequest:
                       quant=QuantRequest(scheme=scheme,
                                          samples=int(q.get("calibrate", DEFAULT_SAMPLES)),
                                          method=q.get("method", "minmax"),
-                                         weights=q.get("weights", "packed")))
+                                         weights=q.get("weights", WeightLayout.PACKED)))
 
 
 def _work(entry: Entry, sweep_id: int, resume: int | None, db: str,
@@ -221,7 +222,7 @@ def _work(entry: Entry, sweep_id: int, resume: int | None, db: str,
         with Store(Path(db)) as store:
             run_id = store.sweep_runs(sweep_id).get(entry.key, (None, ""))[0]
         return Outcome(entry, run_id, "failed", str(e))
-    return Outcome(entry, summary.run_id, "complete", summary=summary.as_dict())
+    return Outcome(entry, summary.run_id, RunStatus.COMPLETE, summary=summary.as_dict())
 
 
 Progress = Callable[[str, str, int, int], None]  # (event, entry key, done, total)
@@ -247,7 +248,7 @@ def run_sweep(plan: Plan, db: Path, workers: int, resume: bool,
     todo: list[tuple[Entry, int | None]] = []
     for e in plan.entries:
         run_id, status = done.get(e.key, (None, ""))
-        if status == "complete":
+        if status == RunStatus.COMPLETE:
             outcomes[e.key] = Outcome(e, run_id, "skipped")
         else:
             todo.append((e, run_id))  # None: a new run; else continue the stored one
@@ -274,8 +275,8 @@ def run_sweep(plan: Plan, db: Path, workers: int, resume: bool,
         _drain(queue, progress)
     results = [outcomes[e.key] for e in plan.entries]
     with Store(db) as store:
-        ok = all(o.status in ("complete", "skipped") for o in results)
-        store.finish_sweep(sweep_id, "complete" if ok else "incomplete")
+        ok = all(o.status in (RunStatus.COMPLETE, "skipped") for o in results)
+        store.finish_sweep(sweep_id, RunStatus.COMPLETE if ok else RunStatus.INCOMPLETE)
     return sweep_id, results
 
 

@@ -230,7 +230,7 @@ class QemuBackend(Backend):
         log = temp_log("bench-qemu-")
         try:
             with log.open("w") as err:
-                proc = subprocess.Popen(self.command(board, elf, "semihost", plugin=plugin),
+                proc = subprocess.Popen(self.command(board, elf, LinkKind.SEMIHOST, plugin=plugin),
                                         stdin=master, stdout=master, stderr=err)
         finally:
             os.close(master)
@@ -243,7 +243,7 @@ class QemuBackend(Backend):
         # A dead QEMU with the plugin goes back to _checked(), which retries
         # without the plugin.
         return start_on_free_port(
-            "QEMU", lambda port: self.command(board, elf, "uart", port, plugin=plugin),
+            "QEMU", lambda port: self.command(board, elf, LinkKind.UART, port, plugin=plugin),
             lambda proc, url, log: QemuSession(proc, url, log, plugin=plugin),
             keep_dead=lambda session: session.plugin is not None,
             before_retry=detach_plugin)

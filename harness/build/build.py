@@ -42,7 +42,7 @@ def _sources_digest(paths: list[Path]) -> bytes:
 
 
 def build(board: Board, graph: Graph, engine: Engine, dtype: str, out_dir: Path,
-          link: str = "uart", extra_cflags: tuple[str, ...] = (),
+          link: str = LinkKind.UART, extra_cflags: tuple[str, ...] = (),
           quant: QuantConfig | None = None) -> Firmware:
     """Generate, compile and link; reuse ``out_dir`` when nothing changed.
 

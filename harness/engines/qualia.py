@@ -80,9 +80,8 @@ _RUNTIME = FIRMWARE / "runtime"
 # dtype -> (width, long width). int8 with Qualia's default 16-bit accumulator
 # overflows on post-training (not QAT-constrained) ranges, and 32-bit adds
 # cost nothing extra on a Cortex-M4, so both integer types accumulate in 32.
-LONG_WIDTH: dict[str, int] = {"float32": 32, "int16": 32, "int8": 32}
-_WIDTH: dict[str, int] = {"float32": 32, "int16": 16, "int8": 8}
-_ITEMSIZE: dict[str, int] = {"float32": 4, "int16": 2, "int8": 1}
+LONG_WIDTH: dict[str, int] = {DType.FLOAT32: 32, DType.INT16: 32, DType.INT8: 32}
+_WIDTH: dict[str, int] = {DType.FLOAT32: 32, DType.INT16: 16, DType.INT8: 8}
 _CHECK_TOL = 1e-4  # rebuilt module vs numpy reference, relative to the output scale
 
 # Activations Qualia can fuse into each producer (the templates #error otherwise).
@@ -391,7 +390,7 @@ def _annotate(modelgraph: Any, steps: list[_Step], graph: Graph, dtype: str,  # 
     from qualia_codegen_core.graph.RoundMode import RoundMode
 
     width, long_width = _WIDTH[dtype], LONG_WIDTH[dtype]
-    if dtype == "float32":
+    if dtype == DType.FLOAT32:
         for node in modelgraph.nodes:
             node.q = Quantization(number_type=float, width=width, long_width=long_width,
                                   weights_width=width, bias_width=width, output_width=width,
@@ -457,10 +456,10 @@ def generate_qualia(graph: Graph, out_dir: Path, model_hash: bytes, dtype: str,
     """
     if dtype not in _WIDTH:
         raise EngineError(f"the qualia engine has no {dtype}; it has float32, int16, int8")
-    if dtype != "float32":
+    if dtype != DType.FLOAT32:
         if quant is None:
             raise EngineError(f"a qualia {dtype} build needs calibration ranges")
-        if quant.scheme != "pot":
+        if quant.scheme != Scheme.POT:
             raise EngineError(f"Qualia quantizes per layer to power-of-two fixed point only "
                               f"(scheme 'pot'), not {quant.scheme!r}")
     if len(model_hash) < 8:
@@ -503,7 +502,7 @@ def generate_qualia(graph: Graph, out_dir: Path, model_hash: bytes, dtype: str,
         if not rendered or not allocation:
             raise _qualia_failed("generate C", log)
 
-    itemsize = _ITEMSIZE[dtype]
+    itemsize = DType(dtype).itemsize
     nodes = modelgraph.nodes
     pools = allocation["pools"]
     index = allocation["index"]
@@ -523,7 +522,7 @@ def generate_qualia(graph: Graph, out_dir: Path, model_hash: bytes, dtype: str,
 
     # Static scratch some templates keep besides the unions (conv2d's per-map
     # accumulators, maxpool1d's running max): in .bss, reported apart.
-    long_bytes = 4 if dtype == "float32" else LONG_WIDTH[dtype] // 8
+    long_bytes = 4 if dtype == DType.FLOAT32 else LONG_WIDTH[dtype] // 8
     scratch = 0
     for node, li in zip(nodes[1:], layers, strict=True):
         out = tuple(node.output_shape[0][1:])
@@ -533,7 +532,7 @@ def generate_qualia(graph: Graph, out_dir: Path, model_hash: bytes, dtype: str,
             scratch += out[-1] * long_bytes
     in_shape, out_shape = tuple(graph.input_shape), tuple(graph.output_shape)
     in_q = out_q = None
-    if dtype != "float32":
+    if dtype != DType.FLOAT32:
         iq, oq = nodes[0].q.output_scale_factor, nodes[-1].q.output_scale_factor
         in_q = TensorQuant(dtype, 2.0 ** -iq, 0, iq)
         out_q = TensorQuant(dtype, 2.0 ** -oq, 0, oq)

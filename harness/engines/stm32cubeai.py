@@ -87,7 +87,7 @@ class StmCubeAiEngine(Engine):
             raise ToolMissingError(f"the stm32cubeai engine needs ST's {TOOL} on PATH (or "
                                    f"{ROOT_VAR}); without it, import its reports with "
                                    f"'bench import-cubeai REPORT'")
-        if dtype != "int8" or quant is None or quant.scheme != "affine":
+        if dtype != DType.INT8 or quant is None or quant.scheme != Scheme.AFFINE:
             raise ConfigError("engine stm32cubeai builds int8 models with the affine scheme")
 
         qgraph = quantize_graph(graph, quant, dtype)

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import EngineError, ModelError, ToolMissingError
+from harness.kinds import DType, Scheme
 from harness.model.ir import Shape, numel
 from harness.quant import TensorQuant
 from harness.quant.schemes import QGraph, QLayer
@@ -516,7 +517,7 @@ def export_tflite(qgraph: QGraph) -> bytes:
         ModelError: an op or layout this export cannot express.
         EngineError: TFLM would derive different requantization constants.
     """
-    if qgraph.scheme != "affine" or qgraph.dtype != "int8":
+    if qgraph.scheme != Scheme.AFFINE or qgraph.dtype != DType.INT8:
         raise EngineError(f"TFLite Micro runs int8 affine graphs; this one is "
                           f"{qgraph.dtype} {qgraph.scheme} (use --dtype int8 --quant affine)")
     s = schema()

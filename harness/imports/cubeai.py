@@ -9,16 +9,17 @@ import hashlib
 import json
 from pathlib import Path
 
+from harness import kinds
 from harness.boards import Board
 from harness.engines.stm32cubeai import TOOL, find_reports, read_c_info, read_validation, series
 from harness.errors import ConfigError
-from harness.kinds import IMPORTED_BACKEND, CountKind, RunStatus
+from harness.kinds import IMPORTED_BACKEND, CountKind, DType, RunStatus
 from harness.store.schema import RunRecord
 from harness.store.store import Store
 
 
 def import_report(report: Path, board: Board, db: Path, model: str | None = None,
-                  dataset: str | None = None, dtype: str = "int8") -> int:
+                  dataset: str | None = None, dtype: str = DType.INT8) -> int:
     """Store one stedgeai run's figures as an imported row; returns its run id.
 
     With ``model`` (and ``dataset``) the row carries the same graph (and
@@ -33,8 +34,7 @@ def import_report(report: Path, board: Board, db: Path, model: str | None = None
         raise ConfigError(f"{info_file} was generated for {info.series}, not {board.name} "
                           f"({board.part}): pass the --board it was made for")
     val = read_validation(validate_file) if validate_file else None
-    if dtype not in ("float32", "int16", "int8"):
-        raise ConfigError(f"unknown dtype {dtype!r}; known: float32, int16, int8")
+    dtype = kinds.dtype(dtype)
     if model is not None:
         from harness.model.ir import graph_hash
         from harness.model.load import load_graph  # torch: only to match bench's own runs

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from harness.boards import Board, parse_section
 from harness.errors import ConfigError
+from harness.kinds import CountKind, EnergyKind
 
-LABEL = "estimated"
+LABEL = EnergyKind.ESTIMATED
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,9 @@ def power_facts(board: Board) -> PowerFacts | None:
 
 def estimate_uj(count: int, count_kind: str, facts: PowerFacts) -> float:
     """Estimated energy of one inference in microjoules."""
-    if count_kind == "cycles":
+    if count_kind == CountKind.CYCLES:
         cycles = float(count)
-    elif count_kind == "instructions":
+    elif count_kind == CountKind.INSTRUCTIONS:
         cycles = count * facts.cpi
     else:
         raise ConfigError(f"cannot estimate energy from a {count_kind!r} count")
@@ -52,6 +53,6 @@ def estimate_uj(count: int, count_kind: str, facts: PowerFacts) -> float:
 
 def basis(board: Board, facts: PowerFacts, count_kind: str) -> str:
     """One line saying how the estimate was made."""
-    cpi = f" x CPI {facts.cpi:g}" if count_kind == "instructions" else ""
+    cpi = f" x CPI {facts.cpi:g}" if count_kind == CountKind.INSTRUCTIONS else ""
     return (f"{LABEL}: {count_kind}{cpi} / {board.clock_hz / 1e6:g} MHz x "
             f"{facts.run_ua_per_mhz:g} uA/MHz x {facts.supply_v:g} V ({facts.source})")

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.kinds import DType, Scheme, WeightLayout
 from harness.quant.calibrate import Calibration
 
-SCHEMES: tuple[str, ...] = ("pot", "affine")
-QDTYPES: dict[str, tuple[int, int]] = {"int8": (-128, 127), "int16": (-32768, 32767)}
+SCHEMES: tuple[str, ...] = tuple(Scheme)
+QDTYPES: dict[str, tuple[int, int]] = {DType.INT8: (-128, 127), DType.INT16: (-32768, 32767)}
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class QuantConfig:
     calibration: Calibration
     # int8 conv weights in flash: "packed" (int8, smallest) or "wide" (stored
     # as int16: no unpacking in the inner loop, twice the flash).
-    weights: str = "packed"
+    weights: str = WeightLayout.PACKED
 
 
 __all__ = ["QDTYPES", "SCHEMES", "Calibration", "QuantConfig", "TensorQuant"]

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.errors import ConfigError, ModelError
+from harness.kinds import DType, Scheme
 from harness.model.ir import ALIASING, Graph, Layer, fuse_activations
 from harness.quant import QDTYPES, SCHEMES, QuantConfig, TensorQuant
 
@@ -107,7 +108,7 @@ class QGraph:
 
 
 def _bits(dtype: str) -> int:
-    return 7 if dtype == "int8" else 15
+    return 7 if dtype == DType.INT8 else 15
 
 
 def frac_bits_for(max_abs: float, bits: int) -> int:
@@ -127,12 +128,12 @@ def affine_format(lo: float, hi: float) -> TensorQuant:
     """TFLite's asymmetric int8: the range always includes an exact zero."""
     lo, hi = min(lo, 0.0), max(hi, 0.0)
     if hi - lo <= 0.0:
-        return TensorQuant(dtype="int8", scale=1.0, zero_point=0)
+        return TensorQuant(dtype=DType.INT8, scale=1.0, zero_point=0)
     # Scales are float32, as a .tflite file stores them: TFLite Micro derives
     # its multipliers from those floats, so ours must come from the same ones.
     scale = float(np.float32((hi - lo) / 255.0))
     zp = int(np.clip(round(-128 - lo / scale), -128, 127))
-    return TensorQuant(dtype="int8", scale=float(scale), zero_point=zp)
+    return TensorQuant(dtype=DType.INT8, scale=float(scale), zero_point=zp)
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -166,12 +167,13 @@ def quantize_graph(graph: Graph, config: QuantConfig, dtype: str) -> QGraph:
                           f"{', '.join(SCHEMES)}")
     if dtype not in QDTYPES:
         raise ConfigError(f"{dtype} is not an integer dtype")
-    if config.scheme == "affine" and dtype != "int8":
+    if config.scheme == Scheme.AFFINE and dtype != DType.INT8:
         raise ConfigError("the affine scheme is int8 only (TFLite's int16 variant needs 64-bit "
                           "accumulators); use --quant pot for int16")
     graph = fuse_activations(graph)
     cal = config.calibration
-    fmt = (lambda lo, hi: pot_format(lo, hi, dtype)) if config.scheme == "pot" else affine_format
+    fmt = ((lambda lo, hi: pot_format(lo, hi, dtype)) if config.scheme == Scheme.POT
+           else affine_format)
 
     tensors: dict[str, TensorQuant] = {graph.input_name: fmt(*cal.range_of(graph.input_name))}
     layers: list[QLayer] = []
@@ -184,12 +186,12 @@ def quantize_graph(graph: Graph, config: QuantConfig, dtype: str) -> QGraph:
         tensors[layer.output] = out_q
         q = QLayer(layer=layer, in_q=in_q, out_q=out_q)
         if layer.op in ("conv1d", "conv2d", "linear"):
-            if config.scheme == "pot":
+            if config.scheme == Scheme.POT:
                 _pot_weights(q, dtype)
             else:
                 _affine_weights(q)
         elif layer.op == "add":
-            if config.scheme == "pot":
+            if config.scheme == Scheme.POT:
                 _pot_add(q)
             else:
                 _affine_add(q)
@@ -227,7 +229,7 @@ def _pot_weights(q: QLayer, dtype: str) -> None:
     f_x, f_y = q.in_q[0].frac_bits, q.out_q.frac_bits
     assert f_x is not None and f_y is not None
     f_w = frac_bits_for(float(np.max(np.abs(layer.weight))), bits)
-    if dtype == "int16":
+    if dtype == DType.INT16:
         # Each bit of shift beyond 15 is a bit of accumulator above the
         # output's 16: keep the accumulator below 2**ACC_HEADROOM_BITS.
         f_w = min(f_w, ACC_HEADROOM_BITS - 15 + f_y - f_x)

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 from harness.engines import ENGINES, get_engine
 from harness.errors import ConfigError
-from harness.kinds import HOST_BACKEND, IMPORTED_BACKEND, CountKind, Reference
+from harness.kinds import HOST_BACKEND, IMPORTED_BACKEND, CountKind, DType, Reference, RunStatus
 from harness.report.published import Published
 from harness.store.store import RunSummary
 
 DEFAULT_BASELINE = "native"
 DEFAULT_CPI = 1.0
-DTYPE_ORDER = {"float32": 0, "int16": 1, "int8": 2}
+DTYPE_ORDER = {d: i for i, d in enumerate(DType)}  # float32, int16, int8
 
 
 
@@ -141,7 +141,7 @@ def compare(summaries: Iterable[RunSummary], baseline: str | None = None,
 
     # the baseline run for each key: the newest complete one, else the newest
     bases: dict[tuple[str, ...], RunSummary] = {}
-    for s in sorted(runs, key=lambda r: (r.status == "complete", r.run_id)):
+    for s in sorted(runs, key=lambda r: (r.status == RunStatus.COMPLETE, r.run_id)):
         if s.engine == chosen and s.count_per_inference is not None:
             bases[_baseline_key(s)] = s
             bases[_any_backend_key(s)] = s

@@ -81,5 +81,5 @@ def _measure(store: Store, run_id: int, meter: Meter, streamed: list[int], db: P
     store.set_energy(run_id, energy, energy_kind=EnergyKind.MEASURED,
                      energy_basis=f"measured: {meter.uri} at {trace.sample_rate:,.0f} Hz, "
                      f"{len(energy)} windows from {trace.windows_from}"
-                     + ("" if trace.voltage_from == "measured" else
+                     + ("" if trace.voltage_from == EnergyKind.MEASURED else
                         f", voltage {trace.voltage_from}"))

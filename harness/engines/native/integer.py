@@ -25,18 +25,18 @@ import numpy as np
 from harness.engines.codegen.c import CModel, ModelInfo, model_info_c, weights_header
 from harness.engines.codegen.plan import MemoryPlan, plan_memory, scratch_name
 from harness.errors import EngineError
-from harness.kinds import DType, Layout
+from harness.kinds import DType, Layout, WeightLayout
 from harness.model.ir import ALIASING, Shape, numel
 from harness.paths import FIRMWARE
-from harness.quant import QuantConfig, TensorQuant
+from harness.quant import QDTYPES, QuantConfig, TensorQuant
 from harness.quant.schemes import QGraph, QLayer, quantize_graph
 
 ENGINE = "native"
 _KERNELS = FIRMWARE / "kernels"
 _RUNTIME = FIRMWARE / "runtime"
 _ALIGN = 4
-_CTYPE = {"int8": "int8_t", "int16": "int16_t"}
-_SUFFIX = {"int8": "s8", "int16": "s16"}
+_CTYPE = {DType.INT8: "int8_t", DType.INT16: "int16_t"}
+_SUFFIX = {DType.INT8: "s8", DType.INT16: "s16"}  # the kernels' names: bench_conv_s8
 
 
 def kernel_sources() -> list[Path]:
@@ -158,8 +158,8 @@ class _Emitter(CModel):
             win, qp = self.window(p, q), self.qparams(p, q)
             din, dout = self.dims(f"{p}_in", in_shape), self.dims(f"{p}_out", layer.out_shape)
             if groups == 1:
-                wide = self.qg.dtype == "int8" and self.wide
-                rows = gemm_rows(conv_rows(w), permute=self.qg.dtype == "int8" and wide)
+                wide = self.qg.dtype == DType.INT8 and self.wide
+                rows = gemm_rows(conv_rows(w), permute=self.qg.dtype == DType.INT8 and wide)
                 ctype = "int16_t" if wide else self.ctype
                 weight = self.array(f"{p}_weight", rows.astype(ctype.replace("_t", "")), ctype)
                 scratch = self.ptr(scratch_name(i), "int16_t")
@@ -187,7 +187,7 @@ class _Emitter(CModel):
             kernel = f"bench_linear_{sfx}"
             # int8: the input is widened to int16 once, in scratch.
             scratch = (f"{self.ptr(scratch_name(i), 'int16_t')}, "
-                       if self.qg.dtype == "int8" else "")
+                       if self.qg.dtype == DType.INT8 else "")
             self.call(f"{kernel}({qp}, {n_in}, {n_out}, {x[0]}, {weight}, {bias}, "
                       f"{scratch}{y})")
         elif op in ("maxpool1d", "maxpool2d"):
@@ -277,7 +277,7 @@ def conv_variant(q: QLayer) -> str:
     if q.mult is not None:
         return "_affine"
     assert q.shift is not None
-    lo, hi = (-128, 127) if q.out_q.dtype == "int8" else (-32768, 32767)
+    lo, hi = QDTYPES[q.out_q.dtype]
     if int(q.shift[0]) >= 0 and q.act_max == hi and q.act_min in (lo, 0):
         return "_pot"
     return ""
@@ -289,7 +289,7 @@ def scratch_bytes(q: QLayer) -> int:
     if layer.op in ("conv1d", "conv2d") and int(layer.params["groups"]) == 1:
         assert layer.weight is not None
         return 4 * conv_k_pad(tuple(layer.weight.shape))  # two int16 columns
-    if layer.op == "linear" and q.out_q.dtype == "int8":
+    if layer.op == "linear" and q.out_q.dtype == DType.INT8:
         assert layer.weight is not None
         return 2 * int(layer.weight.shape[1])  # the input as int16
     if layer.op == "global_avgpool":
@@ -461,4 +461,4 @@ def generate_int(graph, out_dir: Path, model_hash: bytes, dtype: str,  # noqa: A
                  quant: QuantConfig) -> IntModel:
     """Quantize ``graph`` and write its C."""
     return generate(quantize_graph(graph, quant, dtype), out_dir, model_hash,
-                    wide=quant.weights == "wide")
+                    wide=quant.weights == WeightLayout.WIDE)
