@@ -16,7 +16,8 @@ import torch
 from elftools.elf.elffile import ELFFile
 from torch import nn
 
-from harness.engines.qualia import build_module, check_module, frac_bits, generate_qualia
+from harness.engines.qualia.convert import frac_bits, generate_qualia
+from harness.engines.qualia.modules import build_module, check_module
 from harness.errors import EngineError
 from harness.model.load import load_model
 from harness.model.lower import import_graph

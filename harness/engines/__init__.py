@@ -14,7 +14,7 @@ from harness.registry import Registry
 
 ENGINES: Registry[type[Engine]] = Registry("engine", {
     "native": "harness.engines.native.engine:NativeEngine",
-    "qualia": "harness.engines.qualia:QualiaEngine",
+    "qualia": "harness.engines.qualia.engine:QualiaEngine",
     "tflm": "harness.engines.tflm.engine:TflmEngine",
     "stm32cubeai": "harness.engines.stm32cubeai:StmCubeAiEngine",
 })

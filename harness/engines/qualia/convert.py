@@ -1,54 +1,6 @@
-"""The qualia engine: LEAT's Qualia-CodeGen (``qualia-codegen-core`` 2.6.0) as
-a peer, built with our runtime, board support and flags.
-
-Flow of ``generate()``:
-
-1. Our Graph IR (BatchNorm folded) is rebuilt as an fx-traceable
-   ``nn.Module`` of standard torch layers, one submodule per IR layer, and
-   checked against ``harness.model.reference.run_graph`` on random inputs.
-2. Qualia's ``TorchModelGraph`` traces it; every node gets a
-   ``Quantization`` (number type, width, long width, power-of-two scale
-   factors) computed from OUR calibration ranges (see ``frac_bits``).
-3. Qualia's ``Converter`` fuses ReLUs, quantizes the weights, allocates its
-   activation unions and renders its Jinja templates into ``out_dir/qualia``
-   (``model.c`` includes every layer and weight file; ``include/model.h``
-   declares ``qualia_net(const input_t, output_t)``).
-4. ``out_dir/model.c`` (ours) defines ``bench_model_info`` and
-   ``bench_model_run()``, which calls ``qualia_net``.
-
-Layout: Qualia's C is channels-last ((L, C), (H, W, C)) while the graph is
-channels-first. The build declares ``input_layout``/``output_layout``
-"hwc", so the host sends inputs in Qualia's order and reorders its outputs:
-the wrapper passes the caller's buffers straight through (no copy, no
-extra RAM, nothing added to the timed region). ``arena_bytes`` is what
-Qualia's allocator reserves: the sum of its ``static union activationsN``
-(the graph output goes to the caller's buffer). Some templates also keep
-static scratch (conv2d accumulators, maxpool1d running max), reported as
-``extra["scratch_bytes"]``; both are in the ELF's RAM figure.
-
-Integer formats (Qualia: per-layer symmetric power-of-two fixed point, as
-its ``Quantizer`` computes them for ``quantype='fxp'`` and minmax ranges): a
-tensor whose largest magnitude is ``m`` gets ``width - 2 - floor(log2 m)``
-fractional bits (``width - 2`` when ``m`` is 0). Activations use ``m`` from
-our calibration range of that tensor; weights and biases use their own
-``max |w|`` and ``max |b|`` (Qualia's separate bias quantizer: bias_q). Round
-mode is nearest for weights and activations. Accumulators: 32 bits for int16
-(Qualia's default) and for int8 (Qualia's default is 16 bits, which wraps on
-ordinary post-training ranges; see ``LONG_WIDTH``). One addition to Qualia's
-rule: a conv/linear accumulator holds its sum with q_in + max(q_w, q_b)
-fractional bits, which overflows 32 bits for int16 (e.g. 13 + 18); q_w and
-q_b are lowered just enough for the calibrated pre-activation range to fit
-(``formats[...]["headroom_capped"]`` in the build's extra says where).
-
-What Qualia 2.6.0 cannot express (EngineError naming the layer): dilated
-convolutions, non-square 2-D kernels (its conv2d template declares the
-kernel [KX][KY] but indexes it [y][x]), padded max/avg pooling, reshape
-other than flatten, ReLU6 after add/pooling, an activation whose input is
-also read raw elsewhere (Qualia fuses every ReLU into its producer). Global
-average pooling becomes an average pool over the whole map (its integer
-mean truncates, as Qualia's template does); the residual add is Qualia's own
-Add layer (registered as a custom layer, as qualia-core does).
-"""
+"""Running Qualia-CodeGen on the rebuilt module (modules.py): its formats
+from our calibration ranges, its C, the layer marks, and our wrapper that
+implements bench_model.h around it."""
 
 from __future__ import annotations
 
@@ -59,37 +11,34 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.checks import Check, package
-from harness.engines.base import Capabilities, Engine, GeneratedModel
 from harness.engines.codegen.c import ModelInfo, model_info_c
+from harness.engines.qualia.modules import (
+    Step,
+    add_module,
+    build_module,
+    channels_last,
+    check_module,
+    plan,
+)
 from harness.errors import EngineError, ToolMissingError
-from harness.kinds import DType, Layout, Scheme
-from harness.model.ir import Graph, Layer, numel
-from harness.paths import FIRMWARE
+from harness.kinds import DType, Scheme
+from harness.model.ir import Graph, numel
 from harness.quant import QuantConfig, TensorQuant
 
 ENGINE = "qualia"
 MODEL_NAME = "qualia_net"  # Qualia's entry function and layer-name prefix
-_RUNTIME = FIRMWARE / "runtime"
 
 # dtype -> (width, long width). int8 with Qualia's default 16-bit accumulator
 # overflows on post-training (not QAT-constrained) ranges, and 32-bit adds
 # cost nothing extra on a Cortex-M4, so both integer types accumulate in 32.
 LONG_WIDTH: dict[str, int] = {DType.FLOAT32: 32, DType.INT16: 32, DType.INT8: 32}
 _WIDTH: dict[str, int] = {DType.FLOAT32: 32, DType.INT16: 16, DType.INT8: 8}
-_CHECK_TOL = 1e-4  # rebuilt module vs numpy reference, relative to the output scale
-
-# Activations Qualia can fuse into each producer (the templates #error otherwise).
-_FUSES: dict[str, tuple[str, ...]] = {
-    "conv1d": ("relu", "relu6"), "conv2d": ("relu", "relu6"), "linear": ("relu", "relu6"),
-    "add": ("relu",), "maxpool1d": ("relu",), "maxpool2d": ("relu",),
-    "avgpool1d": ("relu",), "avgpool2d": ("relu",), "global_avgpool": ("relu",),
-}
 
 
 def frac_bits(width: int, magnitude: float) -> int:
@@ -101,17 +50,6 @@ def frac_bits(width: int, magnitude: float) -> int:
     if magnitude == 0.0:
         return width - 2
     return width - 2 - math.floor(math.log2(magnitude))
-
-
-@dataclass
-class _Step:
-    """One submodule of the rebuilt torch model = one Qualia node."""
-
-    module: str  # submodule name = fx node name = Qualia layer name (before prefixing)
-    inputs: list[str]  # tensor names
-    output: str  # tensor name written
-    layer: Layer  # the IR layer it comes from
-    range_of: str  # tensor whose calibration range sets its output format
 
 
 @dataclass
@@ -145,193 +83,6 @@ class QualiaBuild:
     @property
     def arena_bytes(self) -> int:
         return sum(self.pool_bytes)
-
-
-# --------------------------------------------------------------------------- graph -> torch
-
-
-def _plan(graph: Graph) -> list[_Step]:
-    """Map IR layers to Qualia-expressible submodules; refuse the rest."""
-    producers = {layer.output: layer for layer in graph.layers}
-    steps: list[_Step] = []
-    for i, layer in enumerate(graph.layers):
-        name = f"l{i}"
-        op = layer.op
-        where = f"layer {layer.name!r} ({op})"
-        if op in ("conv1d", "conv2d"):
-            if any(d != 1 for d in layer.params.get("dilation", ())):
-                raise EngineError(f"{where}: Qualia has no dilated convolution")
-            if op == "conv2d" and len(set(layer.params["kernel"])) != 1:
-                raise EngineError(f"{where}: Qualia's conv2d template only handles square "
-                                  f"kernels, this one is {tuple(layer.params['kernel'])}")
-        elif op in ("maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d"):
-            if any(layer.params["padding"]):
-                raise EngineError(f"{where}: Qualia's pooling templates have no padding")
-        elif op == "reshape":
-            raise EngineError(f"{where}: Qualia has no reshape (only flatten before a linear "
-                              f"layer)")
-        elif op == "flatten":
-            _check_flatten(graph, layer, where)
-        elif op in ("relu", "relu6"):
-            src = producers.get(layer.inputs[0])
-            if src is None:
-                raise EngineError(f"{where}: Qualia cannot apply an activation to the model "
-                                  f"input (it fuses activations into the layer before)")
-            if op not in _FUSES.get(src.op, ()) or src.params.get("activation"):
-                raise EngineError(f"{where}: Qualia cannot fuse {op} into {src.op} layer "
-                                  f"{src.name!r}")
-            if len(graph.consumers(src.output)) != 1 or graph.output == src.output:
-                raise EngineError(f"{where}: the output of {src.name!r} is also read before "
-                                  f"the activation; Qualia fuses every activation into its "
-                                  f"producer")
-        elif op not in ("linear", "add", "global_avgpool"):
-            raise EngineError(f"{where}: op not supported by the qualia engine")
-        act = layer.params.get("activation")
-        if act is not None and act not in _FUSES.get(op, ()):
-            raise EngineError(f"{where}: Qualia cannot fuse {act} into {op}")
-        if op == "global_avgpool" and len(layer.out_shape) == 1:
-            # Qualia's pool keeps the spatial dims: pool, then flatten.
-            steps.append(_Step(name, list(layer.inputs), f"{layer.output}#pooled", layer,
-                               layer.output))
-            steps.append(_Step(f"{name}_flat", [f"{layer.output}#pooled"], layer.output, layer,
-                               layer.output))
-        elif act is not None:
-            steps.append(_Step(name, list(layer.inputs), f"{layer.output}#pre", layer,
-                               layer.output))
-            steps.append(_Step(f"{name}_act", [f"{layer.output}#pre"], layer.output, layer,
-                               layer.output))
-        else:
-            steps.append(_Step(name, list(layer.inputs), layer.output, layer, layer.output))
-    return steps
-
-
-def _check_flatten(graph: Graph, layer: Layer, where: str) -> None:
-    shape = tuple(layer.in_shapes[0])
-    if len(shape) < 2 or numel(shape[1:]) == 1 or shape[0] == 1:
-        return  # channels-first and channels-last orders agree
-    readers = [graph.layers[j] for j in graph.consumers(layer.output)]
-    if graph.output == layer.output or any(r.op != "linear" for r in readers):
-        raise EngineError(f"{where}: flattening a {shape} map is only correct in Qualia when "
-                          f"a linear layer reads it (Qualia reorders that layer's weights)")
-
-
-def _module_for(step: _Step, graph: Graph) -> Any:  # noqa: ANN401 (torch is imported lazily)
-    import torch
-    from torch import nn
-
-    layer, op = step.layer, step.layer.op
-    if step.module.endswith("_flat"):
-        return nn.Flatten()
-    if step.module.endswith("_act"):
-        return nn.ReLU() if layer.params["activation"] == "relu" else nn.ReLU6()
-    if op in ("conv1d", "conv2d"):
-        assert layer.weight is not None
-        cls = nn.Conv1d if op == "conv1d" else nn.Conv2d
-        c_out = layer.weight.shape[0]
-        c_in = layer.weight.shape[1] * int(layer.params["groups"])
-        m = cls(c_in, c_out, tuple(layer.params["kernel"]), stride=tuple(layer.params["stride"]),
-                padding=tuple(layer.params["padding"]), groups=int(layer.params["groups"]),
-                bias=layer.bias is not None)
-        with torch.no_grad():
-            m.weight.copy_(torch.from_numpy(np.asarray(layer.weight, dtype=np.float32)))
-            if layer.bias is not None:
-                m.bias.copy_(torch.from_numpy(np.asarray(layer.bias, dtype=np.float32)))
-        return m
-    if op == "linear":
-        assert layer.weight is not None
-        n_out, n_in = layer.weight.shape
-        m = nn.Linear(n_in, n_out)  # Qualia's Linear mapping always reads a bias
-        with torch.no_grad():
-            m.weight.copy_(torch.from_numpy(np.asarray(layer.weight, dtype=np.float32)))
-            bias = layer.bias if layer.bias is not None else np.zeros(n_out, np.float32)
-            m.bias.copy_(torch.from_numpy(np.asarray(bias, dtype=np.float32)))
-        return m
-    if op in ("relu", "relu6"):
-        return nn.ReLU() if op == "relu" else nn.ReLU6()
-    if op in ("maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d"):
-        cls = {"maxpool1d": nn.MaxPool1d, "maxpool2d": nn.MaxPool2d,
-               "avgpool1d": nn.AvgPool1d, "avgpool2d": nn.AvgPool2d}[op]
-        k, s = tuple(layer.params["kernel"]), tuple(layer.params["stride"])
-        return cls(k[0], s[0]) if op.endswith("1d") else cls(k, s)
-    if op == "global_avgpool":
-        spatial = tuple(layer.in_shapes[0][1:])
-        if len(spatial) == 1:
-            return nn.AvgPool1d(spatial[0], spatial[0])
-        if len(spatial) == 2:
-            return nn.AvgPool2d(spatial, spatial)
-        raise EngineError(f"layer {layer.name!r}: global pooling of a {layer.in_shapes[0]} "
-                          f"tensor")
-    if op == "add":
-        return _add_module()()
-    if op == "flatten":
-        return nn.Flatten()
-    raise EngineError(f"layer {layer.name!r}: op {op!r} has no Qualia equivalent")
-
-
-_ADD_CLS: list[type] = []
-
-
-def _add_module() -> type:
-    """The residual add as a leaf module, mapped to Qualia's Add layer (the
-    way qualia-core registers its own Add)."""
-    if not _ADD_CLS:
-        from torch import nn
-
-        class QualiaAdd(nn.Module):
-            def forward(self, a: Any, b: Any) -> Any:  # noqa: ANN401
-                return a + b
-
-        _ADD_CLS.append(QualiaAdd)
-    return _ADD_CLS[0]
-
-
-def channels_last(shape: tuple[int, ...]) -> tuple[int, ...]:
-    return (*shape[1:], shape[0]) if len(shape) > 1 else tuple(shape)
-
-
-def build_module(graph: Graph, steps: list[_Step] | None = None) -> Any:  # noqa: ANN401
-    """An fx-traceable torch module computing ``graph`` (weights copied),
-    with the channels-last ``input_shape`` attribute Qualia reads."""
-    from torch import nn
-
-    steps = _plan(graph) if steps is None else steps
-
-    class Rebuilt(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            for step in steps:
-                self.add_module(step.module, _module_for(step, graph))
-            self.input_shape = channels_last(tuple(graph.input_shape))
-
-        def forward(self, x: Any) -> Any:  # noqa: ANN401
-            values = {graph.input_name: x}
-            for step in steps:
-                values[step.output] = getattr(self, step.module)(
-                    *(values[t] for t in step.inputs))
-            return values[graph.output]
-
-    return Rebuilt().eval()
-
-
-def check_module(graph: Graph, module: Any, samples: int = 2) -> float:  # noqa: ANN401
-    """Max |module - numpy reference| on random inputs, relative to the
-    output magnitude; raises EngineError above ``_CHECK_TOL``."""
-    import torch
-
-    from harness.model.reference import run_graph
-
-    x = np.random.default_rng(0).normal(size=(samples, *graph.input_shape)).astype(np.float32)
-    want = run_graph(graph, x)
-    with torch.no_grad():
-        got = module(torch.from_numpy(x)).reshape(samples, -1).numpy()
-    err = float(np.max(np.abs(got - want))) / max(1.0, float(np.max(np.abs(want))))
-    if not err <= _CHECK_TOL:
-        raise EngineError(f"the torch model rebuilt for Qualia differs from the graph by {err:.3g} "
-                          f"(relative): please report this model")
-    return err
-
-
-# --------------------------------------------------------------------------- Qualia
 
 
 class _Collect(logging.Handler):
@@ -376,14 +127,14 @@ def _import_qualia() -> None:
             from e
 
 
-def _feeds_relu6(step: _Step, steps: list[_Step]) -> bool:
+def _feeds_relu6(step: Step, steps: list[Step]) -> bool:
     readers = [s for s in steps if step.output in s.inputs]
     return any((r.layer.op == "relu6" and not r.module.endswith("_act"))
                or (r.module.endswith("_act") and r.layer.params.get("activation") == "relu6")
                for r in readers)
 
 
-def _annotate(modelgraph: Any, steps: list[_Step], graph: Graph, dtype: str,  # noqa: ANN401
+def _annotate(modelgraph: Any, steps: list[Step], graph: Graph, dtype: str,  # noqa: ANN401
               quant: QuantConfig | None) -> dict[str, dict[str, int | None]]:
     """Set every node's Quantization; returns the formats chosen, by node."""
     from qualia_codegen_core.graph import Quantization
@@ -470,7 +221,7 @@ def generate_qualia(graph: Graph, out_dir: Path, model_hash: bytes, dtype: str,
         raise EngineError(f"invalid graph: {e}") from e
     if len(graph.input_shape) > 3:
         raise EngineError(f"Qualia takes 1-D or 2-D inputs, not {graph.input_shape}")
-    steps = _plan(graph)
+    steps = plan(graph)
     module = build_module(graph, steps)
     check_module(graph, module)
 
@@ -485,7 +236,7 @@ def generate_qualia(graph: Graph, out_dir: Path, model_hash: bytes, dtype: str,
 
         try:
             modelgraph = TorchModelGraph(module).convert(
-                custom_layers={_add_module(): lambda *_: (TAddLayer, [])})
+                custom_layers={add_module(): lambda *_: (TAddLayer, [])})
         except Exception as e:  # noqa: BLE001 (any failure inside Qualia is an engine error)
             raise _qualia_failed("trace the model", log, e) from e
         if modelgraph is None:
@@ -559,7 +310,7 @@ def _mark_layers(model_c: Path, names: list[str]) -> None:
                           r"\1\n  BENCH_LAYER_MARK();", text, count=2)
         if n != 1:
             raise EngineError(f"found {n} calls of {name} in Qualia's {model_c}; expected one "
-                              f"(qualia-codegen-core version {_qualia_version()}?)")
+                              f"(qualia-codegen-core version {qualia_version()}?)")
     model_c.write_text(text)
 
 
@@ -608,37 +359,7 @@ def _wrapper_source(graph: Graph, build: QualiaBuild, dtype: str, hash8: bytes) 
     ])
 
 
-class QualiaEngine(Engine):
-    """LEAT's Qualia-CodeGen, under bench's runtime, board code and flags."""
-
-    name = ENGINE
-    capabilities = Capabilities(
-        dtypes=(DType.FLOAT32, DType.INT16, DType.INT8),
-        schemes={DType.INT8: (Scheme.POT,), DType.INT16: (Scheme.POT,)})
-
-    def generate(self, graph: Graph, out_dir: Path, model_hash: bytes, dtype: DType,
-                 quant: QuantConfig | None = None) -> GeneratedModel:
-        b = generate_qualia(graph, out_dir, model_hash, dtype, quant)
-        return GeneratedModel(
-            sources=(b.wrapper_c, b.unit_c),
-            include_dirs=(b.qualia_dir, b.qualia_dir / "include", _RUNTIME),
-            input_bytes=b.input_bytes, output_bytes=b.output_bytes, arena_bytes=b.arena_bytes,
-            input_dtype=DType(dtype), output_dtype=DType(dtype), input_layout=Layout.HWC,
-            output_layout=Layout.HWC, input_quant=b.input_quant, output_quant=b.output_quant,
-            layers=tuple({"name": li.ir_name, "op": li.op, "macs": li.macs} for li in b.layers),
-            extra={"qualia_version": _qualia_version(), "long_width": LONG_WIDTH[dtype],
-                   "pool_bytes": b.pool_bytes,
-                   "scratch_bytes": b.scratch_bytes,
-                   "formats": b.formats, "layers": [dict(vars(li)) for li in b.layers]})
-
-    def checks(self) -> list[Check]:
-        return [package("qualia-codegen-core", required=False,
-                        hint="peer engine for --engine qualia: pip install "
-                        "qualia-codegen-core==2.6.0 tabulate (or 'make setup')")]
-
-
-def _qualia_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+def qualia_version() -> str:
 
     try:
         return version("qualia-codegen-core")
