@@ -11,7 +11,14 @@ from pathlib import Path
 
 from harness import kinds
 from harness.boards import Board
-from harness.engines.stm32cubeai import TOOL, find_reports, read_c_info, read_validation, series
+from harness.engines.stm32cubeai import (
+    TOOL,
+    StmCubeAiEngine,
+    find_reports,
+    read_c_info,
+    read_validation,
+    series,
+)
 from harness.errors import ConfigError
 from harness.kinds import IMPORTED_BACKEND, CountKind, DType, RunStatus
 from harness.store.schema import RunRecord
@@ -65,7 +72,7 @@ def import_report(report: Path, board: Board, db: Path, model: str | None = None
     files = str(info_file) + (f"; {validate_file}" if validate_file else "")
     with Store(db) as store:
         run_id = store.create_run(RunRecord(
-            board=board.name, backend=IMPORTED_BACKEND, engine="stm32cubeai", dtype=dtype,
+            board=board.name, backend=IMPORTED_BACKEND, engine=StmCubeAiEngine.name, dtype=dtype,
             model=model_name, model_hash=model_hash, dataset=dataset_name,
             dataset_hash=dataset_hash, samples_planned=metrics["samples"] or 0,
             compiler=f"{TOOL} {info.tool_version}",

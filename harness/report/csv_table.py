@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import fields
 from pathlib import Path
 
 from harness.kinds import HOST_BACKEND, IMPORTED_BACKEND, CountKind
@@ -22,8 +23,8 @@ COLUMNS = ("run", "status", "board", "backend", "engine", "dtype", "quant_scheme
            "published_metric", "published_value", "published_unit",
            # added with power meters: median energy per inference and how it was obtained
            "energy_uj", "energy_kind")
-
-
+# Columns that are a stored run's own fields, as the store has them.
+STORED = tuple(c for c in COLUMNS if c in {f.name for f in fields(RunSummary)})
 
 
 def _r4(v: float | None) -> float | None:
@@ -33,16 +34,13 @@ def _r4(v: float | None) -> float | None:
 def _csv_measured(row: Row, c: Comparison) -> dict[str, object]:
     s, r = row.s, row.ratios
     return {
-        "run": s.run_id, "status": s.status, "board": s.board, "backend": s.backend,
-        "engine": s.engine, "dtype": s.dtype, "quant_scheme": s.quant_scheme, "model": s.model,
-        "dataset": s.dataset, "samples": s.samples, "accuracy_pct": accuracy_pct(s),
-        "count_per_inference": s.count_per_inference, "count_kind": s.count_kind,
+        **{col: getattr(s, col) for col in STORED},
+        "run": s.run_id, "accuracy_pct": accuracy_pct(s),
         "latency_estimate_us": latency_us(s, c.cpi)
         if s.count_kind == CountKind.INSTRUCTIONS else None,
-        "rom_bytes": s.rom_bytes, "ram_bytes": s.ram_bytes, "arena_bytes": s.arena_bytes,
-        "stack_bytes": s.stack_bytes, "kind": _kind(s),
+        "kind": _kind(s),
         "latency_cpi": c.cpi if s.count_kind == CountKind.INSTRUCTIONS else None,
-        "clock_hz": s.clock_hz, "baseline_engine": c.baseline if r else None,
+        "baseline_engine": c.baseline if r else None,
         "baseline_run": r and r.baseline_run, "count_ratio": _r4(r and r.count),
         "rom_ratio": _r4(r and r.rom), "ram_ratio": _r4(r and r.ram),
         "stack_ratio": _r4(r and r.stack), "accuracy_delta_pp": r and r.accuracy_pp,
