@@ -44,13 +44,12 @@ def checks() -> list[Check]:
     for name in ENGINES:
         rows += get_engine(name).checks()
     rows.append(package("pyarrow", hint="power traces: pip install pyarrow (or 'make setup')"))
-    seen: set[str] = set()
     for scheme in METERS:
-        for check in METERS.load(scheme).checks():
-            if check.name not in seen:  # meters that share a package list it once
-                seen.add(check.name)
-                rows.append(check)
-    return rows
+        rows += METERS.load(scheme).checks()
+    # Parts that need the same thing (two meters one package, two backends the
+    # serial ports) list it once.
+    seen: set[str] = set()
+    return [c for c in rows if not (c.name in seen or seen.add(c.name))]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
