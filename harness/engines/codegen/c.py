@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -84,6 +85,18 @@ def c_array(name: str, ctype: str, items: Iterable[str], per_line: int,
 def comment(text: str) -> str:
     """Text safe inside a C comment."""
     return text.replace("*/", "* /")
+
+
+@dataclass
+class WrittenModel:
+    """The files a C generator wrote and the sizes they were written for."""
+
+    model_c: Path
+    weights_h: Path
+    arena_bytes: int
+    input_bytes: int
+    output_bytes: int
+    weight_bytes: int
 
 
 @dataclass

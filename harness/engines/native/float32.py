@@ -28,6 +28,7 @@ import numpy as np
 from harness.engines.codegen.c import (
     CModel,
     ModelInfo,
+    WrittenModel,
     c_array,
     c_float,
     comment,
@@ -70,15 +71,9 @@ class LayerInfo:
 
 
 @dataclass
-class FloatModel:
+class FloatModel(WrittenModel):
     """What the float32 generator wrote."""
 
-    model_c: Path
-    weights_h: Path
-    arena_bytes: int
-    input_bytes: int
-    output_bytes: int
-    weight_bytes: int
     layers: list[LayerInfo] = field(default_factory=list)
 
     @property

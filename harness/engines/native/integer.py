@@ -22,7 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.engines.codegen.c import CModel, ModelInfo, model_info_c, weights_header
+from harness.engines.codegen.c import (
+    CModel,
+    ModelInfo,
+    WrittenModel,
+    model_info_c,
+    weights_header,
+)
 from harness.engines.codegen.plan import MemoryPlan, plan_memory, scratch_name
 from harness.errors import EngineError
 from harness.kinds import DType, Layout, WeightLayout
@@ -64,13 +70,9 @@ def _is_identity(order: np.ndarray) -> bool:
 
 
 @dataclass
-class IntModel:
-    model_c: Path
-    weights_h: Path
-    arena_bytes: int
-    input_bytes: int
-    output_bytes: int
-    weight_bytes: int
+class IntModel(WrittenModel):
+    """What the int8/int16 generator wrote."""
+
     input_quant: TensorQuant
     output_quant: TensorQuant
     output_layout: Layout
