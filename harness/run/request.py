@@ -32,7 +32,6 @@ class RunRequest:
     engine: str = "native"
     dtype: str = DType.FLOAT32
     limit: int | None = None
-    db: Path | None = None
     resume: int | None = None
     max_restarts: int = MAX_RESTARTS
     quant: QuantRequest = QuantRequest()
