@@ -68,8 +68,10 @@ def build(board: Board, graph: Graph, engine: Engine, dtype: str, out_dir: Path,
     cflags = (*board.cflags, *toolchain.CFLAGS, *extra_cflags)
     identity = hashlib.sha256()
     # Headers too: a generated weights header or a kernel's inline code
-    # changes the firmware as much as a .c file does.
-    headers = sorted({h for d in includes for h in Path(d).glob("*.h")})
+    # changes the firmware as much as a .c file does; so do the kernel
+    # bodies the .c files include (*.inc).
+    headers = sorted({h for d in includes for pattern in ("*.h", "*.inc")
+                      for h in Path(d).glob(pattern)})
     identity.update(_sources_digest([*sources, *headers, board.linker_script]))
     identity.update(repr((board.name, engine.name, str(dtype), str(link), cflags, toolchain.LDFLAGS,
                           toolchain.compiler_version(), gen.defines)).encode())
