@@ -54,14 +54,20 @@ typedef struct {
     bench_activation activation;
 } bench_conv_params;
 
-/* Pooling: kernel and stride per dim; 1-D: kernel_h = stride_h = 1, pad_h = 0. */
-typedef struct {
-    int32_t kernel_h;
-    int32_t kernel_w;
-    int32_t stride_h;
-    int32_t stride_w;
-    int32_t pad_h;
+/* A sliding window: kernel, stride and zero padding per dim; 1-D:
+ * kernel_h = stride_h = 1, pad_h = 0. One field list for the float pools'
+ * params and the integer kernels' bench_window, so the two cannot drift. */
+#define BENCH_WINDOW_FIELDS \
+    int32_t kernel_h;       \
+    int32_t kernel_w;       \
+    int32_t stride_h;       \
+    int32_t stride_w;       \
+    int32_t pad_h;          \
     int32_t pad_w;
+
+/* Pooling (float32). */
+typedef struct {
+    BENCH_WINDOW_FIELDS
     int32_t count_include_pad; /* avg pool: 1 = divide by the full kernel area */
 } bench_pool_params;
 

@@ -45,13 +45,9 @@ typedef struct {
     int32_t act_max;
 } bench_qparams;
 
+/* Conv and pool window (bench_kernels.h). */
 typedef struct {
-    int32_t kernel_h;
-    int32_t kernel_w;
-    int32_t stride_h;
-    int32_t stride_w;
-    int32_t pad_h;
-    int32_t pad_w;
+    BENCH_WINDOW_FIELDS
 } bench_window;
 
 /* kh kernel rows of kw * C_in values, each rounded up to a multiple of 4. */
