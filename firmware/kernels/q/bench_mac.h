@@ -61,7 +61,8 @@
     "smlad  %[a11], %[u1], %[y1], %[a11]\n\t"
 
 #define BENCH_MAC_OPERANDS                                                                    \
-    : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [c] "+r"(cols),     \
+    : [a00] "+r"(acc[0]), [a01] "+r"(acc[1]), [a10] "+r"(acc[2]), [a11] "+r"(acc[3]),         \
+      [c] "+r"(cols),                                                                         \
       [w] "+r"(rows), [x0] "=&r"(x0), [x1] "=&r"(x1), [y0] "=&r"(y0), [y1] "=&r"(y1),         \
       [u0] "=&r"(u0), [u1] "=&r"(u1)
 #endif
@@ -71,7 +72,6 @@ static inline void bench_mac_2x2_q15(const int16_t *rows, const int16_t *cols, i
                                      int32_t acc[4])
 {
 #if defined(__ARM_FEATURE_DSP)
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     register int32_t x0 __asm("r0"), x1 __asm("r1"), y0 __asm("r2"), y1 __asm("r3");
     int32_t u0, u1;
     const int16_t *end = cols + 2 * k_pad;
@@ -93,10 +93,6 @@ static inline void bench_mac_2x2_q15(const int16_t *rows, const int16_t *cols, i
                    BENCH_MAC_OPERANDS
                    : [end] "r"(end)
                    : "cc", "memory");
-    acc[0] = a00;
-    acc[1] = a01;
-    acc[2] = a10;
-    acc[3] = a11;
 #else
     for (int32_t g = 0; g < k_pad / 4; g++, rows += 8, cols += 8) {
         for (int32_t i = 0; i < 4; i++) {
@@ -114,7 +110,6 @@ static inline void bench_mac_2x2_s8(const int8_t *rows, const int16_t *cols, int
                                     int32_t acc[4])
 {
 #if defined(__ARM_FEATURE_DSP)
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     int32_t x0, x1, y0, y1, u0, u1, t; /* 14 operands: no room to pin an LDM */
     const int16_t *end = cols + 2 * k_pad;
     /* Two groups per iteration; an odd group count enters at the second. */
@@ -128,21 +123,13 @@ static inline void bench_mac_2x2_s8(const int8_t *rows, const int16_t *cols, int
                    BENCH_MAC_OPERANDS, [t] "=&r"(t)
                    : [end] "r"(end)
                    : "cc", "memory");
-    acc[0] = a00;
-    acc[1] = a01;
-    acc[2] = a10;
-    acc[3] = a11;
 #else
-    /* Columns are in (0, 2, 1, 3) order, rows plain: pair them up. */
-    static const int8_t pos[4] = {0, 2, 1, 3};
-    for (int32_t g = 0; g < k_pad / 4; g++, rows += 8, cols += 8) {
-        for (int32_t i = 0; i < 4; i++) {
-            const int32_t p = pos[i];
-            acc[0] = bench_wrap_add(acc[0], rows[i] * cols[p]);
-            acc[1] = bench_wrap_add(acc[1], rows[i] * cols[4 + p]);
-            acc[2] = bench_wrap_add(acc[2], rows[4 + i] * cols[p]);
-            acc[3] = bench_wrap_add(acc[3], rows[4 + i] * cols[4 + p]);
-        }
+    /* Each group of both rows widened in the columns' (0, 2, 1, 3) order is
+     * a group of q15 rows: the same bits as the SXTB16 path. */
+    for (const int8_t *end = rows + 2 * k_pad; rows < end; rows += 8, cols += 8) {
+        const int16_t group[8] = {rows[0], rows[2], rows[1], rows[3],
+                                  rows[4], rows[6], rows[5], rows[7]};
+        bench_mac_2x2_q15(group, cols, 4, acc);
     }
 #endif
 }
