@@ -50,20 +50,45 @@ typedef struct {
     BENCH_WINDOW_FIELDS
 } bench_window;
 
+/* A compile-time check, usable at file scope: C11's _Static_assert, which
+ * GCC accepts in C99 too (__extension__ keeps -Wpedantic quiet; glibc's
+ * headers swap in a bit-field trick whose error quotes the message only in
+ * a note). Generated models check their arena plan with it. */
+#if defined(__GNUC__)
+#define BENCH_STATIC_ASSERT(cond, msg) __extension__ _Static_assert(cond, msg)
+#else
+#define BENCH_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
+/*
+ * Working memory ("scratch"), as in CMSIS-NN: the caller owns it (the
+ * generator plans it into the arena, 4-byte aligned) and the kernel's
+ * header says how big it is, beside each kernel that takes one: a macro
+ * (a constant expression, so a generated model can check its plan at
+ * compile time) and a function of the kernel's own arguments. The Python
+ * planner (harness/engines/native_int.py, scratch_bytes) must agree;
+ * tests/test_kernel_scratch.py compares the two.
+ */
+
 /* kh kernel rows of kw * C_in values, each rounded up to a multiple of 4. */
+#define BENCH_CONV_ROW_PAD(kernel_w, c_in) (((kernel_w) * (c_in) + 3) & ~3)
+#define BENCH_CONV_K_PAD(kernel_h, kernel_w, c_in) \
+    ((kernel_h) * BENCH_CONV_ROW_PAD(kernel_w, c_in))
+
 static inline int32_t bench_conv_row_pad(const bench_window *win, const bench_dims *in_dims)
 {
-    return (win->kernel_w * in_dims->c + 3) & ~3;
+    return BENCH_CONV_ROW_PAD(win->kernel_w, in_dims->c);
 }
 
 static inline int32_t bench_conv_k_pad(const bench_window *win, const bench_dims *in_dims)
 {
-    return win->kernel_h * bench_conv_row_pad(win, in_dims);
+    return BENCH_CONV_K_PAD(win->kernel_h, win->kernel_w, in_dims->c);
 }
 
 /*
- * Convolution, groups == 1. scratch: two int16 columns of k_pad values
- * (4 * k_pad bytes, 4-byte aligned); weights 4-byte aligned.
+ * Convolution, groups == 1. scratch: two int16 im2col columns of k_pad
+ * values, BENCH_CONV_S8/S16_SCRATCH_BYTES (every variant below: packed,
+ * wide, _pot, _affine), 4-byte aligned; weights 4-byte aligned.
  *
  * bench_conv_s8 / _s8_wide / _s16 requantize any layer. The _pot and
  * _affine variants are the same kernels with the requantization fixed, so
@@ -84,6 +109,23 @@ BENCH_CONV_DECL(bench_conv_s8_wide_pot, int8_t, int16_t);
 BENCH_CONV_DECL(bench_conv_s8_wide_affine, int8_t, int16_t);
 BENCH_CONV_DECL(bench_conv_s16, int16_t, int16_t);
 BENCH_CONV_DECL(bench_conv_s16_pot, int16_t, int16_t);
+
+#define BENCH_CONV_S8_SCRATCH_BYTES(kernel_h, kernel_w, c_in) \
+    (2 * BENCH_CONV_K_PAD(kernel_h, kernel_w, c_in) * (int32_t)sizeof(int16_t))
+#define BENCH_CONV_S16_SCRATCH_BYTES(kernel_h, kernel_w, c_in) \
+    BENCH_CONV_S8_SCRATCH_BYTES(kernel_h, kernel_w, c_in)
+
+static inline int32_t bench_conv_s8_scratch_bytes(const bench_window *win,
+                                                  const bench_dims *in_dims)
+{
+    return BENCH_CONV_S8_SCRATCH_BYTES(win->kernel_h, win->kernel_w, in_dims->c);
+}
+
+static inline int32_t bench_conv_s16_scratch_bytes(const bench_window *win,
+                                                   const bench_dims *in_dims)
+{
+    return BENCH_CONV_S16_SCRATCH_BYTES(win->kernel_h, win->kernel_w, in_dims->c);
+}
 
 /* Depthwise convolution: groups == C_in == C_out; weights (kh, kw, C). */
 bench_status bench_depthwise_s8(const bench_window *win, const bench_qparams *q,
@@ -107,10 +149,20 @@ bench_status bench_conv_grouped_s16(const bench_window *win, const bench_qparams
                                     int16_t *output);
 
 /* Fully connected: out[o] = requant(bias[o] + sum_k (in[k] + offset) * w[o][k]).
- * int8 scratch: in_features int16 (the input widened once; 4-byte aligned). */
+ * int8 scratch: in_features int16 (the input plus offset, widened once on
+ * the DSP path), BENCH_LINEAR_S8_SCRATCH_BYTES, 4-byte aligned. int16 needs
+ * none. */
 bench_status bench_linear_s8(const bench_qparams *q, int32_t in_features,
                              int32_t out_features, const int8_t *input, const int8_t *weight,
                              const int32_t *bias, int16_t *scratch, int8_t *output);
+
+#define BENCH_LINEAR_S8_SCRATCH_BYTES(in_features) ((in_features) * (int32_t)sizeof(int16_t))
+
+static inline int32_t bench_linear_s8_scratch_bytes(int32_t in_features)
+{
+    return BENCH_LINEAR_S8_SCRATCH_BYTES(in_features);
+}
+
 bench_status bench_linear_s16(const bench_qparams *q, int32_t in_features,
                               int32_t out_features, const int16_t *input,
                               const int16_t *weight, const int32_t *bias, int16_t *output);
@@ -128,11 +180,25 @@ bench_status bench_avgpool_s8(const bench_window *win, int32_t count_include_pad
 bench_status bench_avgpool_s16(const bench_window *win, int32_t count_include_pad,
                                int32_t pad_value, const bench_dims *in_dims, const int16_t *input,
                                const bench_dims *out_dims, int16_t *output);
-/* Mean over h and w; scratch: in_dims->c int32 sums. */
+/* Mean over h and w; scratch: in_dims->c int32 sums,
+ * BENCH_GLOBAL_AVGPOOL_S8/S16_SCRATCH_BYTES. */
 bench_status bench_global_avgpool_s8(const bench_dims *in_dims, const int8_t *input,
                                      int32_t *scratch, int8_t *output);
 bench_status bench_global_avgpool_s16(const bench_dims *in_dims, const int16_t *input,
                                       int32_t *scratch, int16_t *output);
+
+#define BENCH_GLOBAL_AVGPOOL_S8_SCRATCH_BYTES(c) ((c) * (int32_t)sizeof(int32_t))
+#define BENCH_GLOBAL_AVGPOOL_S16_SCRATCH_BYTES(c) BENCH_GLOBAL_AVGPOOL_S8_SCRATCH_BYTES(c)
+
+static inline int32_t bench_global_avgpool_s8_scratch_bytes(const bench_dims *in_dims)
+{
+    return BENCH_GLOBAL_AVGPOOL_S8_SCRATCH_BYTES(in_dims->c);
+}
+
+static inline int32_t bench_global_avgpool_s16_scratch_bytes(const bench_dims *in_dims)
+{
+    return BENCH_GLOBAL_AVGPOOL_S16_SCRATCH_BYTES(in_dims->c);
+}
 
 /*
  * Residual add, both inputs rescaled to the output's format; in place allowed.

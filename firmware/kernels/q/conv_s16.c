@@ -18,6 +18,7 @@
 #define QMIN (-32768)
 #define QMAX 32767
 #define QBITS 16
+#define CONV_SCRATCH_BYTES bench_conv_s16_scratch_bytes
 #define QHAS_OFFSET 0
 
 /* n groups of four int16 -> column groups, 8 int16 apart (no offset: pot). */

@@ -20,6 +20,7 @@
 #define QMIN (-128)
 #define QMAX 127
 #define QBITS 8
+#define CONV_SCRATCH_BYTES bench_conv_s8_scratch_bytes
 #define QHAS_OFFSET 1
 
 #if defined(__ARM_FEATURE_DSP)
