@@ -66,7 +66,7 @@ typedef struct {
  * header says how big it is, beside each kernel that takes one: a macro
  * (a constant expression, so a generated model can check its plan at
  * compile time) and a function of the kernel's own arguments. The Python
- * planner (harness/engines/native_int.py, scratch_bytes) must agree;
+ * planner (harness/engines/native/integer.py, scratch_bytes) must agree;
  * tests/test_kernel_scratch.py compares the two.
  */
 

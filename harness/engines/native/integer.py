@@ -81,9 +81,10 @@ class IntModel(WrittenModel):
 
 class _Emitter(CModel):
     def __init__(self, qgraph: QGraph, plan: MemoryPlan, orders: dict[str, np.ndarray],
-                 wide: bool) -> None:
+                 wide: bool, scratch: dict[int, int]) -> None:
         super().__init__()
         self.qg, self.plan, self.orders, self.wide = qgraph, plan, orders, wide
+        self.scratch = scratch  # layer index -> working-memory bytes planned
         self.ctype = _CTYPE[qgraph.dtype]
         self.sfx = _SUFFIX[qgraph.dtype]
         self.layers: list[dict] = []
@@ -108,6 +109,17 @@ class _Emitter(CModel):
         self.weights.append(f"static const {ctype} {name}[{flat.size}] "
                             f"__attribute__((aligned(4))) = {{\n    {body}\n}};\n")
         return name
+
+    def scratch_ptr(self, i: int, q: QLayer, kernel: str, ctype: str) -> str:
+        """Layer i's working memory, and a compile-time check that the plan
+        gives the kernel at least what its size macro asks for."""
+        need = scratch_macro(q)
+        assert need is not None
+        planned = self.scratch.get(i, 0)
+        name = q.name.replace("\\", "/").replace('"', "'")
+        self.decls.append(f'BENCH_STATIC_ASSERT({need} <= {planned}, "layer {i} ({name}): '
+                          f'{kernel} needs more scratch than the arena plan gives it");')
+        return self.ptr(scratch_name(i), ctype) if planned else "NULL"
 
     def qparams(self, p: str, q: QLayer) -> str:
         assert q.shift is not None
@@ -164,8 +176,8 @@ class _Emitter(CModel):
                 rows = gemm_rows(conv_rows(w), permute=self.qg.dtype == DType.INT8 and wide)
                 ctype = "int16_t" if wide else self.ctype
                 weight = self.array(f"{p}_weight", rows.astype(ctype.replace("_t", "")), ctype)
-                scratch = self.ptr(scratch_name(i), "int16_t")
                 kernel = f"bench_conv_{sfx}" + ("_wide" if wide else "") + conv_variant(q)
+                scratch = self.scratch_ptr(i, q, kernel, "int16_t")
                 self.call(f"{kernel}({win}, {qp}, {din}, {x[0]}, {dout}, {weight}, "
                           f"{bias}, {scratch}, {y})")
             elif groups == c_in == c_out:
@@ -188,7 +200,7 @@ class _Emitter(CModel):
             qp = self.qparams(p, q)
             kernel = f"bench_linear_{sfx}"
             # int8: the input is widened to int16 once, in scratch.
-            scratch = (f"{self.ptr(scratch_name(i), 'int16_t')}, "
+            scratch = (f"{self.scratch_ptr(i, q, kernel, 'int16_t')}, "
                        if self.qg.dtype == DType.INT8 else "")
             self.call(f"{kernel}({qp}, {n_in}, {n_out}, {x[0]}, {weight}, {bias}, "
                       f"{scratch}{y})")
@@ -206,8 +218,8 @@ class _Emitter(CModel):
             self.call(f"{kernel}({win}, {cip}, {zp}, {din}, {x[0]}, {dout}, {y})")
         elif op == "global_avgpool":
             din = self.dims(f"{p}_in", in_shape)
-            scratch = self.ptr(scratch_name(i), "int32_t")
             kernel = f"bench_global_avgpool_{sfx}"
+            scratch = self.scratch_ptr(i, q, kernel, "int32_t")
             self.call(f"{kernel}({din}, {x[0]}, {scratch}, {y})")
         elif op == "add":
             if not np.array_equal(self.orders[layer.inputs[0]], self.orders[layer.inputs[1]]):
@@ -286,7 +298,10 @@ def conv_variant(q: QLayer) -> str:
 
 
 def scratch_bytes(q: QLayer) -> int:
-    """Working memory a layer's kernel needs (see bench_qkernels.h)."""
+    """Working memory a layer's kernel needs: the planner's copy of the
+    BENCH_*_SCRATCH_BYTES formulas in bench_qkernels.h, which own it. Every
+    model.c checks the plan against them at compile time (scratch_macro),
+    and tests/test_kernel_scratch.py compares the two over many shapes."""
     layer = q.layer
     if layer.op in ("conv1d", "conv2d") and int(layer.params["groups"]) == 1:
         assert layer.weight is not None
@@ -297,6 +312,21 @@ def scratch_bytes(q: QLayer) -> int:
     if layer.op == "global_avgpool":
         return 4 * layer.in_shapes[0][0]
     return 0
+
+
+def scratch_macro(q: QLayer) -> str | None:
+    """The C constant expression (bench_qkernels.h) for the scratch bytes of
+    ``q``'s kernel, or None when that kernel takes no scratch."""
+    layer, sfx = q.layer, _SUFFIX[q.out_q.dtype].upper()
+    if layer.op in ("conv1d", "conv2d") and int(layer.params["groups"]) == 1:
+        k = tuple(layer.params["kernel"])
+        kh, kw = (1, k[0]) if len(k) == 1 else k
+        return f"BENCH_CONV_{sfx}_SCRATCH_BYTES({kh}, {kw}, {layer.in_shapes[0][0]})"
+    if layer.op == "linear" and q.out_q.dtype == DType.INT8:
+        return f"BENCH_LINEAR_S8_SCRATCH_BYTES({numel(layer.in_shapes[0])})"
+    if layer.op == "global_avgpool":
+        return f"BENCH_GLOBAL_AVGPOOL_{sfx}_SCRATCH_BYTES({layer.in_shapes[0][0]})"
+    return None
 
 
 def _first_bytes(q: QLayer, itemsize: int) -> tuple[np.ndarray, int]:
@@ -395,7 +425,7 @@ def generate(qgraph: QGraph, out_dir: Path, model_hash: bytes, wide: bool = Fals
     if plan.copy_output:
         raise EngineError("the model's output is its input: nothing to run")
     orders = tensor_orders(qgraph)
-    em = _Emitter(qgraph, plan, orders, wide)
+    em = _Emitter(qgraph, plan, orders, wide, scratch)
     for i, q in enumerate(qgraph.layers):
         em.layer(i, q)
 
