@@ -9,7 +9,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +27,13 @@ from harness.power.estimate import estimate_uj, power_facts
 BENCH = [sys.executable, "-m", "harness.cli"]
 
 
-def capture(uri: str, rate: float | None, duration: float, wait: float = 0.0) -> Trace:
+def capture(uri: str, rate: float | None, duration: float) -> Trace:
+    """A finite capture: stop() returns once the meter has its ``duration``
+    of samples (the simulators send exactly that many, or stream until
+    told), so no test waits on the wall clock."""
     with open_meter(uri) as m:
         m.configure(rate, duration)
         m.start()
-        time.sleep(wait)
         m.stop()
         return m.read()
 
@@ -148,7 +149,7 @@ def test_lpm01a_not_found(tmp_path: Path) -> None:
 
 def test_ppk2_energy_matches_waveform_within_1pct() -> None:
     with Ppk2Sim(trigger_bit=3) as sim:
-        trace = capture(sim.uri + "?trigger=D3&voltage_mv=3300", None, 0.5, wait=1.0)
+        trace = capture(sim.uri + "?trigger=D3&voltage_mv=3300", None, 0.5)
         assert sim.voltage_mv == 3300
         assert sim.commands[:4] == [0x19, 0x0D, 0x11, 0x0C]
     assert len(trace) == 50_000
@@ -157,7 +158,7 @@ def test_ppk2_energy_matches_waveform_within_1pct() -> None:
 
 def test_ppk2_wrong_trigger_input_has_no_edges() -> None:
     with Ppk2Sim(trigger_bit=3) as sim:
-        trace = capture(sim.uri + "?trigger=D0", None, 0.5, wait=1.0)
+        trace = capture(sim.uri + "?trigger=D0", None, 0.5)
     with pytest.raises(MeterError, match="has no trigger edges .*check the trigger wiring"):
         energy_per_window(trace)
 
@@ -165,12 +166,12 @@ def test_ppk2_wrong_trigger_input_has_no_edges() -> None:
 def test_ppk2_lost_samples() -> None:
     with Ppk2Sim(skip_at=1234) as sim:
         with pytest.raises(MeterError, match="dropped samples"):
-            capture(sim.uri, None, 0.5, wait=1.0)
+            capture(sim.uri, None, 0.5)
 
 
 def test_ppk2_saturated_top_range() -> None:
     with Ppk2Sim(wave=Waveform(amp_a=20.0, r_ohm=0.0)) as sim:
-        trace = capture(sim.uri, None, 0.5, wait=1.0)
+        trace = capture(sim.uri, None, 0.5)
     assert np.isinf(trace.current_a).any()
     with pytest.raises(MeterError, match="range is saturated"):
         energy_per_window(trace)
