@@ -1,11 +1,15 @@
 """Shared fixtures: small models and datasets written the way users write them,
-and a session-wide build directory."""
+a session-wide build directory, and the command line called in-process."""
 
 from __future__ import annotations
 
+import logging
 import os
+import subprocess
+import sys
 import textwrap
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +71,77 @@ def tiny_data(tmp_path: Path) -> Path:
     np.savez(path, x=rng.normal(size=(40, 3, 32)).astype(np.float32),
              y=rng.integers(0, 3, size=40))
     return path
+
+
+# -- the command line, in-process ---------------------------------------------------
+
+# The warning filters a fresh `python -m harness.cli` has: the interpreter's
+# and the libraries' imported so far, less the two pytest adds while it loads
+# this file (DeprecationWarnings "always", which a process ignores). An
+# in-process call shows the warnings a process would, as stderr lines.
+PROCESS_WARNING_FILTERS = [
+    f for f in warnings.filters
+    if not (f[0] == "always" and f[2] in (DeprecationWarning, PendingDeprecationWarning)
+            and f[1] is None and f[3] is None)]
+
+
+def _pattern(field: object) -> str:
+    """A warning filter's message or module as filterwarnings takes it."""
+    return str(getattr(field, "pattern", field or ""))
+
+
+Bench = Callable[..., subprocess.CompletedProcess]
+
+
+@pytest.fixture
+def bench_main(capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Bench:
+    """``bench_main(*args, env=None, cwd=None)``: ``harness.cli.main(args)``
+    in this process, returned as a CompletedProcess (returncode, stdout,
+    stderr) -- what ``python -m harness.cli *args`` gives, without a torch
+    import per call.
+
+    As in a fresh process: the interpreter's own warning filters (a warning
+    is a line on stderr, not a pytest record), log records nobody handles
+    printed to stderr, argparse's exit taken as the exit code, and ``env``
+    (a whole environment) and ``cwd`` applied for the call only. Any other
+    exception escapes: the traceback a process would print fails the test.
+    """
+    from harness.cli import main
+
+    def call(*args: str, env: dict[str, str] | None = None,
+             cwd: Path | str | None = None) -> subprocess.CompletedProcess:
+        argv = [str(a) for a in args]
+        capfd.readouterr()  # what came before is not this call's output
+        with monkeypatch.context() as mp, warnings.catch_warnings(record=True) as shown:
+            if env is not None:
+                for key in set(os.environ) - set(env):
+                    mp.delenv(key)
+                for key, value in env.items():
+                    mp.setenv(key, value)
+            if cwd is not None:
+                mp.chdir(cwd)
+            warnings.resetwarnings()
+            for action, message, category, module, lineno in reversed(
+                    PROCESS_WARNING_FILTERS):
+                warnings.filterwarnings(action, _pattern(message), category, _pattern(module),
+                                        lineno)
+            # A record no handler takes goes to stderr (logging's last resort).
+            last_resort = logging.lastResort
+            if last_resort is not None:
+                logging.getLogger().addHandler(last_resort)
+            try:
+                code = main(argv)
+            except SystemExit as e:  # argparse: --help, usage errors
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            finally:
+                if last_resort is not None:
+                    logging.getLogger().removeHandler(last_resort)
+                for w in shown:  # as the default showwarning prints them
+                    sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename,
+                                                            w.lineno, w.line))
+                sys.stdout.flush()
+                sys.stderr.flush()
+        out, err = capfd.readouterr()
+        return subprocess.CompletedProcess(["bench", *argv], code, out, err)
+
+    return call

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Bench
 from sims.lpm01a import Lpm01aSim, ascii_dec
 from sims.n6705 import N6705Sim
 from sims.ppk2 import Ppk2Sim
@@ -23,8 +22,6 @@ from harness.errors import ConfigError, MeterError
 from harness.power import Trace, open_meter
 from harness.power.energy import energy_per_window, match_samples
 from harness.power.estimate import estimate_uj, power_facts
-
-BENCH = [sys.executable, "-m", "harness.cli"]
 
 
 def capture(uri: str, rate: float | None, duration: float) -> Trace:
@@ -279,12 +276,11 @@ def test_old_database_gets_energy_columns(tmp_path: Path) -> None:
 # -- bench power capture --------------------------------------------------------------
 
 
-def test_cli_capture_writes_trace_plot_and_table(tmp_path: Path) -> None:
+def test_cli_capture_writes_trace_plot_and_table(bench_main: Bench, tmp_path: Path) -> None:
     wave = Waveform(pulses=4, record_s=0.4)
     with N6705Sim(wave=wave) as sim:
-        p = subprocess.run([*BENCH, "power", "capture", "--meter", sim.uri, "--duration", "0.4",
-                            "--rate", "20000", "-o", str(tmp_path / "t.parquet")],
-                           capture_output=True, text=True, timeout=120)
+        p = bench_main("power", "capture", "--meter", sim.uri, "--duration", "0.4",
+                       "--rate", "20000", "-o", str(tmp_path / "t.parquet"))
     assert p.returncode == 0, p.stderr
     assert "inference windows" in p.stdout and "(measured)" in p.stdout
     rows = re.findall(r"│ (\d) │ +[\d.]+ │ +[\d,.]+ │ +([\d,.]+) │", p.stdout)
@@ -295,11 +291,10 @@ def test_cli_capture_writes_trace_plot_and_table(tmp_path: Path) -> None:
     assert len(Trace.load(tmp_path / "t.parquet")) > 0
 
 
-def test_cli_capture_without_edges_keeps_files(tmp_path: Path) -> None:
+def test_cli_capture_without_edges_keeps_files(bench_main: Bench, tmp_path: Path) -> None:
     with N6705Sim(trigger_wired=False) as sim:
-        p = subprocess.run([*BENCH, "power", "capture", "--meter", sim.uri, "--duration", "0.2",
-                            "-o", str(tmp_path / "t.parquet")],
-                           capture_output=True, text=True, timeout=120)
+        p = bench_main("power", "capture", "--meter", sim.uri, "--duration", "0.2",
+                       "-o", str(tmp_path / "t.parquet"))
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bench: error: ")
@@ -307,10 +302,9 @@ def test_cli_capture_without_edges_keeps_files(tmp_path: Path) -> None:
     assert (tmp_path / "t.parquet").exists() and (tmp_path / "t.png").exists()
 
 
-def test_cli_capture_meter_not_found(tmp_path: Path) -> None:
-    p = subprocess.run([*BENCH, "power", "capture", "--meter", "lpm01a:///dev/nonexistent",
-                        "--duration", "1", "-o", str(tmp_path / "t.parquet")],
-                       capture_output=True, text=True, timeout=60)
+def test_cli_capture_meter_not_found(bench_main: Bench, tmp_path: Path) -> None:
+    p = bench_main("power", "capture", "--meter", "lpm01a:///dev/nonexistent",
+                   "--duration", "1", "-o", str(tmp_path / "t.parquet"))
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == [p.stderr.strip()]
     assert "meter /dev/nonexistent not found" in p.stderr

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import math
 import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import Bench
 from elftools.elf.elffile import ELFFile
 from torch import nn
 
@@ -208,7 +207,8 @@ def test_residual_2d_cnn_on_digits(dtype: str, tmp_path: Path) -> None:
 
 
 @needs_tools
-def test_engine_errors_are_one_line(tmp_path: Path, tiny_data: Path, tiny_model: str) -> None:
+def test_engine_errors_are_one_line(bench_main: Bench, tmp_path: Path, tiny_data: Path,
+                                    tiny_model: str) -> None:
     src = tmp_path / "padded.py"
     src.write_text(textwrap.dedent("""
         from torch import nn
@@ -224,8 +224,7 @@ def test_engine_errors_are_one_line(tmp_path: Path, tiny_data: Path, tiny_model:
             (["run", "--board", "stm32l452", "--model", tiny_model, "--dataset",
               str(tiny_data), "--engine", "qualia", "--dtype", "int8", "--quant", "affine",
               "--db", str(tmp_path / "r.db")], ("qualia", "affine"))):
-        proc = subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
-                              text=True, timeout=300)
+        proc = bench_main(*args)
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         assert proc.returncode != 0 and len(lines) == 1, proc.stderr
         assert lines[0].startswith("bench: error: ")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Bench
 from hostc import needs_emulator
 
 pytestmark = needs_emulator
@@ -133,10 +134,11 @@ def test_killed_sweep_resumes_without_redoing_finished_runs(tiny_model: str,
      'backend = "qemu"\n[[model]]\nmodel = "x.py:f"\ndataset = "digits"\n', "unknown board"),
     ('engines = ["native"\n', "not valid TOML"),
 ])
-def test_bad_sweep_files_give_one_error_line(tmp_path: Path, text: str, expect: str) -> None:
+def test_bad_sweep_files_give_one_error_line(bench_main: Bench, tmp_path: Path, text: str,
+                                             expect: str) -> None:
     sweep = tmp_path / "bad.toml"
     sweep.write_text(text)
-    p = bench("sweep", str(sweep), "--db", str(tmp_path / "x.db"))
+    p = bench_main("sweep", str(sweep), "--db", str(tmp_path / "x.db"), cwd=ROOT)
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert p.returncode == 2 and len(lines) == 1, p.stderr
     assert lines[0].startswith("bench: error: ") and expect in lines[0], lines[0]
