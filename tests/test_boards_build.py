@@ -21,8 +21,9 @@ from harness.model.load import load_graph
 from harness.run.quantize import quant_for
 from harness.run.request import QuantRequest
 
-pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                                reason="arm-none-eabi-gcc needed (make setup)")
+pytestmark = [pytest.mark.emulator,  # firmware builds: the slow tier
+              pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
+                                 reason="arm-none-eabi-gcc needed (make setup)")]
 
 # Board, link: every board on its UART link, and the QEMU board on semihosting.
 TARGETS = [("stm32l452", "uart"), ("apollo3", "uart"), ("stm32l452", "semihost")]

@@ -13,14 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import Bench
+from hostc import emulator_test
 
 from harness.store.schema import RunRecord
 from harness.store.store import Store
 
 BENCH = [sys.executable, "-m", "harness.cli"]
-needs_tools = pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="QEMU and arm-none-eabi-gcc needed (make setup)")
+needs_tools = emulator_test  # QEMU and arm-none-eabi-gcc (make setup)
 
 
 def one_error_line(p: subprocess.CompletedProcess) -> str:

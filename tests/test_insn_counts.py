@@ -24,6 +24,7 @@ from harness.store.schema import RunRecord
 from harness.store.store import Store
 
 pytestmark = [
+    pytest.mark.emulator,
     pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
                        reason="qemu-system-arm not installed (make setup)"),
     pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,

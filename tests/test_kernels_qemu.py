@@ -27,6 +27,7 @@ from harness.quant.schemes import quantize_graph
 from harness.run.target import DeviceTarget
 
 pytestmark = [
+    pytest.mark.emulator,
     pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
                        reason="qemu-system-arm not installed (make setup)"),
     pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,

@@ -4,7 +4,6 @@ STM32L452. Real qualia-codegen-core, real arm-none-eabi-gcc, real QEMU."""
 from __future__ import annotations
 
 import math
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 import torch
 from conftest import Bench
 from elftools.elf.elffile import ELFFile
+from hostc import emulator_test
 from torch import nn
 
 from harness.engines.qualia.convert import frac_bits, generate_qualia
@@ -30,9 +30,7 @@ from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import Store
 
 pytest.importorskip("qualia_codegen_core")
-needs_tools = pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="QEMU and arm-none-eabi-gcc needed (make setup)")
+needs_tools = emulator_test  # QEMU and arm-none-eabi-gcc (make setup)
 HAR = f"{ROOT / 'examples' / 'har_cnn.py'}:har_cnn"
 DIGITS = f"{ROOT / 'examples' / 'digits_cnn.py'}:digits_cnn"
 
