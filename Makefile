@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/bench demo
 
+# pytest runs one worker per core (pyproject.toml: addopts).
 test: setup
 	$(VENV)/bin/ruff check harness tests examples benchmarks
 	$(PY) -m pytest -q

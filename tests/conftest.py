@@ -17,6 +17,13 @@ import pytest
 
 from harness.paths import BUILD_DIR_VAR
 
+# One torch thread per test process (and the bench processes tests start), set
+# before torch is imported: the models here are tiny, and two workers each
+# spinning two OpenMP threads on two cores made torch work several times
+# slower (the demo's training: 13 s with one thread, 57 s with two, on a
+# loaded machine). Set OMP_NUM_THREADS yourself to override.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 TINY_MODEL = textwrap.dedent("""
     import torch
     from torch import nn
@@ -29,6 +36,32 @@ TINY_MODEL = textwrap.dedent("""
         m.input_shape = (3, 32)
         return m.eval()
 """)
+
+# Modules whose tests share an expensive module-scoped fixture (a store of
+# measured runs, a sweep): under xdist one worker runs each of them whole, so
+# the fixture is made once. Every other test is scheduled on its own.
+ONE_WORKER = {"test_report.py", "test_report_sweep.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """xdist's load scheduling, except that each ONE_WORKER module is one unit
+    of work. (xdist's own loadgroup does this by a mark, but it rewrites node
+    ids, which pytest 9.2 no longer lets it do: pytest-xdist issue 1386.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduler(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if Path(module).name in ONE_WORKER else nodeid
+
+    return Scheduler(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow run first (the order is otherwise kept): under xdist a
+    long test started last leaves the other workers idle at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -25,7 +25,7 @@ from harness.run.execute import run
 from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import RunSummary, Store
 
-pytestmark = needs_emulator
+pytestmark = needs_emulator  # one xdist worker runs this module (conftest.ONE_WORKER)
 RUNS = (("native", "float32"), ("native", "int8"), ("qualia", "int8"))
 
 

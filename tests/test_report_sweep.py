@@ -23,7 +23,7 @@ from test_peers import VALIDATE_V2, c_info
 
 from harness.store.store import RunSummary, Store
 
-pytestmark = needs_emulator
+pytestmark = needs_emulator  # one xdist worker runs this module (conftest.ONE_WORKER)
 pytest.importorskip("tflite_micro", reason="tflite-micro (Linux x86-64 only)")
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = [sys.executable, "-m", "harness.cli"]

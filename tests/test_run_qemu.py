@@ -201,6 +201,7 @@ def test_graph_input_shape_from_pt2(tmp_path: Path, tiny_model: str) -> None:
     assert tuple(g.input_shape) == (3, 32)
 
 
+@pytest.mark.slow
 def test_demo_end_to_end(tmp_path: Path) -> None:
     """The README's main job: train, export .pt2, build, measure on QEMU."""
     db = tmp_path / "demo.db"

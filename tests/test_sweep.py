@@ -42,6 +42,7 @@ def runs(db: Path) -> dict[int, tuple[str, str, int]]:
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
+@pytest.mark.slow
 def test_example_sweep_runs_and_resume_redoes_nothing(tmp_path: Path) -> None:
     db = tmp_path / "sweep.db"
     p = bench("sweep", "examples/sweep.toml", "--workers", "2", "--db", str(db), "--json")
@@ -86,6 +87,7 @@ def _write_sweep(tmp_path: Path, tiny_model: str) -> Path:
     return sweep
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_without_redoing_finished_runs(tiny_model: str,
                                                             tmp_path: Path) -> None:
     db = tmp_path / "sweep.db"
