@@ -1,13 +1,14 @@
 # Two commands on a fresh Debian 12 machine:
 #   make demo   - install what is needed, train a small CNN, measure it on the emulated STM32L452
 #   make test   - install what is needed, run the test suite
-# Both are idempotent.
+# Both are idempotent. While editing: make check (lint + the tests that need no
+# emulator and no firmware build, under a minute).
 
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test check lint bench clean
 
 setup: $(STAMP)
 	@bash scripts/install-system.sh
@@ -23,9 +24,14 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/bench demo
 
+# pytest runs one worker per core (pyproject.toml: addopts).
 test: setup
 	$(VENV)/bin/ruff check harness tests examples benchmarks
 	$(PY) -m pytest -q
+
+check: setup
+	$(VENV)/bin/ruff check harness tests examples benchmarks
+	$(PY) -m pytest -q -m "not emulator"
 
 bench: setup
 	$(PY) benchmarks/link_throughput.py --samples 1000

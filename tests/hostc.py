@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -13,13 +15,23 @@ HERE = Path(__file__).resolve().parent
 GCC = shutil.which("gcc")
 WARN = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror"]
 needs_gcc = pytest.mark.skipif(GCC is None, reason="host gcc not installed")
-# End-to-end tests need the emulator and the cross compiler (make setup).
+# End-to-end tests need the emulator and the cross compiler (make setup); they
+# are the slow tier, marked `emulator` (`pytest -m "not emulator"` leaves them out).
 needs_emulator = [
+    pytest.mark.emulator,
     pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
                        reason="qemu-system-arm not installed (make setup)"),
     pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
                        reason="arm-none-eabi-gcc not installed (make setup)"),
 ]
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def emulator_test(fn: F) -> F:
+    """needs_emulator for one test: ``@emulator_test``."""
+    for mark in needs_emulator:
+        fn = mark(fn)
+    return fn
 
 
 def run_ok(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:

@@ -5,12 +5,11 @@ Renode use, plus the semihosting link of the QEMU board."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import Bench
 from elftools.elf.elffile import ELFFile
 
 from harness.backends import all_boards, get_board
@@ -22,10 +21,10 @@ from harness.model.load import load_graph
 from harness.run.quantize import quant_for
 from harness.run.request import QuantRequest
 
-pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                                reason="arm-none-eabi-gcc needed (make setup)")
+pytestmark = [pytest.mark.emulator,  # firmware builds: the slow tier
+              pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
+                                 reason="arm-none-eabi-gcc needed (make setup)")]
 
-BENCH = [sys.executable, "-m", "harness.cli"]
 # Board, link: every board on its UART link, and the QEMU board on semihosting.
 TARGETS = [("stm32l452", "uart"), ("apollo3", "uart"), ("stm32l452", "semihost")]
 
@@ -92,11 +91,11 @@ def test_linker_refuses_a_model_too_big_for_the_apollo3(tmp_path: Path) -> None:
                   "float32", "uart", tmp_path / "fw")
 
 
-def test_bench_build_reports_rom_and_ram_for_apollo3(tiny_model: str, tmp_path: Path) -> None:
+def test_bench_build_reports_rom_and_ram_for_apollo3(bench_main: Bench, tiny_model: str,
+                                                     tmp_path: Path) -> None:
     out = tmp_path / "fw"
-    p = subprocess.run([*BENCH, "build", "--board", "apollo3", "--model", tiny_model,
-                        "-o", str(out)], capture_output=True, text=True, timeout=600,
-                       env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"})
+    p = bench_main("build", "--board", "apollo3", "--model", tiny_model, "-o", str(out),
+                   env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"})
     assert p.returncode == 0, p.stderr
     assert "apollo3 / native / float32" in p.stdout
     assert "ROM (flash)" in p.stdout and "of 976 KB" in p.stdout

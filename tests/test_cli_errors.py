@@ -7,22 +7,22 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Bench
+from hostc import emulator_test
 
 from harness.store.schema import RunRecord
 from harness.store.store import Store
 
 BENCH = [sys.executable, "-m", "harness.cli"]
-needs_tools = pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="QEMU and arm-none-eabi-gcc needed (make setup)")
+needs_tools = emulator_test  # QEMU and arm-none-eabi-gcc (make setup)
 
 
-def fails(*args: str, env: dict | None = None) -> str:
-    p = subprocess.run([*BENCH, *args], capture_output=True, text=True, timeout=600, env=env)
+def one_error_line(p: subprocess.CompletedProcess) -> str:
     assert p.returncode != 0, p.stdout
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, p.stderr
@@ -30,27 +30,44 @@ def fails(*args: str, env: dict | None = None) -> str:
     return lines[0]
 
 
+Fails = Callable[..., str]
+
+
+@pytest.fixture
+def fails(bench_main: Bench) -> Fails:
+    """``fails(*args, env=None)``: bench run in-process must fail with one
+    error line; returns the line."""
+    return lambda *args, env=None: one_error_line(bench_main(*args, env=env))
+
+
+def fails_in_a_process(*args: str, env: dict | None = None) -> str:
+    """The same as a real ``python -m harness.cli`` process: no traceback
+    escapes, whatever the process imports first."""
+    p = subprocess.run([*BENCH, *args], capture_output=True, text=True, timeout=600, env=env)
+    return one_error_line(p)
+
+
 def run_args(model: str, data: str, *extra: str) -> list[str]:
     return ["run", "--board", "stm32l452", "--model", model, "--dataset", data, *extra]
 
 
-def test_unknown_board(tiny_model: str, tiny_data: Path) -> None:
+def test_unknown_board(fails: Fails, tiny_model: str, tiny_data: Path) -> None:
     msg = fails("run", "--board", "stm32f999", "--model", tiny_model, "--dataset",
                 str(tiny_data))
     assert "unknown board 'stm32f999'" in msg and "stm32l452" in msg
 
 
-def test_unknown_backend(tiny_model: str, tiny_data: Path) -> None:
+def test_unknown_backend(fails: Fails, tiny_model: str, tiny_data: Path) -> None:
     msg = fails(*run_args(tiny_model, str(tiny_data), "--backend", "bochs"))
     assert "unknown backend 'bochs'" in msg and "qemu" in msg
 
 
-def test_missing_model_file(tiny_data: Path, tmp_path: Path) -> None:
+def test_missing_model_file(fails: Fails, tiny_data: Path, tmp_path: Path) -> None:
     msg = fails(*run_args(f"{tmp_path}/nope.py:net", str(tiny_data)))
     assert "nope.py" in msg
 
 
-def test_missing_factory(tiny_model: str, tiny_data: Path) -> None:
+def test_missing_factory(fails: Fails, tiny_model: str, tiny_data: Path) -> None:
     path = tiny_model.split(":")[0]
     msg = fails(*run_args(f"{path}:nothing_here", str(tiny_data)))
     assert "nothing_here" in msg
@@ -66,30 +83,31 @@ def test_unsupported_layer(tmp_path: Path, tiny_data: Path) -> None:
             m.input_shape = (3, 32)
             return m
     """))
-    msg = fails(*run_args(f"{src}:net", str(tiny_data)))
+    # In a real process: an error from deep inside torch.export, and no traceback.
+    msg = fails_in_a_process(*run_args(f"{src}:net", str(tiny_data)))
     assert "igmoid" in msg and "layer 2" in msg
 
 
-def test_dataset_shape_mismatch(tiny_model: str, tmp_path: Path) -> None:
+def test_dataset_shape_mismatch(fails: Fails, tiny_model: str, tmp_path: Path) -> None:
     path = tmp_path / "wrong.npz"
     np.savez(path, x=np.zeros((4, 6, 128), np.float32), y=np.zeros(4, np.int64))
     msg = fails(*run_args(tiny_model, str(path)))
     assert "(6, 128)" in msg and "(3, 32)" in msg
 
 
-def test_npz_without_y(tiny_model: str, tmp_path: Path) -> None:
+def test_npz_without_y(fails: Fails, tiny_model: str, tmp_path: Path) -> None:
     path = tmp_path / "noy.npz"
     np.savez(path, x=np.zeros((4, 3, 32), np.float32), labels=np.zeros(4))
     msg = fails(*run_args(tiny_model, str(path)))
     assert "lacks array(s) y" in msg
 
 
-def test_unknown_dataset(tiny_model: str) -> None:
+def test_unknown_dataset(fails: Fails, tiny_model: str) -> None:
     assert "unknown dataset 'imagenet'" in fails(*run_args(tiny_model, "imagenet"))
 
 
 @needs_tools
-def test_model_too_large_for_flash(tmp_path: Path, tiny_data: Path) -> None:
+def test_model_too_large_for_flash(fails: Fails, tmp_path: Path, tiny_data: Path) -> None:
     src = tmp_path / "big.py"
     src.write_text(textwrap.dedent("""
         from torch import nn
@@ -117,19 +135,20 @@ def env_with_only(tmp_path: Path, *tools: str) -> dict:
 def test_missing_qemu_says_how_to_install(tiny_model: str, tiny_data: Path,
                                           tmp_path: Path) -> None:
     env = env_with_only(tmp_path, "arm-none-eabi-gcc", "git")
-    msg = fails(*run_args(tiny_model, str(tiny_data), "--db", str(tmp_path / "r.db")), env=env)
+    msg = fails_in_a_process(*run_args(tiny_model, str(tiny_data), "--db",
+                                       str(tmp_path / "r.db")), env=env)
     assert "qemu-system-arm not found" in msg and "make setup" in msg
 
 
 @needs_tools
-def test_missing_compiler_says_how_to_install(tiny_model: str, tiny_data: Path,
+def test_missing_compiler_says_how_to_install(fails: Fails, tiny_model: str, tiny_data: Path,
                                               tmp_path: Path) -> None:
     env = env_with_only(tmp_path, "qemu-system-arm")
     msg = fails(*run_args(tiny_model, str(tiny_data), "--db", str(tmp_path / "r.db")), env=env)
     assert "arm-none-eabi-gcc not found" in msg and "apt-get install gcc-arm-none-eabi" in msg
 
 
-def test_unreadable_database_loses_nothing(tiny_model: str, tiny_data: Path,
+def test_unreadable_database_loses_nothing(fails: Fails, tiny_model: str, tiny_data: Path,
                                            tmp_path: Path) -> None:
     db = tmp_path / "r.db"
     with Store(db) as store:
@@ -146,20 +165,21 @@ def test_unreadable_database_loses_nothing(tiny_model: str, tiny_data: Path,
         assert store.run_ids() == [run_id]
 
 
-def test_resume_unknown_run(tiny_model: str, tiny_data: Path, tmp_path: Path) -> None:
+def test_resume_unknown_run(fails: Fails, tiny_model: str, tiny_data: Path, tmp_path: Path) -> None:
     msg = fails(*run_args(tiny_model, str(tiny_data), "--resume", "42", "--db",
                           str(tmp_path / "r.db")))
     assert "no run 42" in msg
 
 
-def test_export_unknown_run(tmp_path: Path) -> None:
+def test_export_unknown_run(fails: Fails, tmp_path: Path) -> None:
     Store(tmp_path / "r.db").close()
     assert "no run 9" in fails("export", "9", "-o", str(tmp_path / "o.npz"), "--db",
                                str(tmp_path / "r.db"))
 
 
 @needs_tools
-def test_int8_activation_overflow_names_the_layer(tmp_path: Path, tiny_data: Path) -> None:
+def test_int8_activation_overflow_names_the_layer(fails: Fails, tmp_path: Path,
+                                                  tiny_data: Path) -> None:
     src = tmp_path / "wild.py"
     src.write_text(textwrap.dedent("""
         import torch
@@ -177,7 +197,7 @@ def test_int8_activation_overflow_names_the_layer(tmp_path: Path, tiny_data: Pat
 
 
 @needs_tools
-def test_calibration_set_of_the_wrong_shape(tiny_model: str, tiny_data: Path,
+def test_calibration_set_of_the_wrong_shape(fails: Fails, tiny_model: str, tiny_data: Path,
                                             tmp_path: Path) -> None:
     other = tmp_path / "other.npz"
     np.savez(other, x=np.zeros((8, 3, 16), dtype=np.float32), y=np.zeros(8, dtype=np.int64))
@@ -186,7 +206,8 @@ def test_calibration_set_of_the_wrong_shape(tiny_model: str, tiny_data: Path,
     assert "calibration set" in msg and "(3, 16)" in msg
 
 
-def test_quantization_options_that_do_not_apply(tiny_model: str, tiny_data: Path) -> None:
+def test_quantization_options_that_do_not_apply(fails: Fails, tiny_model: str,
+                                                tiny_data: Path) -> None:
     assert "affine" in fails(*run_args(tiny_model, str(tiny_data), "--dtype", "int16",
                                        "--quant", "affine"))
     assert "float32" in fails(*run_args(tiny_model, str(tiny_data), "--quant", "pot"))
@@ -195,7 +216,7 @@ def test_quantization_options_that_do_not_apply(tiny_model: str, tiny_data: Path
 
 
 @needs_tools
-def test_int8_model_too_large_for_flash(tmp_path: Path, tiny_data: Path) -> None:
+def test_int8_model_too_large_for_flash(fails: Fails, tmp_path: Path, tiny_data: Path) -> None:
     src = tmp_path / "big8.py"
     src.write_text(textwrap.dedent("""
         from torch import nn

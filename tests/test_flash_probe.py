@@ -197,6 +197,7 @@ def test_handshake_refuses_another_board_and_another_build() -> None:
     assert (info.board, info.build_id, info.timer_kind) == ("stm32l452", build, "dwt_cycles")
 
 
+@pytest.mark.emulator  # a firmware build
 def test_emulator_build_is_refused_for_a_real_board(tiny_model: str, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "fw"

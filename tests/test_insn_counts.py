@@ -11,10 +11,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import Bench
 
 from harness.backends.qemu_plugin import SOURCE_NAME, build_plugin
 from harness.build.firmware import Firmware
@@ -24,6 +24,7 @@ from harness.store.schema import RunRecord
 from harness.store.store import Store
 
 pytestmark = [
+    pytest.mark.emulator,
     pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
                        reason="qemu-system-arm not installed (make setup)"),
     pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
@@ -31,13 +32,13 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,
                        reason="no host C compiler for the QEMU plugin"),
 ]
-BENCH = [sys.executable, "-m", "harness.cli"]
 INSNS_PER_TICK = 12.5  # 1e9 / 80 MHz under -icount shift=0
 
 
-def bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*BENCH, *args], capture_output=True, text=True, timeout=600,
-                          env=env)
+@pytest.fixture
+def bench(bench_main: Bench) -> Bench:
+    """bench's command line, in-process (conftest.bench_main)."""
+    return bench_main
 
 
 def test_plugin_builds_without_warnings(tmp_path: Path) -> None:
@@ -88,8 +89,8 @@ def test_per_layer_counts_sum_to_the_total(tiny_model: str, tiny_data: Path,
         assert 0 <= totals[idx] - sum(counts) <= 4 * len(counts), (totals[idx], counts)
 
 
-def test_profile_names_every_layer_stored_and_measured(tiny_model: str, tiny_data: Path,
-                                                       tmp_path: Path) -> None:
+def test_profile_names_every_layer_stored_and_measured(bench: Bench, tiny_model: str,
+                                                       tiny_data: Path, tmp_path: Path) -> None:
     db = tmp_path / "r.db"
     per_layer = run(RunRequest("stm32l452", "qemu", tiny_model, str(tiny_data), limit=3,
                                per_layer=True), db)
@@ -128,13 +129,13 @@ def _one_error_line(p: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def test_profile_bad_run_id_is_one_error_line(tmp_path: Path) -> None:
+def test_profile_bad_run_id_is_one_error_line(bench: Bench, tmp_path: Path) -> None:
     db = tmp_path / "r.db"
     Store(db).close()
     assert "no run 42" in _one_error_line(bench("profile", "42", "--db", str(db)))
 
 
-def test_profile_missing_firmware_dir_is_one_error_line(tmp_path: Path) -> None:
+def test_profile_missing_firmware_dir_is_one_error_line(bench: Bench, tmp_path: Path) -> None:
     db = tmp_path / "r.db"
     with Store(db) as store:
         run_id = store.create_run(RunRecord(board="stm32l452", backend="qemu", engine="native",
@@ -145,8 +146,8 @@ def test_profile_missing_firmware_dir_is_one_error_line(tmp_path: Path) -> None:
     assert "firmware directory" in msg and "gone" in msg
 
 
-def test_plugin_that_fails_to_load_falls_back_to_systick(tiny_model: str, tiny_data: Path,
-                                                         tmp_path: Path) -> None:
+def test_plugin_that_fails_to_load_falls_back_to_systick(bench: Bench, tiny_model: str,
+                                                         tiny_data: Path, tmp_path: Path) -> None:
     bogus = tmp_path / "not_a_plugin.so"
     bogus.write_text("not an ELF\n")
     env = {**os.environ, "BENCH_QEMU_PLUGIN": str(bogus)}
@@ -164,8 +165,8 @@ def test_plugin_that_fails_to_load_falls_back_to_systick(tiny_model: str, tiny_d
             assert s.count == round(s.raw_count * INSNS_PER_TICK)
 
 
-def test_per_layer_without_the_plugin_is_one_error_line(tiny_model: str, tiny_data: Path,
-                                                        tmp_path: Path) -> None:
+def test_per_layer_without_the_plugin_is_one_error_line(bench: Bench, tiny_model: str,
+                                                        tiny_data: Path, tmp_path: Path) -> None:
     env = {**os.environ, "BENCH_QEMU_PLUGIN": "0"}
     p = bench("run", "--board", "stm32l452", "--model", tiny_model, "--dataset",
               str(tiny_data), "--per-layer", "--db", str(tmp_path / "r.db"), env=env)

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from graphs import imported_graph
 
 from harness.backends import resolve_board_backend
 from harness.build.build import build_for
 from harness.engines import get_engine
-from harness.model.load import load_model
-from harness.model.lower import import_graph
 from harness.quant import QuantConfig
 from harness.quant.calibrate import calibrate
 from harness.quant.reference import run_qgraph
@@ -28,6 +27,7 @@ from harness.quant.schemes import quantize_graph
 from harness.run.target import DeviceTarget
 
 pytestmark = [
+    pytest.mark.emulator,
     pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
                        reason="qemu-system-arm not installed (make setup)"),
     pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
@@ -57,8 +57,7 @@ SAMPLES = 3
 
 def _check(spec: str, dtype: str, scheme: str, weights: str, tmp_path: Path,
            samples: int = SAMPLES) -> None:
-    module, shape = load_model(spec)
-    graph = import_graph(module, shape, verify=False)
+    graph = imported_graph(spec, verify=False)  # imported once per session
     rng = np.random.default_rng(0)
     cal = calibrate(graph, rng.standard_normal((32, *graph.input_shape)).astype(np.float32),
                     "minmax")

@@ -45,9 +45,9 @@ def _includes() -> list[str]:
 _run = run_ok
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def host_objects(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Kernels and the test main, compiled once for the host."""
+    """Kernels and the test main, compiled once for the host (per session)."""
     if GCC is None:
         pytest.skip("host gcc not installed")
     return compile_objects(kernel_sources(), include_dirs(), tmp_path_factory.mktemp("host_obj"))

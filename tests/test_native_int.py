@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from graphs import imported_graph
 from hostc import GCC, compile_objects, needs_gcc, run_model
 
 from harness.engines.native.integer import generate, include_dirs, kernel_sources
@@ -39,7 +40,7 @@ VARIANTS = [("int8", "pot"), ("int8", "affine"), ("int16", "pot")]
 BUILDS = [(d, s, False) for d, s in VARIANTS] + [("int8", "pot", True), ("int8", "affine", True)]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def host_objects(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     if GCC is None:
         pytest.skip("host gcc not installed")
@@ -47,8 +48,7 @@ def host_objects(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def _graph(name: str) -> Graph:
-    module, shape = load_model(SPECS[name])
-    return import_graph(module, shape, verify=False)
+    return imported_graph(SPECS[name], verify=False)  # imported once per session
 
 
 def _inputs(graph: Graph, n: int, seed: int) -> np.ndarray:

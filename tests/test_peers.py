@@ -14,12 +14,11 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_MODEL
+from conftest import TINY_MODEL, Bench
 
 from harness.backends import get_board
 from harness.engines.stm32cubeai import read_c_info, read_validation
@@ -28,15 +27,15 @@ from harness.run.execute import run
 from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import Store
 
-BENCH = [sys.executable, "-m", "harness.cli"]
 ROOT = Path(__file__).resolve().parents[1]
 
 tflm_runtime = pytest.importorskip("tflite_micro", reason="tflite-micro (Linux x86-64 only)")
 
 
-def bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*BENCH, *args], capture_output=True, text=True, timeout=600,
-                          cwd=ROOT, env=env)
+@pytest.fixture
+def bench(bench_main: Bench) -> Bench:
+    """bench's command line, in-process (conftest.bench_main), from the checkout."""
+    return lambda *args, env=None: bench_main(*args, env=env, cwd=ROOT)
 
 
 def one_error_line(p: subprocess.CompletedProcess) -> str:
@@ -121,7 +120,7 @@ def test_bad_c_info_is_one_clear_error(tmp_path: Path, content: str, says: str) 
         read_c_info(f)
 
 
-def test_import_cubeai_cli_stores_an_imported_row(tmp_path: Path) -> None:
+def test_import_cubeai_cli_stores_an_imported_row(bench: Bench, tmp_path: Path) -> None:
     out = tmp_path / "st_ai_output"
     out.mkdir()
     (out / "network_c_info.json").write_text(json.dumps(c_info()))
@@ -143,7 +142,7 @@ def test_import_cubeai_cli_stores_an_imported_row(tmp_path: Path) -> None:
     con.close()
 
 
-def test_import_refuses_another_series_and_missing_files(tmp_path: Path) -> None:
+def test_import_refuses_another_series_and_missing_files(bench: Bench, tmp_path: Path) -> None:
     f = tmp_path / "network_c_info.json"
     f.write_text(json.dumps(c_info(series="stm32h7")))
     db = tmp_path / "r.db"
@@ -161,7 +160,7 @@ def test_import_refuses_another_series_and_missing_files(tmp_path: Path) -> None
         assert st.run_ids() == []  # nothing half-stored
 
 
-def test_firmware_paths_without_their_tools_say_how(tmp_path: Path) -> None:
+def test_firmware_paths_without_their_tools_say_how(bench: Bench, tmp_path: Path) -> None:
     (tmp_path / "tiny.py").write_text(TINY_MODEL)
     args = ["build", "--board", "stm32l452", "--model", f"{tmp_path / 'tiny.py'}:tiny",
             "--dtype", "int8", "--calibration-data", "digits"]
@@ -179,7 +178,8 @@ def test_firmware_paths_without_their_tools_say_how(tmp_path: Path) -> None:
     assert "is not a tflite-micro source tree" in line
 
 
-def test_tflm_host_run_is_bit_exact_and_stores_no_device_numbers(tmp_path: Path) -> None:
+def test_tflm_host_run_is_bit_exact_and_stores_no_device_numbers(bench: Bench,
+                                                                 tmp_path: Path) -> None:
     (tmp_path / "tiny.py").write_text(TINY_MODEL)
     rng = np.random.default_rng(5)
     np.savez(tmp_path / "tiny.npz", x=rng.normal(size=(16, 3, 32)).astype(np.float32),

@@ -6,12 +6,11 @@ match the waveform's closed form within 1%, each bad input is one line."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Bench
 from sims.truevolt import TruevoltSim
 from sims.waveform import Waveform
 
@@ -20,7 +19,6 @@ from harness.power import Trace, open_meter
 from harness.power.energy import energy_per_window
 from harness.power.scpi_digitize import level_windows
 
-BENCH = [sys.executable, "-m", "harness.cli"]
 RECT = Waveform(shape="rect", r_ohm=0.0, pulses=5, record_s=0.5)
 
 
@@ -162,12 +160,11 @@ def test_bad_options_are_one_line(query: str, rate: float, duration: float,
             m.configure(rate, duration)
 
 
-def test_cli_capture_labels_level_windows(tmp_path: Path) -> None:
+def test_cli_capture_labels_level_windows(bench_main: Bench, tmp_path: Path) -> None:
     with TruevoltSim(wave=RECT) as sim:
-        p = subprocess.run([*BENCH, "power", "capture", "--meter", sim.uri + "?supply_v=3.3",
-                            "--duration", "0.5", "--rate", "20000",
-                            "-o", str(tmp_path / "t.parquet")],
-                           capture_output=True, text=True, timeout=120)
+        p = bench_main("power", "capture", "--meter", sim.uri + "?supply_v=3.3",
+                       "--duration", "0.5", "--rate", "20000",
+                       "-o", str(tmp_path / "t.parquet"))
     assert p.returncode == 0, p.stderr
     assert "inference windows" in p.stdout
     back = Trace.load(tmp_path / "t.parquet")

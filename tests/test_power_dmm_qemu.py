@@ -8,30 +8,27 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import Bench
 from hostc import needs_emulator
 from sims.truevolt import TruevoltSim
 from sims.waveform import Waveform
 
 pytestmark = needs_emulator
-BENCH = [sys.executable, "-m", "harness.cli"]
 LIMIT = 4
 
 
-def test_run_with_dmm_stores_level_window_energy(tiny_model: str, tiny_data: Path,
-                                                 tmp_path: Path) -> None:
+def test_run_with_dmm_stores_level_window_energy(bench_main: Bench, tiny_model: str,
+                                                 tiny_data: Path, tmp_path: Path) -> None:
     wave = Waveform(shape="rect", r_ohm=0.0, pulses=LIMIT, width_s=0.02, record_s=0.4)
     db = tmp_path / "r.db"
     with TruevoltSim(wave=wave, noise_a=0.0002) as sim:
-        p = subprocess.run([*BENCH, "run", "--board", "stm32l452", "--backend", "qemu",
-                            "--model", tiny_model, "--dataset", str(tiny_data), "--limit",
-                            str(LIMIT), "--db", str(db), "--json", "--meter", sim.uri,
-                            "--meter-rate", "20000", "--meter-duration", "0.4"],
-                           capture_output=True, text=True, timeout=600)
+        p = bench_main("run", "--board", "stm32l452", "--backend", "qemu",
+                       "--model", tiny_model, "--dataset", str(tiny_data), "--limit",
+                       str(LIMIT), "--db", str(db), "--json", "--meter", sim.uri,
+                       "--meter-rate", "20000", "--meter-duration", "0.4")
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)
     assert res["energy_kind"] == "measured"

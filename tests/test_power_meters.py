@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Bench
 from sims.lpm01a import Lpm01aSim, ascii_dec
 from sims.n6705 import N6705Sim
 from sims.ppk2 import Ppk2Sim
@@ -25,14 +23,14 @@ from harness.power import Trace, open_meter
 from harness.power.energy import energy_per_window, match_samples
 from harness.power.estimate import estimate_uj, power_facts
 
-BENCH = [sys.executable, "-m", "harness.cli"]
 
-
-def capture(uri: str, rate: float | None, duration: float, wait: float = 0.0) -> Trace:
+def capture(uri: str, rate: float | None, duration: float) -> Trace:
+    """A finite capture: stop() returns once the meter has its ``duration``
+    of samples (the simulators send exactly that many, or stream until
+    told), so no test waits on the wall clock."""
     with open_meter(uri) as m:
         m.configure(rate, duration)
         m.start()
-        time.sleep(wait)
         m.stop()
         return m.read()
 
@@ -148,7 +146,7 @@ def test_lpm01a_not_found(tmp_path: Path) -> None:
 
 def test_ppk2_energy_matches_waveform_within_1pct() -> None:
     with Ppk2Sim(trigger_bit=3) as sim:
-        trace = capture(sim.uri + "?trigger=D3&voltage_mv=3300", None, 0.5, wait=1.0)
+        trace = capture(sim.uri + "?trigger=D3&voltage_mv=3300", None, 0.5)
         assert sim.voltage_mv == 3300
         assert sim.commands[:4] == [0x19, 0x0D, 0x11, 0x0C]
     assert len(trace) == 50_000
@@ -157,7 +155,7 @@ def test_ppk2_energy_matches_waveform_within_1pct() -> None:
 
 def test_ppk2_wrong_trigger_input_has_no_edges() -> None:
     with Ppk2Sim(trigger_bit=3) as sim:
-        trace = capture(sim.uri + "?trigger=D0", None, 0.5, wait=1.0)
+        trace = capture(sim.uri + "?trigger=D0", None, 0.5)
     with pytest.raises(MeterError, match="has no trigger edges .*check the trigger wiring"):
         energy_per_window(trace)
 
@@ -165,12 +163,12 @@ def test_ppk2_wrong_trigger_input_has_no_edges() -> None:
 def test_ppk2_lost_samples() -> None:
     with Ppk2Sim(skip_at=1234) as sim:
         with pytest.raises(MeterError, match="dropped samples"):
-            capture(sim.uri, None, 0.5, wait=1.0)
+            capture(sim.uri, None, 0.5)
 
 
 def test_ppk2_saturated_top_range() -> None:
     with Ppk2Sim(wave=Waveform(amp_a=20.0, r_ohm=0.0)) as sim:
-        trace = capture(sim.uri, None, 0.5, wait=1.0)
+        trace = capture(sim.uri, None, 0.5)
     assert np.isinf(trace.current_a).any()
     with pytest.raises(MeterError, match="range is saturated"):
         energy_per_window(trace)
@@ -278,12 +276,11 @@ def test_old_database_gets_energy_columns(tmp_path: Path) -> None:
 # -- bench power capture --------------------------------------------------------------
 
 
-def test_cli_capture_writes_trace_plot_and_table(tmp_path: Path) -> None:
+def test_cli_capture_writes_trace_plot_and_table(bench_main: Bench, tmp_path: Path) -> None:
     wave = Waveform(pulses=4, record_s=0.4)
     with N6705Sim(wave=wave) as sim:
-        p = subprocess.run([*BENCH, "power", "capture", "--meter", sim.uri, "--duration", "0.4",
-                            "--rate", "20000", "-o", str(tmp_path / "t.parquet")],
-                           capture_output=True, text=True, timeout=120)
+        p = bench_main("power", "capture", "--meter", sim.uri, "--duration", "0.4",
+                       "--rate", "20000", "-o", str(tmp_path / "t.parquet"))
     assert p.returncode == 0, p.stderr
     assert "inference windows" in p.stdout and "(measured)" in p.stdout
     rows = re.findall(r"│ (\d) │ +[\d.]+ │ +[\d,.]+ │ +([\d,.]+) │", p.stdout)
@@ -294,11 +291,10 @@ def test_cli_capture_writes_trace_plot_and_table(tmp_path: Path) -> None:
     assert len(Trace.load(tmp_path / "t.parquet")) > 0
 
 
-def test_cli_capture_without_edges_keeps_files(tmp_path: Path) -> None:
+def test_cli_capture_without_edges_keeps_files(bench_main: Bench, tmp_path: Path) -> None:
     with N6705Sim(trigger_wired=False) as sim:
-        p = subprocess.run([*BENCH, "power", "capture", "--meter", sim.uri, "--duration", "0.2",
-                            "-o", str(tmp_path / "t.parquet")],
-                           capture_output=True, text=True, timeout=120)
+        p = bench_main("power", "capture", "--meter", sim.uri, "--duration", "0.2",
+                       "-o", str(tmp_path / "t.parquet"))
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bench: error: ")
@@ -306,10 +302,9 @@ def test_cli_capture_without_edges_keeps_files(tmp_path: Path) -> None:
     assert (tmp_path / "t.parquet").exists() and (tmp_path / "t.png").exists()
 
 
-def test_cli_capture_meter_not_found(tmp_path: Path) -> None:
-    p = subprocess.run([*BENCH, "power", "capture", "--meter", "lpm01a:///dev/nonexistent",
-                        "--duration", "1", "-o", str(tmp_path / "t.parquet")],
-                       capture_output=True, text=True, timeout=60)
+def test_cli_capture_meter_not_found(bench_main: Bench, tmp_path: Path) -> None:
+    p = bench_main("power", "capture", "--meter", "lpm01a:///dev/nonexistent",
+                   "--duration", "1", "-o", str(tmp_path / "t.parquet"))
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == [p.stderr.strip()]
     assert "meter /dev/nonexistent not found" in p.stderr

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import Bench
 from hostc import needs_emulator
 from sims.n6705 import N6705Sim
 from sims.waveform import Waveform
@@ -19,15 +19,14 @@ from sims.waveform import Waveform
 from harness.power import Trace
 
 pytestmark = needs_emulator
-BENCH = [sys.executable, "-m", "harness.cli"]
 LIMIT = 5
 
 
-def _run(tiny_model: str, tiny_data: Path, db: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*BENCH, "run", "--board", "stm32l452", "--backend", "qemu",
-                           "--model", tiny_model, "--dataset", str(tiny_data), "--limit",
-                           str(LIMIT), "--db", str(db), "--json", *extra],
-                          capture_output=True, text=True, timeout=600)
+def _run(bench_main: Bench, tiny_model: str, tiny_data: Path, db: Path,
+         *extra: str) -> subprocess.CompletedProcess:
+    return bench_main("run", "--board", "stm32l452", "--backend", "qemu",
+                      "--model", tiny_model, "--dataset", str(tiny_data), "--limit",
+                      str(LIMIT), "--db", str(db), "--json", *extra)
 
 
 def _energies(db: Path, run_id: int) -> list[float | None]:
@@ -38,12 +37,12 @@ def _energies(db: Path, run_id: int) -> list[float | None]:
     return [r[0] for r in rows]
 
 
-def test_run_with_meter_stores_per_sample_energy(tiny_model: str, tiny_data: Path,
-                                                 tmp_path: Path) -> None:
+def test_run_with_meter_stores_per_sample_energy(bench_main: Bench, tiny_model: str,
+                                                 tiny_data: Path, tmp_path: Path) -> None:
     wave = Waveform(pulses=LIMIT, width_s=0.02, record_s=0.5)
     db = tmp_path / "r.db"
     with N6705Sim(wave=wave) as sim:
-        p = _run(tiny_model, tiny_data, db, "--meter", sim.uri, "--meter-rate", "20000",
+        p = _run(bench_main, tiny_model, tiny_data, db, "--meter", sim.uri, "--meter-rate", "20000",
                  "--meter-duration", "0.5")
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)
@@ -55,22 +54,22 @@ def test_run_with_meter_stores_per_sample_energy(tiny_model: str, tiny_data: Pat
     assert Path(res["trace_file"]).with_suffix(".png").exists()
 
     # the same model without a meter: an estimate, labelled as one, in run and report
-    p = _run(tiny_model, tiny_data, db)
+    p = _run(bench_main, tiny_model, tiny_data, db)
     est = json.loads(p.stdout)
     assert est["energy_kind"] == "estimated" and est["trace_file"] is None
     # instructions x CPI 1 x 100 uA/MHz x 3.3 V
     assert est["energy_uj"] == pytest.approx(est["count_per_inference"] * 100 * 3.3e-6, rel=0.01)
-    rep = subprocess.run([*BENCH, "report", "--db", str(db)], capture_output=True, text=True,
-                         timeout=300)
+    rep = bench_main("report", "--db", str(db))
     assert rep.returncode == 0, rep.stderr
     assert "(measured)" in rep.stdout and "(estimated)" in rep.stdout
 
 
-def test_meter_failure_keeps_the_run(tiny_model: str, tiny_data: Path, tmp_path: Path) -> None:
+def test_meter_failure_keeps_the_run(bench_main: Bench, tiny_model: str, tiny_data: Path,
+                                     tmp_path: Path) -> None:
     db = tmp_path / "r.db"
     # the instrument drops the connection when the host fetches the record
     with N6705Sim(wave=Waveform(pulses=LIMIT), drop_on="FETC") as sim:
-        p = _run(tiny_model, tiny_data, db, "--meter", sim.uri + "?timeout=2",
+        p = _run(bench_main, tiny_model, tiny_data, db, "--meter", sim.uri + "?timeout=2",
                  "--meter-rate", "20000", "--meter-duration", "0.5")
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
@@ -86,10 +85,10 @@ def test_meter_failure_keeps_the_run(tiny_model: str, tiny_data: Path, tmp_path:
     assert note.startswith("energy not measured")
 
 
-def test_meter_not_found_before_the_run(tiny_model: str, tiny_data: Path,
+def test_meter_not_found_before_the_run(bench_main: Bench, tiny_model: str, tiny_data: Path,
                                         tmp_path: Path) -> None:
     db = tmp_path / "r.db"
-    p = _run(tiny_model, tiny_data, db, "--meter", "ppk2:///dev/nonexistent-ppk2")
+    p = _run(bench_main, tiny_model, tiny_data, db, "--meter", "ppk2:///dev/nonexistent-ppk2")
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == [
         p.stderr.strip()] and "meter /dev/nonexistent-ppk2 not found" in p.stderr

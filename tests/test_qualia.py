@@ -4,16 +4,15 @@ STM32L452. Real qualia-codegen-core, real arm-none-eabi-gcc, real QEMU."""
 from __future__ import annotations
 
 import math
-import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import Bench
 from elftools.elf.elffile import ELFFile
+from hostc import emulator_test
 from torch import nn
 
 from harness.engines.qualia.convert import frac_bits, generate_qualia
@@ -31,9 +30,7 @@ from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import Store
 
 pytest.importorskip("qualia_codegen_core")
-needs_tools = pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="QEMU and arm-none-eabi-gcc needed (make setup)")
+needs_tools = emulator_test  # QEMU and arm-none-eabi-gcc (make setup)
 HAR = f"{ROOT / 'examples' / 'har_cnn.py'}:har_cnn"
 DIGITS = f"{ROOT / 'examples' / 'digits_cnn.py'}:digits_cnn"
 
@@ -208,7 +205,8 @@ def test_residual_2d_cnn_on_digits(dtype: str, tmp_path: Path) -> None:
 
 
 @needs_tools
-def test_engine_errors_are_one_line(tmp_path: Path, tiny_data: Path, tiny_model: str) -> None:
+def test_engine_errors_are_one_line(bench_main: Bench, tmp_path: Path, tiny_data: Path,
+                                    tiny_model: str) -> None:
     src = tmp_path / "padded.py"
     src.write_text(textwrap.dedent("""
         from torch import nn
@@ -224,8 +222,7 @@ def test_engine_errors_are_one_line(tmp_path: Path, tiny_data: Path, tiny_model:
             (["run", "--board", "stm32l452", "--model", tiny_model, "--dataset",
               str(tiny_data), "--engine", "qualia", "--dtype", "int8", "--quant", "affine",
               "--db", str(tmp_path / "r.db")], ("qualia", "affine"))):
-        proc = subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
-                              text=True, timeout=300)
+        proc = bench_main(*args)
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         assert proc.returncode != 0 and len(lines) == 1, proc.stderr
         assert lines[0].startswith("bench: error: ")

@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import Bench
 from hostc import needs_emulator
 
 from harness.build.firmware import Firmware
 
 pytestmark = needs_emulator
-BENCH = [sys.executable, "-m", "harness.cli"]
 
 
-def bench(*args: str) -> dict:
-    p = subprocess.run([*BENCH, *args, "--json"], capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
+@pytest.fixture
+def bench(bench_main: Bench) -> Callable[..., dict]:
+    """``bench(*args)``: bench ... --json in-process (conftest.bench_main), its JSON."""
+    def call(*args: str) -> dict:
+        p = bench_main(*args, "--json")
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+    return call
 
 
 def run_args(model: str, data: Path, db: Path, *extra: str) -> list[str]:
@@ -33,8 +36,9 @@ def run_args(model: str, data: Path, db: Path, *extra: str) -> list[str]:
 
 
 @pytest.mark.parametrize("dtype,quant", [("int8", "pot"), ("int8", "affine"), ("int16", "pot")])
-def test_integer_run_is_bit_exact_on_the_device(tiny_model: str, tiny_data: Path,
-                                                tmp_path: Path, dtype: str, quant: str) -> None:
+def test_integer_run_is_bit_exact_on_the_device(bench: Callable[..., dict], tiny_model: str,
+                                                tiny_data: Path, tmp_path: Path, dtype: str,
+                                                quant: str) -> None:
     db = tmp_path / "q.db"
     res = bench(*run_args(tiny_model, tiny_data, db, "--dtype", dtype, "--quant", quant,
                           "--limit", "20", "--calibrate", "40"))
@@ -52,8 +56,8 @@ def test_integer_run_is_bit_exact_on_the_device(tiny_model: str, tiny_data: Path
     assert fw.input_layout == "hwc"
 
 
-def test_default_scheme_is_chosen_on_calibration_and_recorded(tiny_model: str,
-                                                              tiny_data: Path,
+def test_default_scheme_is_chosen_on_calibration_and_recorded(bench: Callable[..., dict],
+                                                              tiny_model: str, tiny_data: Path,
                                                               tmp_path: Path) -> None:
     db = tmp_path / "q.db"
     res = bench(*run_args(tiny_model, tiny_data, db, "--dtype", "int8", "--limit", "5",
@@ -66,8 +70,8 @@ def test_default_scheme_is_chosen_on_calibration_and_recorded(tiny_model: str,
     assert record["method"] == "percentile"
 
 
-def test_saved_ranges_rebuild_the_same_firmware(tiny_model: str, tiny_data: Path,
-                                                tmp_path: Path) -> None:
+def test_saved_ranges_rebuild_the_same_firmware(bench: Callable[..., dict], tiny_model: str,
+                                                tiny_data: Path, tmp_path: Path) -> None:
     first = bench("build", "--board", "stm32l452", "--model", tiny_model, "--dtype", "int8",
                   "--quant", "pot", "--dataset", str(tiny_data), "--calibrate", "40",
                   "-o", str(tmp_path / "a"))
@@ -81,7 +85,8 @@ def test_saved_ranges_rebuild_the_same_firmware(tiny_model: str, tiny_data: Path
     assert other["build_id"] != first["build_id"]  # other ranges, other firmware
 
 
-def test_memory_is_split_by_component(tiny_model: str, tiny_data: Path, tmp_path: Path) -> None:
+def test_memory_is_split_by_component(bench: Callable[..., dict], tiny_model: str, tiny_data: Path,
+                                      tmp_path: Path) -> None:
     reports = {}
     for engine in ("native", "qualia"):
         fw = bench("build", "--board", "stm32l452", "--model", tiny_model, "--dtype", "int8",

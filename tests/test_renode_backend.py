@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import Bench
 
 from harness.backends import BACKENDS, all_boards, get_backend, get_board
 from harness.backends.process import tool_version
@@ -22,7 +21,6 @@ from harness.errors import BackendError, ToolMissingError
 from harness.link import frame
 from harness.paths import FIRMWARE
 
-BENCH = [sys.executable, "-m", "harness.cli"]
 RENODE_BOARDS = [b for b in all_boards().values() if "renode" in b.backends]
 
 
@@ -131,16 +129,15 @@ def test_port_listening_reads_the_kernel_table() -> None:
         assert _port_listening(port) is True
 
 
-def test_without_renode_one_clear_line(tiny_model: str, tiny_data: Path,
+def test_without_renode_one_clear_line(bench_main: Bench, tiny_model: str, tiny_data: Path,
                                        tmp_path: Path) -> None:
     env = {**os.environ, "PATH": "/usr/bin:/bin"}
     ok, why = get_backend("renode").available()
     assert not ok and "renode not found" in why and "install Renode" in why
     with pytest.raises(ToolMissingError, match="renode not found"):
         get_backend("renode").start(get_board("apollo3"), tmp_path / "f.elf", "uart")
-    p = subprocess.run([*BENCH, "run", "--board", "apollo3", "--backend", "renode", "--model",
-                        tiny_model, "--dataset", str(tiny_data), "--db", str(tmp_path / "r.db")],
-                       capture_output=True, text=True, timeout=600, env=env)
+    p = bench_main("run", "--board", "apollo3", "--backend", "renode", "--model", tiny_model,
+                   "--dataset", str(tiny_data), "--db", str(tmp_path / "r.db"), env=env)
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert p.returncode == 2 and len(lines) == 1, p.stderr
     assert lines[0].startswith("bench: error: renode not found; install Renode")

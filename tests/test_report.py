@@ -13,12 +13,11 @@ import csv
 import io
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_MODEL
+from conftest import TINY_MODEL, Bench
 from hostc import needs_emulator
 
 from harness.report.compare import pareto_front
@@ -26,16 +25,20 @@ from harness.run.execute import run
 from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import RunSummary, Store
 
-pytestmark = needs_emulator
-BENCH = [sys.executable, "-m", "harness.cli"]
+pytestmark = needs_emulator  # one xdist worker runs this module (conftest.ONE_WORKER)
 RUNS = (("native", "float32"), ("native", "int8"), ("qualia", "int8"))
 
 
-def bench(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    p = subprocess.run([*BENCH, *args], capture_output=True, text=True, timeout=600)
-    if check and p.returncode != 0:
-        raise AssertionError(f"bench {' '.join(args)} failed: {p.stderr}")
-    return p
+@pytest.fixture
+def bench(bench_main: Bench) -> Bench:
+    """``bench(*args, check=True)``: in-process (conftest.bench_main); with
+    ``check``, a failure raises."""
+    def call(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        p = bench_main(*args)
+        if check and p.returncode != 0:
+            raise AssertionError(f"bench {' '.join(args)} failed: {p.stderr}")
+        return p
+    return call
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +81,7 @@ def md_rows(text: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def test_csv_equals_store_and_ratios(store: tuple[Path, dict]) -> None:
+def test_csv_equals_store_and_ratios(bench: Bench, store: tuple[Path, dict]) -> None:
     db, runs = store
     rows = {r["run"]: r for r in csv_rows(bench("report", "--db", str(db), "--format",
                                                 "csv").stdout)}
@@ -105,7 +108,7 @@ def test_csv_equals_store_and_ratios(store: tuple[Path, dict]) -> None:
     assert q.count_per_inference != n.count_per_inference
 
 
-def test_markdown_equals_store(store: tuple[Path, dict], tmp_path: Path) -> None:
+def test_markdown_equals_store(bench: Bench, store: tuple[Path, dict], tmp_path: Path) -> None:
     db, runs = store
     out = tmp_path / "rep.md"
     bench("report", "--db", str(db), "-o", str(out))
@@ -131,7 +134,7 @@ def test_markdown_equals_store(store: tuple[Path, dict], tmp_path: Path) -> None
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({p.name})" in text
 
 
-def test_baseline_engine_changes_the_ratios(store: tuple[Path, dict]) -> None:
+def test_baseline_engine_changes_the_ratios(bench: Bench, store: tuple[Path, dict]) -> None:
     db, runs = store
     rows = {r["run"]: r for r in csv_rows(bench("report", "--db", str(db), "--format", "csv",
                                                 "--baseline", "qualia").stdout)}
@@ -143,7 +146,8 @@ def test_baseline_engine_changes_the_ratios(store: tuple[Path, dict]) -> None:
     assert rows[str(n32.run_id)]["count_ratio"] == "" == rows[str(n32.run_id)]["baseline_run"]
 
 
-def test_html_is_one_self_contained_file(store: tuple[Path, dict], tmp_path: Path) -> None:
+def test_html_is_one_self_contained_file(bench: Bench, store: tuple[Path, dict],
+                                         tmp_path: Path) -> None:
     db, runs = store
     out = tmp_path / "rep.html"
     bench("report", "--db", str(db), "--format", "html", "-o", str(out), "--published")
@@ -161,7 +165,7 @@ def test_html_is_one_self_contained_file(store: tuple[Path, dict], tmp_path: Pat
     assert '<tr class="published">' in text and "Qualia end-to-end test ceilings" in text
 
 
-def test_latex_booktabs_per_group(store: tuple[Path, dict]) -> None:
+def test_latex_booktabs_per_group(bench: Bench, store: tuple[Path, dict]) -> None:
     db, runs = store
     text = bench("report", "--db", str(db), "--format", "latex").stdout
     assert text.count("\\begin{tabular}") == 1 == text.count("\\bottomrule")
@@ -176,7 +180,8 @@ def test_latex_booktabs_per_group(store: tuple[Path, dict]) -> None:
         assert f"{s.rom_bytes:,}" in cells and f"{100 * s.accuracy:.2f}" in cells
 
 
-def test_published_rows_are_marked_and_never_in_ratios(store: tuple[Path, dict]) -> None:
+def test_published_rows_are_marked_and_never_in_ratios(bench: Bench,
+                                                       store: tuple[Path, dict]) -> None:
     db, runs = store
     plain = csv_rows(bench("report", "--db", str(db), "--format", "csv").stdout)
     rows = csv_rows(bench("report", "--db", str(db), "--format", "csv", "--published").stdout)
@@ -199,7 +204,7 @@ def test_published_rows_are_marked_and_never_in_ratios(store: tuple[Path, dict])
     assert md_rows(md).keys() == {str(s.run_id) for s in runs.values()}
 
 
-def test_unknown_baseline_is_one_error_line(store: tuple[Path, dict]) -> None:
+def test_unknown_baseline_is_one_error_line(bench: Bench, store: tuple[Path, dict]) -> None:
     db, _ = store
     p = bench("report", "--db", str(db), "--baseline", "tflm", check=False)
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]

@@ -17,22 +17,33 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_MODEL
+from conftest import TINY_MODEL, Bench
 from hostc import needs_emulator
 from test_peers import VALIDATE_V2, c_info
 
 from harness.store.store import RunSummary, Store
 
-pytestmark = needs_emulator
+pytestmark = needs_emulator  # one xdist worker runs this module (conftest.ONE_WORKER)
 pytest.importorskip("tflite_micro", reason="tflite-micro (Linux x86-64 only)")
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = [sys.executable, "-m", "harness.cli"]
 
 
-def bench(*args: str) -> subprocess.CompletedProcess:
+def bench_process(*args: str) -> subprocess.CompletedProcess:
+    """A real ``python -m harness.cli`` process (the module's one sweep)."""
     p = subprocess.run([*BENCH, *args], capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert p.returncode == 0, f"bench {' '.join(args)}: {p.stderr}"
     return p
+
+
+@pytest.fixture
+def bench(bench_main: Bench) -> Bench:
+    """``bench(*args)``: in-process (conftest.bench_main); a failure fails."""
+    def call(*args: str) -> subprocess.CompletedProcess:
+        p = bench_main(*args, cwd=ROOT)
+        assert p.returncode == 0, f"bench {' '.join(args)}: {p.stderr}"
+        return p
+    return call
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +70,14 @@ scheme = "pot"
 calibrate = 24
 """)
     db = d / "r.db"
-    p = bench("sweep", str(d / "sweep.toml"), "--db", str(db), "--workers", "2")
+    p = bench_process("sweep", str(d / "sweep.toml"), "--db", str(db), "--workers", "2")
     assert "tflm has no float32 build" in p.stderr
     assert "tflm int8 has no 'pot' scheme: it uses affine" in p.stderr
     st_out = d / "st_ai_output"
     st_out.mkdir()
     (st_out / "network_c_info.json").write_text(json.dumps(c_info()))
     (st_out / "network_validate_report.txt").write_text(VALIDATE_V2)
-    bench("import-cubeai", str(st_out), "--board", "stm32l452", "--model",
+    bench_process("import-cubeai", str(st_out), "--board", "stm32l452", "--model",
           f"{d / 'tiny.py'}:tiny", "--dataset", str(d / "tiny.npz"), "--db", str(db))
     with Store(db) as st:
         runs = {(s.engine, s.dtype): s for s in st.summaries()}
@@ -76,7 +87,7 @@ calibrate = 24
     return db, runs
 
 
-def test_csv_has_every_peer_with_the_stores_numbers(swept: tuple[Path, dict]) -> None:
+def test_csv_has_every_peer_with_the_stores_numbers(bench: Bench, swept: tuple[Path, dict]) -> None:
     db, runs = swept
     rows = {r["run"]: r for r in csv.DictReader(io.StringIO(
         bench("report", "--db", str(db), "--format", "csv").stdout))}
@@ -104,7 +115,7 @@ def test_csv_has_every_peer_with_the_stores_numbers(swept: tuple[Path, dict]) ->
         q8.count_per_inference / n8.count_per_inference, 4)
 
 
-def test_markdown_has_every_peer_in_one_table(swept: tuple[Path, dict]) -> None:
+def test_markdown_has_every_peer_in_one_table(bench: Bench, swept: tuple[Path, dict]) -> None:
     db, runs = swept
     text = bench("report", "--db", str(db)).stdout
     tables = [i for i, ln in enumerate(text.splitlines()) if ln.startswith("| run |")]
@@ -136,7 +147,7 @@ def test_markdown_has_every_peer_in_one_table(swept: tuple[Path, dict]) -> None:
         assert f"| {e} / " in block, e
 
 
-def test_cpi_scales_estimates_only(swept: tuple[Path, dict]) -> None:
+def test_cpi_scales_estimates_only(bench: Bench, swept: tuple[Path, dict]) -> None:
     db, runs = swept
     rows = {r["run"]: r for r in csv.DictReader(io.StringIO(
         bench("report", "--db", str(db), "--format", "csv", "--cpi", "1.5").stdout))}

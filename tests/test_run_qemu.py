@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import Bench
 from hostc import needs_emulator
 
 from harness.errors import BackendError
@@ -28,14 +29,27 @@ pytestmark = needs_emulator
 BENCH = [sys.executable, "-m", "harness.cli"]
 
 
-def bench(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def bench_process(*args: str) -> subprocess.CompletedProcess:
+    """A real ``python -m harness.cli`` process, as a user runs it."""
     p = subprocess.run([*BENCH, *args], capture_output=True, text=True, timeout=600)
-    if check and p.returncode != 0:
+    if p.returncode != 0:
         raise AssertionError(f"bench {' '.join(args)} failed: {p.stderr}")
     return p
 
 
-def test_run_json_matches_pytorch(tiny_model: str, tiny_data: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def bench(bench_main: Bench) -> Bench:
+    """``bench(*args)``: in-process (conftest.bench_main); a failure raises."""
+    def call(*args: str) -> subprocess.CompletedProcess:
+        p = bench_main(*args)
+        if p.returncode != 0:
+            raise AssertionError(f"bench {' '.join(args)} failed: {p.stderr}")
+        return p
+    return call
+
+
+def test_run_json_matches_pytorch(bench: Bench, tiny_model: str, tiny_data: Path,
+                                  tmp_path: Path) -> None:
     db = tmp_path / "r.db"
     p = bench("run", "--board", "stm32l452", "--backend", "qemu", "--model", tiny_model,
               "--dataset", str(tiny_data), "--limit", "25", "--json", "--db", str(db))
@@ -117,7 +131,7 @@ def test_emulator_death_is_survived_by_a_restart(
     assert killed == [1] and s.status == "complete" and s.samples == 8
 
 
-def test_report_lists_runs(tiny_model: str, tiny_data: Path, tmp_path: Path) -> None:
+def test_report_lists_runs(bench: Bench, tiny_model: str, tiny_data: Path, tmp_path: Path) -> None:
     db = tmp_path / "r.db"
     s = run(RunRequest("stm32l452", "qemu", tiny_model, str(tiny_data), limit=4), db)
     md = bench("report", "--db", str(db)).stdout
@@ -130,7 +144,7 @@ def test_report_lists_runs(tiny_model: str, tiny_data: Path, tmp_path: Path) -> 
     assert row["quant_scheme"] == ""  # float32: no quantization
 
 
-def test_flash_loads_emulator_and_handshakes(tiny_model: str, tmp_path: Path) -> None:
+def test_flash_loads_emulator_and_handshakes(bench: Bench, tiny_model: str, tmp_path: Path) -> None:
     out = tmp_path / "fw"
     bench("build", "--board", "stm32l452", "--model", tiny_model, "-o", str(out))
     p = bench("flash", "--board", "stm32l452", "--backend", "qemu", "--firmware", str(out))
@@ -187,10 +201,11 @@ def test_graph_input_shape_from_pt2(tmp_path: Path, tiny_model: str) -> None:
     assert tuple(g.input_shape) == (3, 32)
 
 
+@pytest.mark.slow
 def test_demo_end_to_end(tmp_path: Path) -> None:
     """The README's main job: train, export .pt2, build, measure on QEMU."""
     db = tmp_path / "demo.db"
-    p = bench("demo", "--db", str(db), "--limit", "40")
+    p = bench_process("demo", "--db", str(db), "--limit", "40")
     assert "accuracy" in p.stdout and "instructions" in p.stdout
     with Store(db) as store:
         s = store.summary(store.run_ids()[-1])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Bench
 from hostc import needs_emulator
 
 pytestmark = needs_emulator
@@ -41,6 +42,7 @@ def runs(db: Path) -> dict[int, tuple[str, str, int]]:
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
+@pytest.mark.slow
 def test_example_sweep_runs_and_resume_redoes_nothing(tmp_path: Path) -> None:
     db = tmp_path / "sweep.db"
     p = bench("sweep", "examples/sweep.toml", "--workers", "2", "--db", str(db), "--json")
@@ -85,6 +87,7 @@ def _write_sweep(tmp_path: Path, tiny_model: str) -> Path:
     return sweep
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_without_redoing_finished_runs(tiny_model: str,
                                                             tmp_path: Path) -> None:
     db = tmp_path / "sweep.db"
@@ -133,10 +136,11 @@ def test_killed_sweep_resumes_without_redoing_finished_runs(tiny_model: str,
      'backend = "qemu"\n[[model]]\nmodel = "x.py:f"\ndataset = "digits"\n', "unknown board"),
     ('engines = ["native"\n', "not valid TOML"),
 ])
-def test_bad_sweep_files_give_one_error_line(tmp_path: Path, text: str, expect: str) -> None:
+def test_bad_sweep_files_give_one_error_line(bench_main: Bench, tmp_path: Path, text: str,
+                                             expect: str) -> None:
     sweep = tmp_path / "bad.toml"
     sweep.write_text(text)
-    p = bench("sweep", str(sweep), "--db", str(tmp_path / "x.db"))
+    p = bench_main("sweep", str(sweep), "--db", str(tmp_path / "x.db"), cwd=ROOT)
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert p.returncode == 2 and len(lines) == 1, p.stderr
     assert lines[0].startswith("bench: error: ") and expect in lines[0], lines[0]

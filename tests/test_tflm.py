@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from graphs import imported_graph
 
 from harness.engines.tflm.interpreter import run_tflm
 from harness.errors import EngineError
 from harness.export.tflite import export_tflite
-from harness.model.load import load_model
-from harness.model.lower import import_graph
 from harness.quant import QuantConfig
 from harness.quant.calibrate import calibrate
 from harness.quant.reference import run_qgraph
@@ -36,8 +35,8 @@ SPECS = {
 def _qgraph(name: str, scheme: str = "affine") -> tuple[QGraph, np.ndarray]:
     """The model quantized on random calibration data, and quantized test
     inputs wider than the calibration set (saturation is exercised too)."""
-    module, shape = load_model(SPECS[name])
-    graph = import_graph(module, shape, verify=False)
+    graph = imported_graph(SPECS[name], verify=False)  # imported once per session
+    shape = graph.input_shape
     rng = np.random.default_rng(0)
     cal = calibrate(graph, rng.standard_normal((64, *shape)).astype(np.float32), "minmax")
     qgraph = quantize_graph(graph, QuantConfig(scheme, cal), "int8")

@@ -35,6 +35,7 @@ ADC_MULT = 1.8 / 163840
 ADC_MAX = 0x3FFF
 GET_META_DATA, REGULATOR_SET, SET_POWER_MODE = 0x19, 0x0D, 0x11
 DEVICE_RUNNING_SET, AVERAGE_START, AVERAGE_STOP = 0x0C, 0x06, 0x07
+IN_FLIGHT_S = 5.0  # how long after its duration a finite capture waits for its samples
 
 
 def parse_metadata(text: str) -> dict[str, list[float]]:
@@ -82,6 +83,9 @@ class Ppk2Meter(Meter):
         self._reader: threading.Thread | None = None
         self._failure: str | None = None
         self._max_samples: int | None = None
+        self._received = 0  # bytes
+        self._enough = threading.Event()  # a finite capture has all its samples
+        self._started_at = 0.0
 
     def _write(self, *data: int) -> None:
         assert self._port is not None
@@ -128,23 +132,41 @@ class Ppk2Meter(Meter):
                 return
             if data:
                 self._chunks.append(data)
+                self._received += len(data)
+                if self._max_samples is not None and self._received >= 4 * self._max_samples:
+                    self._enough.set()
 
     def start(self) -> None:
-        self._chunks, self._failure = [], None
+        self._chunks, self._failure, self._received = [], None, 0
+        self._enough.clear()
+        self._started_at = time.monotonic()
         self._running.set()
         self._write(AVERAGE_START)
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
         self._reader.start()
 
     def stop(self) -> None:
+        if self._max_samples is not None:
+            # A finite capture ends when its samples are here, not at a wall-clock
+            # time: wait for the ones still in flight (USB latency, a busy host).
+            deadline = self._started_at + self._max_samples / RATE + IN_FLIGHT_S
+            while not self._enough.is_set() and self._failure is None and self._reader_alive():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._enough.wait(min(left, 0.1))
         if self._failure is None:
             self._write(AVERAGE_STOP)
-            time.sleep(0.05)  # the samples already in flight
+            if not self._enough.is_set():
+                time.sleep(0.05)  # the samples already in flight
         self._running.clear()
         if self._reader is not None:
             self._reader.join(timeout=5)
         if self._failure:
             raise MeterError(f"PPK2 on {self.address}: {self._failure}")
+
+    def _reader_alive(self) -> bool:
+        return self._reader is not None and self._reader.is_alive()
 
     def decode(self, raw: bytes) -> tuple[np.ndarray, np.ndarray]:
         """Current (A; inf where the top range saturates) and trigger pin."""

@@ -1,9 +1,15 @@
 """A Nordic PPK2 on a pty, speaking its binary serial protocol (see
 harness/power/ppk2.py): metadata text on 0x19, 4-byte samples at 100 kHz
-after 0x06 with the trigger pin on digital input D0 (or another bit)."""
+after 0x06 with the trigger pin on digital input D0 (or another bit).
+
+Like the instrument it streams until told to stop (0x07): first the
+waveform's record, then the baseline current with the trigger low. Nothing
+depends on wall-clock time: the meter waits for the samples its capture needs.
+"""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,17 +25,18 @@ META = "".join(f"R{i}: {r}\n" for i, r in enumerate(R)) + "".join(
     "mode: 2\nIA: 56\nEND\n"
 
 
-def encode(cur: np.ndarray, trig: np.ndarray, bit: int = 0) -> bytes:
-    """Each sample in the most sensitive range that holds it (clipped in range 4)."""
-    out = np.zeros(len(cur), dtype="<u4")
-    for i, (c, t) in enumerate(zip(cur, trig, strict=True)):
-        for rng, r in enumerate(R):
-            adc = int(round(c * r / ADC_MULT / 4))
-            if adc <= 0x3FFF or rng == 4:
-                break
-        adc = min(adc, 0x3FFF)
-        out[i] = adc | (rng << 14) | ((i % 64) << 18) | ((int(t) << bit) << 24)
-    return out.tobytes()
+def encode(cur: np.ndarray, trig: np.ndarray, bit: int = 0, first: int = 0) -> bytes:
+    """Each sample in the most sensitive range that holds it (clipped in range 4);
+    ``first`` is the index of the first sample (the rolling counter goes on)."""
+    adc = np.rint(np.asarray(cur, dtype=np.float64)[:, None] * np.array(R) / ADC_MULT / 4)
+    fits = adc <= 0x3FFF
+    fits[:, -1] = True  # the least sensitive range takes what is left, clipped
+    rng = np.argmax(fits, axis=1)
+    adc = np.minimum(adc[np.arange(len(rng)), rng], 0x3FFF).astype(np.uint32)
+    i = np.arange(first, first + len(rng), dtype=np.uint32)
+    trig = np.asarray(trig).astype(np.uint32)
+    words = adc | (rng.astype(np.uint32) << 14) | ((i % 64) << 18) | ((trig << bit) << 24)
+    return words.astype("<u4").tobytes()
 
 
 @dataclass
@@ -43,6 +50,7 @@ class Ppk2Sim:
         self._pty = PtyDevice()
         self.path = self._pty.path
         self.voltage_mv = 0
+        self._streaming = threading.Event()
         self._pty.spawn(self._serve)
 
     @property
@@ -74,7 +82,10 @@ class Ppk2Sim:
                 elif op == 0x0D:
                     self.voltage_mv = (args[0] << 8) | args[1]
                 elif op == 0x06:
+                    self._streaming.set()
                     self._pty.spawn(self._stream)
+                elif op == 0x07:
+                    self._streaming.clear()
 
     def _stream(self) -> None:
         n = int(round(self.wave.record_s * 100_000))
@@ -83,4 +94,9 @@ class Ppk2Sim:
         if self.skip_at is not None:
             k = 4 * self.skip_at
             data = data[:k] + data[k + 4:]
-        self._pty.write(data)
+        sent = n
+        while self._streaming.is_set() and self._pty.write(data):
+            # after the record, the baseline in 10 ms blocks until told to stop
+            idle = np.full(1000, self.wave.base_a)
+            data = encode(idle, np.zeros(1000, dtype=bool), self.trigger_bit, first=sent)
+            sent += 1000
