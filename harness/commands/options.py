@@ -27,10 +27,10 @@ def add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True,
                    help="a .pt2 file (torch.export) or path/to/file.py:factory")
     p.add_argument("--engine", default="native",
-                   help=f"inference engine, one of {', '.join(ENGINES)}: native (bench's own, "
-                   "default), qualia, tflm (int8; "
-                   "TFLM's host interpreter unless TFLM_ROOT names a tflite-micro tree), "
-                   "stm32cubeai (int8; needs ST's stedgeai, else see 'bench import-cubeai')")
+                   help=f"inference engine ({', '.join(ENGINES)}; default: native, bench's "
+                   "own): qualia is LEAT's Qualia-CodeGen; tflm (int8) runs in TFLite Micro's "
+                   "host interpreter unless TFLM_ROOT names a tflite-micro tree; stm32cubeai "
+                   "(int8) needs ST's stedgeai, else see 'bench import-cubeai'")
     p.add_argument("--dtype", default=DType.FLOAT32, choices=list(DType),
                    help="data type (default: float32)")
     q = p.add_argument_group("quantization (int8/int16)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from harness.backends import BACKENDS
 from harness.commands import Command
 from harness.commands.options import METER_HELP, add_db, add_model, quant_request
 from harness.commands.show import print_summary, run_with_progress
@@ -12,7 +13,9 @@ from harness.commands.show import print_summary, run_with_progress
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model(p)
-    p.add_argument("--backend", default="qemu", help="where to run (default: qemu)")
+    p.add_argument("--backend", default="qemu",
+                   help=f"where to run ({', '.join(BACKENDS)}; default: qemu; see 'bench "
+                   f"boards')")
     p.add_argument("--dataset", required=True,
                    help="registry name (e.g. digits) or a .npz file with x and y")
     p.add_argument("--limit", type=int, help="run only the first N samples")
