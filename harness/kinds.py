@@ -74,6 +74,14 @@ class EnergyKind(StrEnum):
     ESTIMATED = "estimated"  # datasheet current x time, a model
 
 
+class Task(StrEnum):
+    """What a dataset's labels are, and so how a run is scored."""
+
+    CLASSIFICATION = "classification"  # integer class labels: top-1 (top-k)
+    ANOMALY = "anomaly"  # normal/anomalous labels: AUC of a score such as reconstruction error
+    REGRESSION = "regression"  # a target tensor per sample: MSE, PSNR
+
+
 class Reference(StrEnum):
     """What a run's outputs were compared with."""
 

@@ -12,8 +12,22 @@ BOARDS = ROOT / "boards"
 RESULTS = ROOT / "results"
 DEFAULT_DB = RESULTS / "bench.db"
 BUILD_DIR_VAR = "BENCH_BUILD_DIR"
+DATA_DIR_VAR = "BENCH_DATA"  # where the user's dataset archives are (--data-dir)
+DATA_CACHE_VAR = "BENCH_DATA_CACHE"
 
 
 def build_root() -> Path:
     """Firmware build directories: ``$BENCH_BUILD_DIR``, else build/ in the checkout."""
     return Path(os.environ.get(BUILD_DIR_VAR) or ROOT / "build")
+
+
+def data_dir_from_env() -> Path | None:
+    """The user's dataset archives: ``$BENCH_DATA`` when set (``--data-dir`` wins)."""
+    value = os.environ.get(DATA_DIR_VAR)
+    return Path(value) if value else None
+
+
+def dataset_cache_root() -> Path:
+    """Datasets built from packages or archives, as arrays:
+    ``$BENCH_DATA_CACHE``, else results/cache/datasets in the checkout."""
+    return Path(os.environ.get(DATA_CACHE_VAR) or RESULTS / "cache" / "datasets")

@@ -15,6 +15,8 @@ A sweep file (TOML) names what to measure; see examples/sweep.toml:
     model = "examples/har_cnn.py:har_cnn"
     dataset = "har-synth"
 
+    data_dir = "~/datasets"  # optional: the archive loaders' --data-dir (else BENCH_DATA)
+
     [quant]                 # optional: as the run command's options
     scheme = "pot"          # default: the more accurate on calibration
     calibrate = 300
@@ -50,7 +52,7 @@ from harness.quant.calibrate import DEFAULT_SAMPLES, METHODS
 from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import Store
 
-_TOP_KEYS = {"name", "limit", "engines", "dtypes", "target", "model", "quant"}
+_TOP_KEYS = {"name", "limit", "engines", "dtypes", "target", "model", "quant", "data_dir"}
 _QUANT_KEYS = {"scheme", "calibrate", "method", "weights"}
 
 
@@ -85,6 +87,9 @@ class Plan:
     # what the plan does differently from the file's product, for the user:
     # combinations left out (tflm float32), [quant] schemes an engine lacks
     notes: tuple[str, ...] = ()
+    # where the archive loaders read (the file's data_dir); not part of the
+    # plan's identity: the data's hash is stored with each run
+    data_dir: Path | None = None
 
     @property
     def spec(self) -> str:
@@ -149,7 +154,11 @@ def load_plan(path: Path) -> Plan:
         for t, m, e, d in itertools.product(targets, models, engines, dtypes)
     ]
     kept, notes = _applicable(entries)
-    return Plan(name=str(raw.get("name", Path(path).stem)), entries=kept, notes=notes)
+    data_dir = raw.get("data_dir")
+    if data_dir is not None and not isinstance(data_dir, str):
+        raise ConfigError(f"{path}: 'data_dir' must be a folder name (a string)")
+    return Plan(name=str(raw.get("name", Path(path).stem)), entries=kept, notes=notes,
+                data_dir=base / Path(data_dir).expanduser() if data_dir else None)
 
 
 def _applicable(entries: list[Entry]) -> tuple[list[Entry], tuple[str, ...]]:
@@ -181,18 +190,23 @@ def _resolve(spec: str, base: Path) -> str:
 
 def check_plan(plan: Plan) -> None:
     """Everything that can be checked before any build: names that exist."""
+    if plan.data_dir is not None and not plan.data_dir.is_dir():
+        raise ConfigError(f"data directory {plan.data_dir} does not exist (the sweep file's "
+                          f"data_dir)")
     for e in plan.entries:
         resolve_board_backend(e.board, e.backend)
         get_engine(e.engine)  # unknown: one line naming the known ones
         kinds.dtype(e.dtype)
         if not has_dataset(e.dataset) and not Path(e.dataset).exists():
-            raise ConfigError(f"dataset {e.dataset!r} is neither a registry name nor a file")
+            raise ConfigError(f"dataset {e.dataset!r} is neither a registry name (NAME or "
+                              f"NAME:SPLIT, see 'bench datasets') nor a file")
         file = e.model.split(":")[0]
         if file.endswith((".py", ".pt2")) and not Path(file).exists():
             raise ConfigError(f"model file {file} does not exist")
 
 
-def _request(entry: Entry, sweep_id: int, resume: int | None) -> RunRequest:
+def _request(entry: Entry, sweep_id: int, resume: int | None,
+             data_dir: Path | None = None) -> RunRequest:
     q = entry.quant
     # [quant] scheme where the engine has it; else the engine's own choice
     # (tflm has only affine), recorded with the run as always.
@@ -201,6 +215,7 @@ def _request(entry: Entry, sweep_id: int, resume: int | None) -> RunRequest:
     return RunRequest(board=entry.board, backend=entry.backend, model=entry.model,
                       dataset=entry.dataset, engine=entry.engine, dtype=entry.dtype,
                       limit=entry.limit, resume=resume, sweep_key=f"{sweep_id}:{entry.key}",
+                      data_dir=data_dir,
                       # [quant] is for the integer entries of the matrix.
                       quant=QuantRequest(scheme=scheme,
                                          samples=int(q.get("calibrate", DEFAULT_SAMPLES)),
@@ -209,7 +224,7 @@ def _request(entry: Entry, sweep_id: int, resume: int | None) -> RunRequest:
 
 
 def _work(entry: Entry, sweep_id: int, resume: int | None, db: str,
-          queue: multiprocessing.Queue) -> Outcome:
+          queue: multiprocessing.Queue, data_dir: Path | None = None) -> Outcome:
     """In a worker process: one run, progress sent to the parent."""
     from harness.run.execute import run  # torch: in the workers only
 
@@ -217,7 +232,7 @@ def _work(entry: Entry, sweep_id: int, resume: int | None, db: str,
         queue.put((entry.key, done, total))
 
     try:
-        summary = run(_request(entry, sweep_id, resume), Path(db), progress)
+        summary = run(_request(entry, sweep_id, resume, data_dir), Path(db), progress)
     except BenchError as e:
         with Store(Path(db)) as store:
             run_id = store.sweep_runs(sweep_id).get(entry.key, (None, ""))[0]
@@ -258,7 +273,8 @@ def run_sweep(plan: Plan, db: Path, workers: int, resume: bool,
                                                        mp_context=ctx) as pool:
         queue = manager.Queue()
         futures: dict[Future, Entry] = {
-            pool.submit(_work, e, sweep_id, run_id, str(db), queue): e for e, run_id in todo}
+            pool.submit(_work, e, sweep_id, run_id, str(db), queue, plan.data_dir): e
+            for e, run_id in todo}
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)

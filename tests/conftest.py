@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.paths import BUILD_DIR_VAR
+from harness.paths import BUILD_DIR_VAR, DATA_CACHE_VAR
 
 # One torch thread per test process (and the bench processes tests start), set
 # before torch is imported: the models here are tiny, and two workers each
@@ -88,6 +88,23 @@ def session_build_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         os.environ.pop(BUILD_DIR_VAR, None)
     else:
         os.environ[BUILD_DIR_VAR] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_dataset_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Datasets built from packages or archives are cached in a directory of
+    this session (shared by the xdist workers: the cache writes atomically),
+    never the checkout's results/."""
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "datasets"
+    cache.mkdir(exist_ok=True)
+    old = os.environ.get(DATA_CACHE_VAR)
+    os.environ[DATA_CACHE_VAR] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop(DATA_CACHE_VAR, None)
+    else:
+        os.environ[DATA_CACHE_VAR] = old
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from rich.table import Table
 from harness.backends import get_backend, get_board
 from harness.build.firmware import Firmware
 from harness.commands import Command
-from harness.commands.options import add_model, quant_request
+from harness.commands.options import add_data_dir, add_model, quant_request
 from harness.commands.show import out
 from harness.kinds import LinkKind
 
@@ -25,7 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "default: the backend's")
     p.add_argument("-o", "--output", type=Path, help="build directory (default: build/...)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    p.add_argument("--dataset", help="calibration data for int8/int16 builds")
+    p.add_argument("--dataset", help="calibration data for int8/int16 builds (its training "
+                   "split when it has one)")
+    add_data_dir(p)
 
 
 def memory_table(fw: Firmware) -> Table:
@@ -60,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     backend = get_backend(args.backend or board.backends[0])
     link = args.link or backend.link
     dtype = engine.check_dtype(args.dtype)
-    quant, _record = quant_for(graph, engine, dtype, args.dataset, quant_request(args))
+    quant, _record = quant_for(graph, engine, dtype, args.dataset, quant_request(args),
+                               args.data_dir)
     fw = build_for(board, graph, engine, dtype, link, args.output, quant=quant)
     if args.json:
         print(json.dumps(fw.manifest(), default=str))

@@ -21,6 +21,12 @@ def add_db(p: argparse.ArgumentParser) -> None:
                    f"(default: {DEFAULT_DB.relative_to(DEFAULT_DB.parents[1])})")
 
 
+def add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, metavar="DIR",
+                   help="where your dataset archives are, for the archive loaders "
+                   "(default: $BENCH_DATA; see 'bench datasets')")
+
+
 def add_model(p: argparse.ArgumentParser) -> None:
     """--board, --model, --engine, --dtype and the quantization options."""
     p.add_argument("--board", required=True, help="board name (see 'bench boards')")
@@ -43,8 +49,8 @@ def add_model(p: argparse.ArgumentParser) -> None:
     q.add_argument("--calibration-method", choices=list(METHODS), default="minmax",
                    help="how ranges are taken (default: minmax)")
     q.add_argument("--calibration-data", metavar="DATASET",
-                   help="dataset to calibrate on (default: the dataset's -train split if the "
-                   "registry has one, else the dataset itself)")
+                   help="dataset to calibrate on (default: the dataset's training split "
+                   "NAME:train if the registry has one, else the dataset itself)")
     q.add_argument("--weight-layout", choices=list(WeightLayout), default=WeightLayout.PACKED,
                    help="int8 conv weights in flash: packed (int8, smallest, default) or wide "
                    "(stored as int16: fastest inner loop, twice the weight flash)")

@@ -7,7 +7,7 @@ import json
 
 from harness.backends import BACKENDS
 from harness.commands import Command
-from harness.commands.options import METER_HELP, add_db, add_model, quant_request
+from harness.commands.options import METER_HELP, add_data_dir, add_db, add_model, quant_request
 from harness.commands.show import print_summary, run_with_progress
 
 
@@ -17,7 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"where to run ({', '.join(BACKENDS)}; default: qemu; see 'bench "
                    f"boards')")
     p.add_argument("--dataset", required=True,
-                   help="registry name (e.g. digits) or a .npz file with x and y")
+                   help="registry name, NAME:SPLIT (e.g. uci-har, uci-har:train; a bare name "
+                   "is its test split) or a .npz file with x and y; see 'bench datasets'")
+    add_data_dir(p)
     p.add_argument("--limit", type=int, help="run only the first N samples")
     add_db(p)
     p.add_argument("--resume", type=int, metavar="RUN_ID",
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                      dataset=args.dataset, engine=args.engine, dtype=args.dtype,
                      limit=args.limit, resume=args.resume, per_layer=args.per_layer,
                      quant=quant_request(args), meter=args.meter, meter_rate=args.meter_rate,
-                     meter_duration=args.meter_duration)
+                     meter_duration=args.meter_duration, data_dir=args.data_dir)
     try:
         summary = run_once(req, args.db) if args.json else run_with_progress(req, args.db)
     except MeterFailed as e:

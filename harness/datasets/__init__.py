@@ -1,37 +1,101 @@
-"""Datasets: a registry name (``digits``) or the user's own ``.npz``.
+"""Datasets: a registry name with a split (``uci-har:train``), or the user's own ``.npz``.
 
-A dataset is test data as arrays: ``x`` in the model's input layout with the
+A dataset is data as arrays: ``x`` in the model's input layout with the
 batch first (N x C x L for Conv1d, N x C x H x W for Conv2d) and integer
-labels ``y``. Loaders for downloaded archives read them from a local folder;
-nothing is fetched at run time.
+labels ``y``. Each registry dataset is one module whose ``SOURCE`` (a
+``DatasetSource``) says what it is, where its data comes from, its licence
+and its splits, plus its line in DATASETS. Data that installs offline comes
+from Python packages; archive loaders read the user's copy of a published
+archive from ``--data-dir`` (or ``BENCH_DATA``). Nothing is fetched.
+
+``--dataset`` forms: ``NAME`` (its test split), ``NAME:SPLIT``, the older
+``NAME-train``, or ``path/to/file.npz``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from harness.datasets.base import Dataset
+from harness.datasets.base import TEST, Dataset, DatasetSource, Origin
 from harness.errors import ConfigError
+from harness.paths import data_dir_from_env
 from harness.registry import Registry
 
-# name -> a function returning the Dataset. A dataset is one module (its
-# loader functions) plus its lines here; "NAME-train" is NAME's training split,
-# which int8/int16 builds calibrate on.
-DATASETS: Registry[Callable[[], Dataset]] = Registry("dataset", {
-    "digits": "harness.datasets.digits:test",
-    "digits-train": "harness.datasets.digits:train",
-    # Synthetic stand-in for UCI-HAR (6 x 128 IMU windows): see har_synth.py.
-    "har-synth": "harness.datasets.har_synth:test",
-    "har-synth-train": "harness.datasets.har_synth:train",
+__all__ = ["DATASETS", "Dataset", "DatasetSource", "Origin", "Spec", "calibration_spec",
+           "has_dataset", "load_dataset", "load_npz", "parse_spec", "source"]
+
+# name -> its module's SOURCE. Offline (package) sets first, then archive loaders.
+DATASETS: Registry[DatasetSource] = Registry("dataset", {
+    "digits": "harness.datasets.digits:SOURCE",
+    # SYNTHETIC stand-in for UCI-HAR (6 x 128 windows): see har_synth.py.
+    "har-synth": "harness.datasets.har_synth:SOURCE",
 })
 
 
-def has_dataset(name: str) -> bool:
-    """Whether ``name`` is a registry dataset (not a file)."""
-    return name in DATASETS
+@dataclass(frozen=True)
+class Spec:
+    """A ``--dataset`` value understood: a registry split or a file."""
+
+    name: str | None = None  # registry name
+    split: str = TEST
+    file: Path | None = None  # a .npz
+
+
+def parse_spec(spec: str) -> Spec:
+    """``NAME``, ``NAME:SPLIT``, ``NAME-train`` or a ``.npz`` path; ConfigError
+    naming the known datasets (and their splits) otherwise."""
+    if spec.endswith(".npz"):
+        return Spec(file=Path(spec))
+    name, sep, split = spec.partition(":")
+    if sep and name in DATASETS:
+        return Spec(name=name, split=split)
+    if spec in DATASETS:
+        return Spec(name=spec)
+    base, dash, tail = spec.rpartition("-")
+    if dash and base in DATASETS and tail in DATASETS.load(base).splits:
+        return Spec(name=base, split=tail)  # digits-train: the form before NAME:SPLIT
+    raise ConfigError(f"unknown dataset {spec!r}: give a .npz file with x and y, or one of "
+                      f"{', '.join(DATASETS)} (NAME or NAME:SPLIT; see 'bench datasets')")
+
+
+def has_dataset(spec: str) -> bool:
+    """Whether ``spec`` names a registry dataset split (not a file)."""
+    try:
+        s = parse_spec(spec)
+    except ConfigError:
+        return False
+    return s.name is not None and s.split in DATASETS.load(s.name).splits
+
+
+def source(name: str) -> DatasetSource:
+    return DATASETS.load(name)
+
+
+def load_dataset(spec: str, data_dir: Path | None = None) -> Dataset:
+    """The data ``spec`` names. Archive loaders read ``data_dir``, else
+    ``$BENCH_DATA``."""
+    s = parse_spec(spec)
+    if s.file is not None:
+        if not s.file.exists():
+            raise ConfigError(f"dataset file {s.file} does not exist")
+        return load_npz(s.file)
+    assert s.name is not None
+    return DATASETS.load(s.name).load(s.split, data_dir or data_dir_from_env())
+
+
+def calibration_spec(spec: str) -> str:
+    """The training split of a registry dataset when it has one: calibrating
+    on the test set would tune the ranges to the data being scored."""
+    try:
+        s = parse_spec(spec)
+    except ConfigError:
+        return spec
+    if s.name is None or s.split != TEST or "train" not in DATASETS.load(s.name).splits:
+        return spec
+    return f"{s.name}:train"
 
 
 def load_npz(path: Path) -> Dataset:
@@ -54,15 +118,3 @@ def load_npz(path: Path) -> Dataset:
         raise ConfigError(f"{path}: x holds NaN or infinite values")
     return Dataset(name=path.name, x=x.astype(np.float32), y=y.astype(np.int64),
                    classes=int(y.max()) + 1 if len(y) else 0)
-
-
-def load_dataset(spec: str) -> Dataset:
-    if spec in DATASETS:
-        return DATASETS.load(spec)()
-    path = Path(spec)
-    if path.suffix == ".npz":
-        if not path.exists():
-            raise ConfigError(f"dataset file {path} does not exist")
-        return load_npz(path)
-    raise ConfigError(f"unknown dataset {spec!r}: give a .npz file with x and y, or one of "
-                      f"{', '.join(DATASETS)}")

@@ -69,7 +69,7 @@ def prepare(req: RunRequest) -> Prepared:
             if not ok:
                 raise ToolMissingError(f"--per-layer needs exact instruction counts: {why}")
     graph = load_graph(req.model)
-    data = load_dataset(req.dataset)
+    data = load_dataset(req.dataset, req.data_dir)
     data.check_fits(graph.input_shape)
     if req.meter is not None and req.resume is not None:
         raise ConfigError("--meter cannot be combined with --resume: a run's energy comes from "
@@ -78,7 +78,7 @@ def prepare(req: RunRequest) -> Prepared:
     if n <= 0:
         raise ConfigError(f"dataset {data.name} has no samples to run (limit {req.limit})")
     dtype = engine.check_dtype(req.dtype)
-    quant, record = quant_for(graph, engine, dtype, req.dataset, req.quant)
+    quant, record = quant_for(graph, engine, dtype, req.dataset, req.quant, req.data_dir)
     if on_host is not None:
         out = build_root() / f"host-{engine.name}-{dtype}-{graph_hash(graph).hex()[:12]}"
         host = engine.host_model(graph, out, dtype, quant)

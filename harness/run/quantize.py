@@ -4,7 +4,9 @@ calibration samples."""
 
 from __future__ import annotations
 
-from harness.datasets import has_dataset, load_dataset
+from pathlib import Path
+
+from harness.datasets import calibration_spec, load_dataset
 from harness.engines.base import Engine
 from harness.errors import ConfigError
 from harness.kinds import DType, WeightLayout
@@ -16,7 +18,8 @@ from harness.run.request import QuantRequest
 
 
 def quant_for(graph: Graph, engine: Engine, dtype: str, dataset: str | None,
-              q: QuantRequest) -> tuple[QuantConfig | None, dict | None]:
+              q: QuantRequest, data_dir: Path | None = None
+              ) -> tuple[QuantConfig | None, dict | None]:
     """Calibrate (or load ranges) and pick the scheme for an integer build.
 
     Returns the config and what to record with the run (method, samples,
@@ -38,7 +41,7 @@ def quant_for(graph: Graph, engine: Engine, dtype: str, dataset: str | None,
                           f"--calibration-data or --ranges")
     data = None
     if source is not None:
-        data = load_dataset(source)
+        data = load_dataset(source, data_dir)
         try:
             data.check_fits(graph.input_shape)
         except ConfigError as e:
@@ -70,7 +73,6 @@ def quant_for(graph: Graph, engine: Engine, dtype: str, dataset: str | None,
 
 
 def calibration_dataset_for(dataset: str) -> str:
-    """The training split of a registry dataset when there is one: calibrating
-    on the test set would tune the ranges to the data being scored."""
-    train = f"{dataset}-train"
-    return train if has_dataset(train) else dataset
+    """The training split of a registry dataset when there is one (``NAME:train``):
+    calibrating on the test set would tune the ranges to the data being scored."""
+    return calibration_spec(dataset)

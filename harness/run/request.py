@@ -40,3 +40,4 @@ class RunRequest:
     meter: str | None = None  # power meter URI: measure energy per inference
     meter_rate: float | None = None  # Hz; None: the meter's default
     meter_duration: float | None = None  # s; None: until the run ends (or the meter's longest)
+    data_dir: Path | None = None  # the user's dataset archives; None: $BENCH_DATA
