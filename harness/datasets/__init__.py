@@ -31,6 +31,8 @@ __all__ = ["DATASETS", "Dataset", "DatasetSource", "Origin", "Spec", "calibratio
 DATASETS: Registry[DatasetSource] = Registry("dataset", {
     "digits": "harness.datasets.digits:SOURCE",
     "uci-har": "harness.datasets.uci_har:SOURCE",
+    "fsdd": "harness.datasets.fsdd:SOURCE",
+    "cifar10-smoke": "harness.datasets.cifar10_smoke:SOURCE",
     # SYNTHETIC stand-in for UCI-HAR (6 x 128 windows): see har_synth.py.
     "har-synth": "harness.datasets.har_synth:SOURCE",
 })
