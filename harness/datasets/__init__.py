@@ -35,6 +35,12 @@ DATASETS: Registry[DatasetSource] = Registry("dataset", {
     "cifar10-smoke": "harness.datasets.cifar10_smoke:SOURCE",
     # SYNTHETIC stand-in for UCI-HAR (6 x 128 windows): see har_synth.py.
     "har-synth": "harness.datasets.har_synth:SOURCE",
+    # The user's copies of published archives (--data-dir DIR or BENCH_DATA).
+    "uci-har-archive": "harness.datasets.uci_har_archive:SOURCE",
+    "speech-commands": "harness.datasets.speech_commands:SOURCE",
+    "gtsrb": "harness.datasets.gtsrb:SOURCE",
+    "cifar10": "harness.datasets.cifar10:SOURCE",
+    "fsdd-wav": "harness.datasets.fsdd_wav:SOURCE",
 })
 
 
