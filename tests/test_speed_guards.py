@@ -51,9 +51,11 @@ def one_run_db(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("args", [("--help",), ("boards",), ("boards", "--json"), ("doctor",),
+                                  ("datasets",), ("datasets", "--json"),
                                   ("report", "--db", "{empty}"),
                                   ("report", "--db", "{one}", "--format", "csv")],
-                         ids=["help", "boards", "boards-json", "doctor", "report-empty",
+                         ids=["help", "boards", "boards-json", "doctor", "datasets",
+                              "datasets-json", "report-empty",
                               "report-csv"])
 def test_looking_commands_do_not_import_torch(tmp_path: Path, args: tuple[str, ...]) -> None:
     empty = tmp_path / "empty.db"

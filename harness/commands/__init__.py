@@ -25,6 +25,7 @@ class Command:
 
 COMMANDS: Registry[Command] = Registry("command", {
     "boards": "harness.commands.boards:COMMAND",
+    "datasets": "harness.commands.datasets:COMMAND",
     "build": "harness.commands.build:COMMAND",
     "flash": "harness.commands.flash:COMMAND",
     "run": "harness.commands.run:COMMAND",
