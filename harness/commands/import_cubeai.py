@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from harness.commands import Command
-from harness.commands.options import add_db
+from harness.commands.options import add_data_dir, add_db
 from harness.commands.show import out, print_summary
 from harness.kinds import DType
 from harness.store.store import Store
@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    " the row then joins their report group and ratios")
     p.add_argument("--dataset", help="the dataset stedgeai validated on, when it is the same "
                    "as bench's runs")
+    add_data_dir(p)
     p.add_argument("--dtype", default=DType.INT8, choices=list(DType),
                    help="the network's data type (default: int8)")
     add_db(p)
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.imports.cubeai import import_report
 
     run_id = import_report(args.report, get_board(args.board), args.db, model=args.model,
-                           dataset=args.dataset, dtype=args.dtype)
+                           dataset=args.dataset, dtype=args.dtype, data_dir=args.data_dir)
     with Store(args.db) as store:
         s = store.summary(run_id)
     print_summary(s)

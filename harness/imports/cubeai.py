@@ -26,7 +26,8 @@ from harness.store.store import Store
 
 
 def import_report(report: Path, board: Board, db: Path, model: str | None = None,
-                  dataset: str | None = None, dtype: str = DType.INT8) -> int:
+                  dataset: str | None = None, dtype: str = DType.INT8,
+                  data_dir: Path | None = None) -> int:
     """Store one stedgeai run's figures as an imported row; returns its run id.
 
     With ``model`` (and ``dataset``) the row carries the same graph (and
@@ -54,7 +55,7 @@ def import_report(report: Path, board: Board, db: Path, model: str | None = None
     if dataset is not None:
         from harness.datasets import load_dataset
 
-        dataset_name, dataset_hash = dataset, load_dataset(dataset).hash
+        dataset_name, dataset_hash = dataset, load_dataset(dataset, data_dir).hash
     cycles = val.cycles if val else None
     if cycles is None and val and val.duration_ms is not None:
         clock = val.clock_hz or board.clock_hz
