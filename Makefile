@@ -36,7 +36,7 @@ test: setup
 
 check: setup
 	$(VENV)/bin/ruff check harness tests examples benchmarks
-	$(PY) -m pytest -q -m "not emulator"
+	$(PY) -m pytest -q -m "not emulator and not slow"
 
 bench: setup
 	$(PY) benchmarks/link_throughput.py --samples 1000

@@ -73,6 +73,7 @@ def test_missing_factory(fails: Fails, tiny_model: str, tiny_data: Path) -> None
     assert "nothing_here" in msg
 
 
+@pytest.mark.slow  # a fresh process imports torch
 def test_unsupported_layer(tmp_path: Path, tiny_data: Path) -> None:
     src = tmp_path / "gru.py"
     src.write_text(textwrap.dedent("""
