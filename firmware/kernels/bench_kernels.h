@@ -137,6 +137,46 @@ bench_status bench_relu6_f32(int32_t size, const float *input, float *output);
 bench_status bench_add_f32(bench_activation activation, int32_t size,
                            const float *input1, const float *input2, float *output);
 
+/* Spiking neurons (harness/model/neuron.py has the same step in numpy). */
+typedef enum {
+    BENCH_RESET_SUBTRACT = 0, /* v -= threshold on a spike */
+    BENCH_RESET_ZERO = 1,     /* v = v_reset on a spike (a hard reset) */
+    BENCH_RESET_NONE = 2,
+} bench_reset;
+
+typedef struct {
+    float decay;      /* multiplies the potential every step */
+    float gain;       /* multiplies the input current */
+    float offset;     /* added every step */
+    float threshold;
+    float v_reset;    /* BENCH_RESET_ZERO: the potential after a spike */
+    bench_reset reset;
+    int32_t fire_ge;    /* 1: spike when v >= threshold (SpikingJelly); 0: v > threshold */
+    int32_t pre_reset;  /* 1: a step first resets the last step's spike (snnTorch) */
+    int32_t post_reset; /* 1: a spike resets the potential in the step it fires */
+} bench_lif_params;
+
+/**
+ * @brief One timestep of a layer of spiking neurons, float32.
+ *        r = pre_reset ? fire(v) : 0
+ *        h = decay * (reset zero && r ? v_reset : v) + gain * current + offset
+ *            - (reset subtract && r ? threshold : 0)
+ *        s = fire(h); d = post_reset ? s - r : 0
+ *        v = h - d * threshold (subtract); zero: v_reset if d = 1, h + (h - v_reset)
+ *            if d = -1, else h; none: h
+ * @param[in]     params   the layer's neuron
+ * @param[in]     size     neurons in the layer
+ * @param[in]     current  size input currents
+ * @param[in,out] state    size membrane potentials, kept between steps
+ * @param[out]    spikes   size values 0.0f / 1.0f; may be current (in place)
+ * @param[in,out] count    spikes fired are added to it
+ */
+bench_status bench_lif_f32(const bench_lif_params *params, int32_t size, const float *current,
+                           float *state, float *spikes, uint32_t *count);
+
+/** @brief Set size values to value (a spiking layer's potential before a sample). */
+bench_status bench_fill_f32(int32_t size, float value, float *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -42,6 +42,13 @@ class Firmware:
     input_layout: Layout = Layout.CHW  # HWC: channels last, the host transposes
     output_layout: Layout = Layout.CHW
     output_shape: tuple[int, ...] = ()
+    # Spiking models: timesteps, readout, encoding and "layers", the spiking
+    # layers in the order of the device's spike counters ({"name", "neurons"}).
+    snn: dict | None = None
+
+    @property
+    def spike_layers(self) -> list[str]:
+        return [layer["name"] for layer in self.snn["layers"]] if self.snn else []
 
     def manifest(self) -> dict:
         d = asdict(self)

@@ -11,7 +11,7 @@ from rich.table import Table
 from harness.backends import get_backend, get_board
 from harness.build.firmware import Firmware
 from harness.commands import Command
-from harness.commands.options import add_data_dir, add_model, quant_request
+from harness.commands.options import add_data_dir, add_model, quant_request, snn_options
 from harness.commands.show import out
 from harness.kinds import LinkKind
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     board = get_board(args.board)
     engine = get_engine(args.engine)
-    graph = load_graph(args.model)
+    graph = load_graph(args.model, snn_options(args))
     backend = get_backend(args.backend or board.backends[0])
     link = args.link or backend.link
     dtype = engine.check_dtype(args.dtype)

@@ -28,7 +28,14 @@ def run(args: argparse.Namespace) -> int:
     if not samples:
         raise ConfigError(f"run {args.run_id} has no finished samples to export")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.output,
+    spiking = {}
+    if row.get("spike_layers"):
+        # samples x spiking layers, summed over each sample's timesteps
+        spiking = {"spikes": np.array([s.spikes for s in samples], dtype=np.int64),
+                   "spike_layers": np.array([layer["name"] for layer
+                                             in json.loads(row["spike_layers"])]),
+                   "timesteps": np.array(row["timesteps"])}
+    np.savez(args.output, **spiking,
              outputs=np.stack([s.output for s in samples]).astype(np.float32),
              labels=np.array([s.label for s in samples], dtype=np.int64),
              predicted=np.array([s.predicted for s in samples], dtype=np.int64),

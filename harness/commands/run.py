@@ -7,7 +7,14 @@ import json
 
 from harness.backends import BACKENDS
 from harness.commands import Command
-from harness.commands.options import METER_HELP, add_data_dir, add_db, add_model, quant_request
+from harness.commands.options import (
+    METER_HELP,
+    add_data_dir,
+    add_db,
+    add_model,
+    quant_request,
+    snn_options,
+)
 from harness.commands.show import print_summary, run_with_progress
 
 
@@ -48,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
                      dataset=args.dataset, engine=args.engine, dtype=args.dtype,
                      limit=args.limit, resume=args.resume, per_layer=args.per_layer,
                      quant=quant_request(args), meter=args.meter, meter_rate=args.meter_rate,
-                     meter_duration=args.meter_duration, data_dir=args.data_dir)
+                     meter_duration=args.meter_duration, data_dir=args.data_dir,
+                     snn=snn_options(args))
     try:
         summary = run_once(req, args.db) if args.json else run_with_progress(req, args.db)
     except MeterFailed as e:

@@ -45,6 +45,15 @@ def summary_rows(s: RunSummary) -> list[tuple[str, str]]:
         ("accuracy", "-" if s.accuracy is None else f"{100 * s.accuracy:.2f} %"),
         ("per inference", count),
     ]
+    if s.timesteps is not None:
+        rows.append(("spiking", f"T = {s.timesteps} timesteps, {s.readout} readout, "
+                     f"{s.encoding} encoding"))
+    if s.spikes_per_inference is not None and s.spike_rates and s.layer_spikes:
+        rows.append(("spikes per inference", f"{s.spikes_per_inference:,.1f} (counted on "
+                     f"the device)"))
+        rows.append(("spike rate per layer", ", ".join(
+            f"{name} {s.layer_spikes[name]:,.1f} ({100 * rate:.1f} %)"
+            for name, rate in s.spike_rates.items())))
     if s.count_kind == CountKind.INSTRUCTIONS and s.count_per_inference and s.clock_hz:
         rows.append(("latency estimate", f"{latency_estimate_us(s):,.0f} us at CPI 1, "
                      f"{s.clock_hz / 1e6:g} MHz (estimate: {title(s.backend)} has no cycle "

@@ -1,12 +1,14 @@
 """Loading a user's model: ``path/to/file.py:factory`` (a function returning
 a trained ``nn.Module`` with an ``input_shape``) or a ``torch.export`` .pt2
-file; and ``load_graph``, the two steps from a model spec to the graph IR.
+file; and ``load_graph``, the two steps from a model spec to the graph IR
+(spiking models through harness/model/snn.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 
@@ -15,6 +17,11 @@ import torch
 from harness.errors import ModelError
 from harness.model.ir import Graph, Shape
 from harness.model.lower import check_shape, import_graph
+from harness.model.snn import spec_of, swap_neurons, verify_import, with_timesteps
+from harness.model.snn_options import SnnOptions
+
+# Attributes of a spiking model that may sit on the factory instead.
+_SNN_ATTRS = ("timesteps", "readout", "encoding")
 
 
 def load_model(spec: str) -> tuple[torch.nn.Module, Shape]:
@@ -48,6 +55,9 @@ def _load_factory(path: Path, factory_name: str) -> tuple[torch.nn.Module, Shape
     # on sys.path only while the file runs, for its sibling imports.
     sys.modules[mod_name] = module
     sys.path.insert(0, str(path.parent))
+    # SpikingJelly registers Triton kernels on import; torch warns on stderr
+    # that there is no Triton (a CPU machine needs none).
+    logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
     try:
         spec.loader.exec_module(module)
     except Exception as e:
@@ -65,6 +75,9 @@ def _load_factory(path: Path, factory_name: str) -> tuple[torch.nn.Module, Shape
         raise ModelError(f"{factory_name}() failed: {type(e).__name__}: {e}") from e
     if not isinstance(model, torch.nn.Module):
         raise ModelError(f"{factory_name}() returned {type(model).__name__}, not a torch.nn.Module")
+    for name in _SNN_ATTRS:
+        if getattr(model, name, None) is None and getattr(factory, name, None) is not None:
+            setattr(model, name, getattr(factory, name))
     shape = getattr(model, "input_shape", None)
     if shape is None:
         shape = getattr(factory, "input_shape", None)
@@ -98,7 +111,27 @@ def _load_pt2(path: Path) -> tuple[torch.nn.Module, Shape]:
 
 
 
-def load_graph(spec: str) -> Graph:
-    """A model spec (see load_model) imported as the graph IR."""
+def load_graph(spec: str, snn: SnnOptions | None = None) -> Graph:
+    """A model spec (see load_model) imported as the graph IR; ``snn``: the
+    command line's timesteps/readout/encoding for a spiking model."""
     module, input_shape = load_model(spec)
-    return import_graph(module, input_shape)
+    return import_model(module, input_shape, snn or SnnOptions())
+
+
+def import_model(module: torch.nn.Module, input_shape: Shape, snn: SnnOptions) -> Graph:
+    """``import_graph`` for any model: a spiking one has its neurons swapped
+    for markers, gets T/readout/encoding, and is checked against its library."""
+    swapped = swap_neurons(module) if isinstance(module, torch.nn.Module) else None
+    if swapped is None:
+        given = [f"--{k}" for k, v in vars(snn).items() if v is not None]
+        if given:
+            raise ModelError(f"{', '.join(given)} apply to spiking models; this model has no "
+                             "spiking neurons")
+        return import_graph(module, input_shape)
+    timesteps, readout, encoding = spec_of(module, snn)
+    graph = import_graph(swapped.module, input_shape, verify=False,
+                         neurons=list(zip(swapped.paths, swapped.neurons, strict=True)))
+    graph = with_timesteps(graph, timesteps, readout, encoding)
+    verify_import(module, graph)
+    return graph
+

@@ -68,9 +68,12 @@ def prepare(req: RunRequest) -> Prepared:
             ok, why = backend.exact_counter()
             if not ok:
                 raise ToolMissingError(f"--per-layer needs exact instruction counts: {why}")
-    graph = load_graph(req.model)
+    graph = load_graph(req.model, req.snn)
+    if graph.spiking and not engine.capabilities.spiking:
+        raise ConfigError(f"the {engine.name} engine does not run spiking models; use "
+                          "--engine native")
     data = load_dataset(req.dataset, req.data_dir)
-    data.check_fits(graph.input_shape)
+    data.check_fits(graph.sample_shape)
     if req.meter is not None and req.resume is not None:
         raise ConfigError("--meter cannot be combined with --resume: a run's energy comes from "
                           "one trace; start a new run")

@@ -61,7 +61,7 @@ def stream(store: Store, run_id: int, target: Target, board: Board, data: Datase
             raw_count=count.raw if count is not None else 0,
             stack_bytes=res.stack_bytes or 0,
             max_abs_error=float(np.max(np.abs(res.output - reference[i]))),
-            output=res.output, layers=res.layers,
+            output=res.output, layers=res.layers, spikes=res.spikes,
             energy_uj=estimate.estimate_uj(count.value, count.kind, facts)  # type: ignore[union-attr,arg-type]
             if can_estimate else None))
         streamed.append(i)

@@ -64,6 +64,10 @@ class RunRecord:
     trace_file: str | None = column("TEXT", "the power trace (Parquet) of a measured run")
     meter: str | None = column("TEXT", "--meter URI the run was measured with")
     reference: str | None = column("TEXT", "outputs compared with: integer | float")
+    timesteps: int | None = column("INTEGER", "spiking models: steps per sample")
+    readout: str | None = column("TEXT", "spiking: spike_count | output_mean | membrane_last")
+    encoding: str | None = column("TEXT", "spiking: direct | iterate")
+    spike_layers: str | None = column("TEXT", "spiking: JSON [{name, neurons}], counter order")
 
 
 # Columns the store itself keeps for every run, before the record's.
@@ -89,6 +93,8 @@ class Sample:
     output: np.ndarray = required("BLOB", "all outputs, float32 little endian, dequantized")
     # per-layer instructions, in manifest order (--per-layer): table layer_counts
     layers: tuple[int, ...] = field(default=(), metadata={"sql": None})
+    # spikes per spiking layer, summed over the timesteps: table spike_counts
+    spikes: tuple[int, ...] = field(default=(), metadata={"sql": None})
     energy_uj: float | None = column("REAL", "per inference; runs.energy_kind says which")
 
 
@@ -117,6 +123,13 @@ SCHEMA = (
     idx INTEGER NOT NULL,               -- the sample's position in the dataset
     layer INTEGER NOT NULL,             -- position in the firmware manifest's "layers"
     count INTEGER NOT NULL,             -- instructions from the previous mark to this layer's
+    PRIMARY KEY (run_id, idx, layer)
+);
+CREATE TABLE IF NOT EXISTS spike_counts (   -- spiking models: counted on the device
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    idx INTEGER NOT NULL,               -- the sample's position in the dataset
+    layer INTEGER NOT NULL,             -- position in runs.spike_layers
+    spikes INTEGER NOT NULL,            -- spikes the layer fired, summed over the timesteps
     PRIMARY KEY (run_id, idx, layer)
 );
 CREATE TABLE IF NOT EXISTS sweeps (     -- bench sweep: one row per sweep file run

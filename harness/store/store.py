@@ -39,6 +39,11 @@ class RunSummary(RunRecord):
     energy_uj: float | None = None  # median per inference
     energy_min_uj: float | None = None
     energy_max_uj: float | None = None
+    # Spiking runs: mean spikes per inference, in all and per spiking layer,
+    # and each layer's spike rate: spikes / (neurons x timesteps).
+    spikes_per_inference: float | None = None
+    layer_spikes: dict[str, float] | None = None
+    spike_rates: dict[str, float] | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -157,6 +162,9 @@ class Store:
                 self._db.executemany(
                     "INSERT INTO layer_counts (run_id, idx, layer, count) VALUES (?, ?, ?, ?)",
                     [(run_id, s.idx, i, c) for i, c in enumerate(s.layers)])
+                self._db.executemany(
+                    "INSERT INTO spike_counts (run_id, idx, layer, spikes) VALUES (?, ?, ?, ?)",
+                    [(run_id, s.idx, i, c) for i, c in enumerate(s.spikes)])
         except sqlite3.Error as e:
             raise StoreError(f"cannot write to {self.path}: {e}") from e
 
@@ -182,6 +190,32 @@ class Store:
             out.setdefault(idx, []).append(count)
         return out
 
+    def spike_counts(self, run_id: int) -> dict[int, list[int]]:
+        """Sample index -> spikes per spiking layer (runs.spike_layers order)."""
+        out: dict[int, list[int]] = {}
+        for idx, spikes in self._db.execute(
+                "SELECT idx, spikes FROM spike_counts WHERE run_id = ? ORDER BY idx, layer",
+                (run_id,)):
+            out.setdefault(idx, []).append(spikes)
+        return out
+
+    def _spiking(self, run: dict) -> dict:
+        """The spike figures of a spiking run's summary (nothing for others)."""
+        if not run.get("spike_layers"):
+            return {}
+        layers = json.loads(run["spike_layers"])
+        per_sample = list(self.spike_counts(run["run_id"]).values())
+        if not per_sample:
+            return {}
+        n = len(per_sample)
+        means = [sum(s[k] for s in per_sample) / n for k in range(len(layers))]
+        steps = run.get("timesteps") or 1
+        return {
+            "spikes_per_inference": sum(means),
+            "layer_spikes": {layer["name"]: m for layer, m in zip(layers, means, strict=True)},
+            "spike_rates": {layer["name"]: m / (layer["neurons"] * steps)
+                            for layer, m in zip(layers, means, strict=True)}}
+
     def done_indices(self, run_id: int) -> set[int]:
         return {r[0] for r in self._db.execute("SELECT idx FROM samples WHERE run_id = ?",
                                                (run_id,))}
@@ -190,8 +224,10 @@ class Store:
         rows = self._db.execute(
             "SELECT idx, label, predicted, count, raw_count, stack_bytes, max_abs_error, output"
             " FROM samples WHERE run_id = ? ORDER BY idx", (run_id,))
+        spikes = self.spike_counts(run_id)
         return [Sample(idx=idx, label=label, predicted=pred, count=count, raw_count=raw,
-                       stack_bytes=stack, max_abs_error=err, output=np.frombuffer(out, "<f4"))
+                       stack_bytes=stack, max_abs_error=err, output=np.frombuffer(out, "<f4"),
+                       spikes=tuple(spikes.get(idx, ())))
                 for idx, label, pred, count, raw, stack, err, out in rows]
 
     # -- summaries --------------------------------------------------------------
@@ -226,7 +262,7 @@ class Store:
             max_abs_error=max(errors) if errors else None,
             energy_uj=statistics.median(energy) if energy else None,
             energy_min_uj=min(energy) if energy else None,
-            energy_max_uj=max(energy) if energy else None)
+            energy_max_uj=max(energy) if energy else None, **self._spiking(run))
 
     def summaries(self) -> list[RunSummary]:
         return [self.summary(r) for r in self.run_ids()]
