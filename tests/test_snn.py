@@ -21,6 +21,7 @@ from harness.model import neuron as nr
 from harness.model.load import load_graph
 from harness.model.reference import run_snn
 from harness.model.snn import neuron_of
+from harness.model.snn_kernels import candidates, choose, pick
 from harness.model.snn_options import SnnOptions
 
 ZOO = Path(__file__).resolve().parent / "snn_zoo.py"
@@ -234,3 +235,32 @@ def test_run_on_qemu_counts_spikes_on_the_device(bench_main, tmp_path: Path) -> 
     assert np.abs(spikes - want.spikes).sum() <= 0.01 * want.spikes.sum()
     # spike_count readout: the outputs are the output layer's spikes per class
     np.testing.assert_array_equal(exported["outputs"].sum(axis=1), spikes[:, -1])
+
+
+def test_event_kernels_go_where_the_input_is_spikes() -> None:
+    """Through flatten and max pooling spikes stay spikes; the readout
+    layer of spikingjelly_readout is fed by spikes too, its first is not."""
+    conv = load_graph(f"{ZOO}:snntorch_conv")  # conv, lif, maxpool, flatten, linear, lif
+    assert [layer.name for layer in candidates(conv)] == ["4"]
+    readout = load_graph(f"{ZOO}:spikingjelly_readout")  # flatten, linear, lif, linear
+    assert [layer.name for layer in candidates(readout)] == ["3"]
+    assert choose(readout, "event").layers[3].params["kernel"] == "event"
+    assert choose(readout, "dense").layers[3].params["kernel"] == "dense"
+    assert "kernel" not in choose(readout, "event").layers[1].params
+    x = np.random.default_rng(0).standard_normal((8, 1, 8, 8)).astype(np.float32)
+    assert pick(readout, "auto", x).layers[3].params["kernel"] == "event"  # rates < 0.9
+    assert pick(readout, "auto", None).layers[3].params["kernel"] == "dense"
+
+
+def test_event_kernel_is_bit_exact_with_dense(tmp_path: Path, host_objects: list[Path]) -> None:
+    """Same additions in the same order: the same output bytes and spikes."""
+    graph = load_graph(f"{ZOO}:spikingjelly_readout")
+    x = np.random.default_rng(6).standard_normal((16, *graph.sample_shape)).astype(np.float32)
+    raws = []
+    for mode in ("dense", "event"):
+        folder = tmp_path / mode
+        generate(choose(graph, mode), folder, b"\1" * 8)
+        raws.append(run_model(folder, host_objects, include_dirs(), len(x),
+                              np.ascontiguousarray(x, dtype="<f4").tobytes()))
+    assert b"bench_linear_events_f32" in (tmp_path / "event" / "model.c").read_bytes()
+    assert raws[0] == raws[1]

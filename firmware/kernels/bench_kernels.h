@@ -174,6 +174,21 @@ typedef struct {
 bench_status bench_lif_f32(const bench_lif_params *params, int32_t size, const float *current,
                            float *state, float *spikes, uint32_t *count);
 
+/**
+ * @brief Fully connected layer on spikes, event-driven: only the active
+ *        inputs are visited, each adding its weight row. Its cost grows with
+ *        the input's spikes, not with in_features x out_features. Same
+ *        result, bit for bit, as bench_linear_f32 on a 0/1 input (the same
+ *        additions in the same order).
+ * @param[in]  params    in/out features, fused activation
+ * @param[in]  input     in_features spikes, 0.0f or 1.0f
+ * @param[in]  weight_t  the weight transposed: (in_features, out_features)
+ * @param[in]  bias      out_features values, or NULL
+ * @param[out] output    out_features values
+ */
+bench_status bench_linear_events_f32(const bench_linear_params *params, const float *input,
+                                     const float *weight_t, const float *bias, float *output);
+
 /** @brief Set size values to value (a spiking layer's potential before a sample). */
 bench_status bench_fill_f32(int32_t size, float value, float *output);
 

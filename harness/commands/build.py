@@ -26,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=Path, help="build directory (default: build/...)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.add_argument("--dataset", help="calibration data for int8/int16 builds (its training "
-                   "split when it has one)")
+                   "split when it has one); a spiking model's spike rates for --snn-kernels "
+                   "auto")
     add_data_dir(p)
 
 
@@ -59,6 +60,13 @@ def run(args: argparse.Namespace) -> int:
     board = get_board(args.board)
     engine = get_engine(args.engine)
     graph = load_graph(args.model, snn_options(args))
+    if graph.spiking:
+        from harness.datasets import load_dataset
+        from harness.model import snn_kernels
+
+        data = load_dataset(args.dataset, args.data_dir) if args.dataset else None
+        graph = snn_kernels.pick(graph, args.snn_kernels or "auto",
+                                 data.x if data is not None else None)
     backend = get_backend(args.backend or board.backends[0])
     link = args.link or backend.link
     dtype = engine.check_dtype(args.dtype)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.engines import ENGINES
 from harness.kinds import DType, Scheme, WeightLayout
-from harness.model.snn_options import ENCODINGS, READOUTS, SnnOptions
+from harness.model.snn_options import ENCODINGS, KERNELS, READOUTS, SnnOptions
 from harness.paths import DEFAULT_DB
 from harness.quant.calibrate import DEFAULT_SAMPLES, METHODS
 from harness.run.request import QuantRequest
@@ -69,10 +69,16 @@ def add_model(p: argparse.ArgumentParser) -> None:
     s.add_argument("--encoding", choices=ENCODINGS,
                    help="direct: the sample is fed at every step (default); iterate: the "
                    "sample has a leading T axis, one frame per step")
+    s.add_argument("--snn-kernels", choices=KERNELS,
+                   help="layers fed with spikes: dense kernels, event-driven ones (only the "
+                   "active inputs visited), or auto (default: event-driven where the input's "
+                   "spike rate on the first samples of the dataset is below the measured "
+                   "crossover)")
 
 
 def snn_options(args: argparse.Namespace) -> SnnOptions:
-    return SnnOptions(timesteps=args.timesteps, readout=args.readout, encoding=args.encoding)
+    return SnnOptions(timesteps=args.timesteps, readout=args.readout, encoding=args.encoding,
+                      kernels=args.snn_kernels)
 
 
 def quant_request(args: argparse.Namespace) -> QuantRequest:

@@ -70,6 +70,8 @@ FUSABLE: frozenset[str] = frozenset({"conv1d", "conv2d", "linear", "add"})
 ALIASING: frozenset[str] = frozenset({"flatten", "reshape"})
 ELEMENTWISE: frozenset[str] = frozenset({"relu", "relu6", "add", "lif"})
 SPIKING: frozenset[str] = frozenset({"lif"})  # stateful ops that emit spikes
+# Ops that keep a 0/1 tensor 0/1: spikes pass through them as spikes.
+SPIKE_PRESERVING: frozenset[str] = ALIASING | {"maxpool1d", "maxpool2d"}
 
 
 @dataclass
@@ -167,6 +169,15 @@ class Graph:
     def spiking_layers(self) -> list[Layer]:
         """The layers whose spikes are counted, in execution order."""
         return [layer for layer in self.layers if layer.op in SPIKING]
+
+    def spike_source(self, tensor: str) -> Layer | None:
+        """The spiking layer whose spikes ``tensor`` is (through reshapes and
+        max pools, which keep spikes 0/1), or None if it is not spikes."""
+        producers = {layer.output: layer for layer in self.layers}
+        layer = producers.get(tensor)
+        while layer is not None and layer.op in SPIKE_PRESERVING:
+            layer = producers.get(layer.inputs[0])
+        return layer if layer is not None and layer.op in SPIKING else None
 
     def spike_layer_table(self) -> list[dict[str, Any]]:
         """{"name", "neurons"} of each spiking layer: what the device's spike

@@ -123,7 +123,8 @@ def import_model(module: torch.nn.Module, input_shape: Shape, snn: SnnOptions) -
     for markers, gets T/readout/encoding, and is checked against its library."""
     swapped = swap_neurons(module) if isinstance(module, torch.nn.Module) else None
     if swapped is None:
-        given = [f"--{k}" for k, v in vars(snn).items() if v is not None]
+        flags = {"kernels": "snn-kernels"}
+        given = [f"--{flags.get(k, k)}" for k, v in vars(snn).items() if v is not None]
         if given:
             raise ModelError(f"{', '.join(given)} apply to spiking models; this model has no "
                              "spiking neurons")

@@ -10,6 +10,7 @@ from harness.errors import ModelError
 
 READOUTS = ("spike_count", "output_mean", "membrane_last")
 ENCODINGS = ("direct", "iterate")
+KERNELS = ("dense", "event", "auto")  # layers fed with spikes (harness/model/snn_kernels.py)
 MAX_TIMESTEPS = 4096
 
 
@@ -20,6 +21,7 @@ class SnnOptions:
     timesteps: int | None = None
     readout: str | None = None
     encoding: str | None = None
+    kernels: str | None = None  # None: auto
 
     def __post_init__(self) -> None:
         if self.timesteps is not None and not 1 <= self.timesteps <= MAX_TIMESTEPS:
@@ -28,3 +30,5 @@ class SnnOptions:
             raise ModelError(f"--readout {self.readout!r}: use one of {', '.join(READOUTS)}")
         if self.encoding is not None and self.encoding not in ENCODINGS:
             raise ModelError(f"--encoding {self.encoding!r}: use one of {', '.join(ENCODINGS)}")
+        if self.kernels is not None and self.kernels not in KERNELS:
+            raise ModelError(f"--snn-kernels {self.kernels!r}: use one of {', '.join(KERNELS)}")

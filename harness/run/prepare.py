@@ -16,6 +16,7 @@ from harness.engines import get_engine
 from harness.engines.base import Engine, HostModel
 from harness.errors import ConfigError, ToolMissingError
 from harness.kinds import DType
+from harness.model import snn_kernels
 from harness.model.ir import Graph, graph_hash
 from harness.model.load import load_graph
 from harness.paths import build_root
@@ -74,6 +75,8 @@ def prepare(req: RunRequest) -> Prepared:
                           "--engine native")
     data = load_dataset(req.dataset, req.data_dir)
     data.check_fits(graph.sample_shape)
+    if graph.spiking:
+        graph = snn_kernels.pick(graph, req.snn.kernels or "auto", data.x)
     if req.meter is not None and req.resume is not None:
         raise ConfigError("--meter cannot be combined with --resume: a run's energy comes from "
                           "one trace; start a new run")

@@ -193,7 +193,12 @@ class _Emitter(CModel):
                 f"static const bench_linear_params {p}_params = {{.in_features = {n_in}, "
                 f".out_features = {n_out}, .activation = {act}}};"
             )
-            w = self.weight(p, "weight", layer.weight)
+            if layer.params.get("kernel") == "event":
+                # Spikes in: walk the active inputs, each adding a weight row.
+                kernel = "bench_linear_events_f32"
+                w = self.weight(p, "weight_t", np.ascontiguousarray(layer.weight.T))
+            else:
+                w = self.weight(p, "weight", layer.weight)
             b = self.weight(p, "bias", layer.bias)
             self.call(f"{kernel}(&{p}_params, {x[0]}, {w}, {b}, {y})")
         elif layer.op in ("relu", "relu6"):
