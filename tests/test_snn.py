@@ -16,7 +16,7 @@ from hostc import GCC, compile_objects, emulator_test, run_model
 from spikingjelly.activation_based import neuron as sj
 
 from harness.engines.native.float32 import generate, include_dirs, kernel_sources
-from harness.errors import EngineError, ModelError
+from harness.errors import ModelError
 from harness.model import neuron as nr
 from harness.model.load import load_graph
 from harness.model.reference import run_snn
@@ -160,15 +160,6 @@ def test_bad_options() -> None:
         SnnOptions(readout="max")
 
 
-def test_integer_spiking_builds_are_refused(tmp_path: Path) -> None:
-    from harness.engines.native.engine import NativeEngine
-    from harness.kinds import DType
-
-    graph = load_graph(f"{ZOO}:snntorch_conv")
-    with pytest.raises(EngineError, match="spiking models run in float32 for now"):
-        NativeEngine().generate(graph, tmp_path, b"\0" * 8, DType.INT8, None)
-
-
 @pytest.fixture(scope="module")
 def host_objects(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     if GCC is None:
@@ -264,3 +255,118 @@ def test_event_kernel_is_bit_exact_with_dense(tmp_path: Path, host_objects: list
                               np.ascontiguousarray(x, dtype="<f4").tobytes()))
     assert b"bench_linear_events_f32" in (tmp_path / "event" / "model.c").read_bytes()
     assert raws[0] == raws[1]
+
+
+# --------------------------------------------------------------------------- integers
+
+@pytest.fixture(scope="module")
+def host_q_objects(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    from harness.engines.native import integer
+
+    if GCC is None:
+        pytest.skip("host gcc not installed")
+    return compile_objects(integer.kernel_sources(), integer.include_dirs(),
+                           tmp_path_factory.mktemp("snn_q_obj"))
+
+
+INT_CASES = [("snntorch_conv", SnnOptions()),  # subtract, delayed reset; spike_count
+             ("snntorch_explicit", SnnOptions(readout="membrane_last")),  # zero; no delay
+             ("spikingjelly_conv", SnnOptions()),  # LIF hard reset, IF soft reset
+             ("spikingjelly_readout", SnnOptions())]  # offset (v_reset/tau); output_mean
+
+
+@pytest.mark.parametrize("dtype", ["int16", "int8"])
+@pytest.mark.parametrize("name,options", INT_CASES, ids=[c[0] for c in INT_CASES])
+def test_integer_c_matches_integer_reference(name: str, options: SnnOptions, dtype: str,
+                                             tmp_path: Path, host_q_objects: list[Path]) -> None:
+    """Every output and every spike count of every sample, bit for bit:
+    the host-compiled C against harness/quant/reference.py."""
+    from harness.engines.native import integer
+    from harness.quant import QuantConfig
+    from harness.quant.calibrate import calibrate
+    from harness.quant.reference import run_qsnn
+    from harness.quant.schemes import quantize_graph
+
+    graph = load_graph(f"{ZOO}:{name}", options)
+    rng = np.random.default_rng(7)
+    cal = calibrate(graph, rng.standard_normal((32, *graph.sample_shape)).astype(np.float32))
+    qgraph = quantize_graph(graph, QuantConfig("pot", cal), dtype)
+    # Wider than the calibration set: the potentials saturate too.
+    x = rng.standard_normal((12, *graph.sample_shape)).astype(np.float32) * 1.5
+    xq = qgraph.input_q.quantize(x)
+    want_out, want_spikes = run_qsnn(qgraph, xq)
+    integer.generate(qgraph, tmp_path, b"\2" * 8)
+    hwc = np.moveaxis(xq, 1, -1) if xq.ndim > 2 else xq
+    raw = run_model(tmp_path, host_q_objects, integer.include_dirs(), len(x),
+                    np.ascontiguousarray(hwc).tobytes())
+    out_b = struct.unpack_from("<I", raw, 4)[0]
+    layers = len(graph.spiking_layers())
+    body = np.frombuffer(raw[38:], dtype=np.uint8).reshape(len(x), out_b + 4 * layers)
+    outputs = body[:, :out_b].copy().view(dtype)
+    spikes = body[:, out_b:].copy().view("<u4").astype(np.int64)
+    assert want_spikes.sum() > 0
+    np.testing.assert_array_equal(spikes, want_spikes)
+    if len(graph.output_shape) > 1 and graph.readout == "membrane_last":
+        want_out = np.moveaxis(want_out.reshape(len(x), *graph.output_shape), 1, -1)
+    np.testing.assert_array_equal(outputs.reshape(len(x), -1), want_out.reshape(len(x), -1))
+
+
+def test_integer_neuron_follows_the_float_one() -> None:
+    """With a fine state format the integer step fires where the float one
+    does (rounding moves a rare crossing)."""
+    from harness.quant.lif import int_step, quantize_neuron
+
+    for kw in SNNTORCH[:4]:
+        module = snn.Leaky(beta=0.75, threshold=0.7, **kw)
+        neuron = neuron_of(module, "lif")[0]  # type: ignore[index]
+        currents = _currents((4, 64), seed=3)
+        want = _bench_steps(neuron, currents)
+        p = quantize_neuron(neuron, "lif", in_frac_bits=10, state_frac_bits=10, lo=-32768,
+                            hi=32767)
+        assert p.decay_mode == 1 and p.decay_shift == 2  # 0.75 = 1 - 2**-2: a shift
+        v = np.full(currents.shape[1:], p.v_init, dtype=np.int64)
+        got = []
+        for c in currents:
+            s, v, _ = int_step(p, v, np.rint(c * 2**10).astype(np.int64))
+            got.append(s)
+        assert np.mean(np.stack(got) != want) < 0.01
+
+
+def test_integer_spiking_builds_need_pot() -> None:
+    from harness.errors import ConfigError
+    from harness.quant import QuantConfig
+    from harness.quant.calibrate import calibrate
+    from harness.quant.schemes import quantize_graph
+
+    graph = load_graph(f"{ZOO}:snntorch_conv")
+    cal = calibrate(graph, np.zeros((2, 1, 8, 8), dtype=np.float32))
+    with pytest.raises(ConfigError, match="spiking models quantize with the pot scheme"):
+        quantize_graph(graph, QuantConfig("affine", cal), "int8")
+
+
+@emulator_test
+def test_int8_run_on_qemu_is_bit_exact(bench_main, tmp_path: Path) -> None:
+    """int8 on the emulated Cortex-M4 (its DSP kernels): outputs and spike
+    counts equal to the integer reference for every sample."""
+    from harness.build.firmware import Firmware
+    from harness.datasets import load_dataset
+    from harness.quant import QuantConfig
+    from harness.quant.calibrate import Calibration
+    from harness.quant.reference import run_qsnn
+    from harness.quant.schemes import quantize_graph
+
+    db = tmp_path / "r.db"
+    r = bench_main("run", "--board", "stm32l452", "--backend", "qemu", "--model",
+                   f"{ZOO}:spikingjelly_conv", "--dataset", "digits", "--limit", "6",
+                   "--dtype", "int8", "--calibrate", "50", "--db", str(db), "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert (summary["quant_scheme"], summary["max_abs_error"]) == ("pot", 0.0)
+    assert bench_main("export", str(summary["run_id"]), "-o", str(tmp_path / "e.npz"),
+                      "--db", str(db)).returncode == 0
+    fw = Firmware.load(Path(summary["firmware_dir"]))
+    graph = load_graph(f"{ZOO}:spikingjelly_conv")
+    qgraph = quantize_graph(graph, QuantConfig("pot", Calibration.load(
+        fw.dir / "calibration.json")), "int8")
+    _, want = run_qsnn(qgraph, qgraph.input_q.quantize(load_dataset("digits").x[:6]))
+    np.testing.assert_array_equal(np.load(tmp_path / "e.npz")["spikes"], want)

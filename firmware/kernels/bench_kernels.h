@@ -189,9 +189,6 @@ bench_status bench_lif_f32(const bench_lif_params *params, int32_t size, const f
 bench_status bench_linear_events_f32(const bench_linear_params *params, const float *input,
                                      const float *weight_t, const float *bias, float *output);
 
-/** @brief Set size values to value (a spiking layer's potential before a sample). */
-bench_status bench_fill_f32(int32_t size, float value, float *output);
-
 #ifdef __cplusplus
 }
 #endif

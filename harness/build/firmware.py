@@ -59,8 +59,10 @@ class Firmware:
     def encode_input(self, x: object) -> bytes:
         """One sample as the firmware expects it: float32, or quantized."""
         x = np.asarray(x, dtype=np.float32)
-        if self.input_layout == Layout.HWC and x.ndim > 1:
-            x = np.moveaxis(x, 0, -1)
+        # One frame per timestep: each frame is laid out, not the T axis.
+        frames = 1 if self.snn and self.snn.get("encoding") == "iterate" else 0
+        if self.input_layout == Layout.HWC and x.ndim > 1 + frames:
+            x = np.moveaxis(x, frames, -1)
         if self.input_quant is None:
             return np.ascontiguousarray(x, dtype="<f4").tobytes()
         return np.ascontiguousarray(self.input_quant.quantize(x)).astype(

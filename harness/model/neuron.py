@@ -82,11 +82,10 @@ def initial_state(neuron: Neuron, shape: tuple[int, ...]) -> np.ndarray:
     return np.full(shape, np.float32(neuron.v_init), dtype=np.float32)
 
 
-def step(neuron: Neuron, v: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One timestep in float32: (spikes as 0.0/1.0, the new potential).
-
-    The order of operations is the C kernel's (firmware/kernels/ref/snn.c),
-    so the two agree bit for bit."""
+def charge(neuron: Neuron, v: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first half of a step: (r, H), the reset carried from the last
+    spike and the potential before this step's spike (what the state's
+    integer format must hold)."""
     f32 = np.float32
     v = v.astype(np.float32, copy=False)
     current = current.astype(np.float32, copy=False)
@@ -95,7 +94,12 @@ def step(neuron: Neuron, v: np.ndarray, current: np.ndarray) -> tuple[np.ndarray
     h = f32(neuron.decay) * base + f32(neuron.gain) * current + f32(neuron.offset)
     if neuron.reset == "subtract":
         h = h - np.where(r, f32(neuron.threshold), f32(0))
-    h = h.astype(np.float32, copy=False)
+    return r, h.astype(np.float32, copy=False)
+
+
+def settle(neuron: Neuron, r: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The second half: (spikes as 0.0/1.0, the potential kept)."""
+    f32 = np.float32
     s = _fires(neuron, h)
     if neuron.post_reset:
         d = s.astype(np.float32) - r.astype(np.float32)
@@ -105,3 +109,11 @@ def step(neuron: Neuron, v: np.ndarray, current: np.ndarray) -> tuple[np.ndarray
             vr = f32(neuron.v_reset)
             h = np.where(d == 1, vr, np.where(d == -1, h + (h - vr), h))
     return s.astype(np.float32), h.astype(np.float32, copy=False)
+
+
+def step(neuron: Neuron, v: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One timestep in float32: (spikes as 0.0/1.0, the new potential).
+
+    The order of operations is the C kernel's (firmware/kernels/ref/lif_f32.c),
+    so the two agree bit for bit."""
+    return settle(neuron, *charge(neuron, v, current))

@@ -41,8 +41,14 @@ class SnnRun:
     spikes: np.ndarray  # (N, spiking layers) int64: spikes summed over the timesteps
 
 
-def run_snn(graph: Graph, x: np.ndarray) -> SnnRun:
-    """T steps per sample, every neuron's state reset before the sample."""
+STATE = "#state"  # suffix of a spiking layer's potential before its spike, for observers
+
+
+def run_snn(graph: Graph, x: np.ndarray,
+            observe: Callable[[str, np.ndarray], None] | None = None) -> SnnRun:
+    """T steps per sample, every neuron's state reset before the sample.
+    ``observe(name, values)`` sees every tensor of every step, and each
+    spiking layer's potential before its spike as ``<layer>#state``."""
     x = np.asarray(x, dtype=np.float32)
     if tuple(x.shape[1:]) != tuple(graph.sample_shape):
         raise ValueError(f"input shape {x.shape[1:]} != the spiking graph's sample shape "
@@ -60,10 +66,16 @@ def run_snn(graph: Graph, x: np.ndarray) -> SnnRun:
             args = [values[name] for name in layer.inputs]
             if layer.op == "lif":
                 neuron = neurons.Neuron.from_params(layer.params["neuron"])
-                out, state[layer.name] = neurons.step(neuron, state[layer.name], args[0])
+                r, h = neurons.charge(neuron, state[layer.name], args[0])
+                if observe is not None:
+                    observe(layer.name + STATE, h)
+                out, state[layer.name] = neurons.settle(neuron, r, h)
             else:
                 out = _activation(_OPS[layer.op](layer, args), layer.params.get("activation"))
             values[layer.output] = out.astype(np.float32, copy=False)
+        if observe is not None:
+            for name, value in values.items():
+                observe(name, value)
         for k, layer in enumerate(lifs):
             spikes[:, k] += values[layer.output].reshape(n, -1).sum(axis=1).astype(np.int64)
         if graph.readout != "membrane_last":

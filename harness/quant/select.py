@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.errors import ConfigError
+from harness.kinds import Scheme
 from harness.model.ir import Graph
 from harness.model.reference import run_graph
 from harness.quant import QuantConfig
@@ -27,8 +28,11 @@ def choose_scheme(graph: Graph, calibration: Calibration, dtype: str,
         ConfigError: no candidate scheme.
         ModelError: the chosen scheme overflows on the calibration set.
     """
+    if graph.spiking:  # one fixed-point format for potential, threshold and leak
+        candidates = tuple(c for c in candidates if c == Scheme.POT)
     if not candidates:
-        raise ConfigError(f"no quantization scheme for {dtype}")
+        raise ConfigError(f"no quantization scheme for {dtype}" + (
+            " (spiking models quantize with pot)" if graph.spiking else ""))
     reference = run_graph(graph, x)
     scores: dict[str, float] = {}
     ranking: list[tuple[float, float, int, str]] = []

@@ -51,14 +51,3 @@ bench_status bench_lif_f32(const bench_lif_params *params, int32_t size, const f
     *count += fired;
     return BENCH_OK;
 }
-
-bench_status bench_fill_f32(int32_t size, float value, float *output)
-{
-    if (!output || size < 0) {
-        return BENCH_ARG_ERROR;
-    }
-    for (int32_t i = 0; i < size; i++) {
-        output[i] = value;
-    }
-    return BENCH_OK;
-}

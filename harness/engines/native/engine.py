@@ -26,9 +26,6 @@ class NativeEngine(Engine):
             raise EngineError(f"the native engine has no {dtype} kernels; use one of "
                               f"{', '.join(self.capabilities.dtypes)}")
         if dtype != DType.FLOAT32:
-            if graph.spiking:
-                raise EngineError(f"spiking models run in float32 for now; {dtype} membrane "
-                                  "state is not implemented yet (use --dtype float32)")
             if quant is None:
                 raise EngineError(f"a {dtype} build needs a quantization config")
             q = integer.generate_int(graph, out_dir, model_hash, dtype, quant)
@@ -40,7 +37,10 @@ class NativeEngine(Engine):
                 input_quant=q.input_quant, output_quant=q.output_quant,
                 input_layout=Layout.HWC if len(graph.input_shape) > 1 else Layout.CHW,
                 output_layout=q.output_layout,
-                layers=tuple({k: li[k] for k in ("name", "op", "macs")} for li in q.layers),
+                layers=_marked_layers(graph, [{k: li[k] for k in ("name", "op", "macs")}
+                                              for li in q.layers]),
+                defines=(f"-DBENCH_SPIKE_LAYERS={len(graph.spiking_layers())}u",)
+                if graph.spiking else (),
                 extra={"weight_bytes": q.weight_bytes, "layers": q.layers})
         gen = float32.generate(graph, out_dir, model_hash)
         spiking = graph.spiking_layers()
@@ -49,18 +49,17 @@ class NativeEngine(Engine):
             include_dirs=(Path(out_dir), *float32.include_dirs()),
             input_bytes=gen.input_bytes, output_bytes=gen.output_bytes,
             arena_bytes=gen.arena_bytes, input_dtype=DType.FLOAT32, output_dtype=DType.FLOAT32,
-            layers=_marked_layers(graph, gen.layers),
+            layers=_marked_layers(graph, [{"name": li.name, "op": li.op, "macs": li.macs}
+                                          for li in gen.layers if li.kernel is not None]),
             defines=(f"-DBENCH_SPIKE_LAYERS={len(spiking)}u",) if spiking else (),
             extra={"weight_bytes": gen.weight_bytes, "state_bytes": gen.state_bytes,
                    "layers": [dict(vars(li)) for li in gen.layers]})
 
 
-def _marked_layers(graph: Graph, layers: list[float32.LayerInfo]) -> tuple[dict, ...]:
+def _marked_layers(graph: Graph, coded: list[dict]) -> tuple[dict, ...]:
     """What each BENCH_LAYER_MARK() of one inference refers to: every layer
     with code, once per timestep for a spiking model (the step loop marks
     each layer T times; "t" says which step)."""
-    coded = [{"name": li.name, "op": li.op, "macs": li.macs} for li in layers
-             if li.kernel is not None]
     if not graph.spiking:
         return tuple(coded)
     return tuple({**li, "t": t} for t in range(graph.timesteps) for li in coded)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.engines.codegen import snn
 from harness.engines.codegen.c import (
     CModel,
     ModelInfo,
@@ -115,7 +116,7 @@ class _Emitter(CModel):
         self.graph, self.plan = graph, plan
         self.infos: list[LayerInfo] = []
         self.used: set[str] = set()  # "input"/"output"/"arena" buffers referenced
-        self.states: list[tuple[str, int, float]] = []  # spiking layers: (array, size, v_init)
+        self.states: list[snn.StateArray] = []  # spiking layers' potentials
         self.state_floats = 0
         # One frame per timestep: layers read this step's slice of the input.
         self.input_ptr = "x_t" if graph.encoding == "iterate" else "in"
@@ -246,7 +247,7 @@ class _Emitter(CModel):
                 f".reset = {_RESET[nr.reset]}, .fire_ge = {int(nr.fire == 'ge')}, "
                 f".pre_reset = {int(nr.pre_reset)}, .post_reset = {int(nr.post_reset)}}}; "
                 f"/* {comment(nr.source)} */")
-            self.states.append((f"{p}_state", size, nr.v_init))
+            self.states.append(snn.StateArray(f"{p}_state", size, c_float(nr.v_init)))
             self.state_floats += size
             self.call(f"{kernel}(&{p}_params, {size}, {x[0]}, {p}_state, {y}, "
                       f"&spike_counts[{k}])")
@@ -338,11 +339,7 @@ def _model_source(graph: Graph, em: _Emitter, plan: MemoryPlan, info: ModelInfo)
         '#include "model_weights.h"',
         "",
     ]
-    if em.states:
-        lines += ["/* Membrane potentials, kept between timesteps, reset before every sample. */"]
-        lines += [f"static float {name}[{size}];" for name, size, _ in em.states]
-        lines += ["/* Spikes per spiking layer, summed over the sample's timesteps. */",
-                  f"static uint32_t spike_counts[{len(em.states)}];", ""]
+    lines += snn.declarations(em.states, "float")
     lines += [model_info_c(info)]
     if plan.arena_floats:
         lines += [
@@ -362,7 +359,11 @@ def _model_source(graph: Graph, em: _Emitter, plan: MemoryPlan, info: ModelInfo)
     if "st = " in body:
         lines.append("    bench_status st;")
     if graph.spiking:
-        lines += ["", *_spiking_body(graph, em, body), "    return 0;", "}", ""]
+        readout = snn.Readout(acc="out", zero="0.0f",
+                              mean=f"out[{{i}}] = out[{{i}}] / {c_float(graph.timesteps)};",
+                              count="", membrane="out[{i}] = {state}[{i}];")
+        lines += ["", *snn.run_body(graph, em.states, body, em.ptr(graph.output), readout,
+                                    "float", "input" in em.used), "    return 0;", "}", ""]
         return "\n".join(lines)
     if "input" not in em.used:
         lines.append("    (void)in; /* the output does not depend on the input */")
@@ -370,42 +371,3 @@ def _model_source(graph: Graph, em: _Emitter, plan: MemoryPlan, info: ModelInfo)
         lines.append("    (void)out;")
     lines += ["", body, "    return 0;", "}", ""]
     return "\n".join(lines)
-
-
-def _spiking_body(graph: Graph, em: _Emitter, step: str) -> list[str]:
-    """bench_model_run() of a spiking graph: reset, T steps of the one-step
-    graph, the readout into the caller's buffer."""
-    n_out = numel(graph.output_shape)
-    y = em.ptr(graph.output)
-    lines = ["    /* A sample starts from rest. */"]
-    for name, size, v_init in em.states:
-        lines += [f"    st = bench_fill_f32({size}, {c_float(v_init)}, {name});",
-                  "    if (st != BENCH_OK) {", "        return (int32_t)st;", "    }"]
-    lines += [f"    for (int32_t k = 0; k < {len(em.states)}; k++) {{",
-              "        spike_counts[k] = 0u;", "    }"]
-    if graph.readout != "membrane_last":
-        lines += [f"    for (int32_t i = 0; i < {n_out}; i++) {{", "        out[i] = 0.0f;",
-                  "    }"]
-    step_in = numel(graph.input_shape)
-    lines += [f"    for (int32_t t = 0; t < {graph.timesteps}; t++) {{"]
-    if graph.encoding == "iterate":
-        lines += [f"        const float *x_t = in + t * {step_in}; /* this step's frame */"]
-    else:
-        lines += ["        (void)t;"]
-    lines += ["    " + ln if ln else ln for ln in step.splitlines()]
-    if graph.readout != "membrane_last":
-        lines += [f"        for (int32_t i = 0; i < {n_out}; i++) {{",
-                  f"            out[i] += {y}[i];", "        }"]
-    lines += ["    }"]
-    if graph.readout == "output_mean":
-        lines += [f"    for (int32_t i = 0; i < {n_out}; i++) {{",
-                  f"        out[i] = out[i] / {c_float(graph.timesteps)};", "    }"]
-    elif graph.readout == "membrane_last":
-        state = next(name for (name, _, _), layer in zip(em.states, graph.spiking_layers(),
-                                                         strict=True)
-                     if layer.output == graph.output)
-        lines += [f"    for (int32_t i = 0; i < {n_out}; i++) {{",
-                  f"        out[i] = {state}[i];", "    }"]
-    if "input" not in em.used:
-        lines.insert(0, "    (void)in; /* the output does not depend on the input */")
-    return lines
