@@ -125,3 +125,12 @@ class _Resets(nn.Module):
 
 def resets_in_forward() -> nn.Module:
     return _Resets()
+
+
+def wide_layer() -> nn.Module:
+    """Over a million neurons: 4096 steps could overflow a 32-bit counter."""
+    net = nn.Sequential(nn.Conv2d(1, 16400, 3, padding=1),
+                        snn.Leaky(beta=0.9, init_hidden=True))
+    net.input_shape = (1, 8, 8)
+    net.timesteps = 4096
+    return net

@@ -172,6 +172,7 @@ def host_objects(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     ("snntorch_explicit", SnnOptions(readout="membrane_last")),
     ("spikingjelly_conv", SnnOptions()),
     ("spikingjelly_readout", SnnOptions()),
+    ("snntorch_conv", SnnOptions(encoding="iterate", timesteps=3)),  # a frame per step
 ])
 def test_generated_c_matches_reference(name: str, options: SnnOptions, tmp_path: Path,
                                        host_objects: list[Path]) -> None:
@@ -272,11 +273,13 @@ def host_q_objects(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 INT_CASES = [("snntorch_conv", SnnOptions()),  # subtract, delayed reset; spike_count
              ("snntorch_explicit", SnnOptions(readout="membrane_last")),  # zero; no delay
              ("spikingjelly_conv", SnnOptions()),  # LIF hard reset, IF soft reset
-             ("spikingjelly_readout", SnnOptions())]  # offset (v_reset/tau); output_mean
+             ("spikingjelly_readout", SnnOptions()),  # offset (v_reset/tau); output_mean
+             ("snntorch_conv", SnnOptions(encoding="iterate", timesteps=3))]
 
 
 @pytest.mark.parametrize("dtype", ["int16", "int8"])
-@pytest.mark.parametrize("name,options", INT_CASES, ids=[c[0] for c in INT_CASES])
+@pytest.mark.parametrize("name,options", INT_CASES,
+                         ids=[f"{c[0]}-{c[1].encoding or 'direct'}" for c in INT_CASES])
 def test_integer_c_matches_integer_reference(name: str, options: SnnOptions, dtype: str,
                                              tmp_path: Path, host_q_objects: list[Path]) -> None:
     """Every output and every spike count of every sample, bit for bit:
@@ -296,7 +299,8 @@ def test_integer_c_matches_integer_reference(name: str, options: SnnOptions, dty
     xq = qgraph.input_q.quantize(x)
     want_out, want_spikes = run_qsnn(qgraph, xq)
     integer.generate(qgraph, tmp_path, b"\2" * 8)
-    hwc = np.moveaxis(xq, 1, -1) if xq.ndim > 2 else xq
+    frame = 2 if graph.encoding == "iterate" else 1  # (N, [T,] C, H, W): channels last
+    hwc = np.moveaxis(xq, frame, -1) if xq.ndim > frame + 1 else xq
     raw = run_model(tmp_path, host_q_objects, integer.include_dirs(), len(x),
                     np.ascontiguousarray(hwc).tobytes())
     out_b = struct.unpack_from("<I", raw, 4)[0]
@@ -370,3 +374,26 @@ def test_int8_run_on_qemu_is_bit_exact(bench_main, tmp_path: Path) -> None:
         fw.dir / "calibration.json")), "int8")
     _, want = run_qsnn(qgraph, qgraph.input_q.quantize(load_dataset("digits").x[:6]))
     np.testing.assert_array_equal(np.load(tmp_path / "e.npz")["spikes"], want)
+
+
+def test_spike_counters_that_could_overflow_are_refused() -> None:
+    with pytest.raises(ModelError, match="more than the device's 32-bit spike counter"):
+        load_graph(f"{ZOO}:wide_layer")
+
+
+def test_a_saturating_state_is_refused() -> None:
+    """A potential that spends more than 1 % of its steps at the format's
+    edge on the calibration set: refused, naming the layer and the range."""
+    from harness.quant import QuantConfig
+    from harness.quant.calibrate import calibrate
+    from harness.quant.reference import check_accumulators
+    from harness.quant.schemes import quantize_graph
+
+    graph = load_graph(f"{ZOO}:snntorch_conv")
+    x = np.random.default_rng(0).standard_normal((16, 1, 8, 8)).astype(np.float32)
+    cal = calibrate(graph, x)
+    qgraph = quantize_graph(graph, QuantConfig("pot", cal), "int8")
+    check_accumulators(qgraph, x)  # calibrated on x: fits
+    with pytest.raises(ModelError, match=r"layer '1': its potential saturates the int8 state "
+                                         r"format \(range \[-16, 15.9\]\) in"):
+        check_accumulators(qgraph, x * 40)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from harness.errors import ModelError
-from harness.model.ir import Graph
+from harness.model.ir import Graph, numel
 from harness.model.neuron import Neuron
 from harness.model.snn_options import SnnOptions
 
@@ -285,11 +285,20 @@ def with_timesteps(graph: Graph, timesteps: int, readout: str | None, encoding: 
     from_neurons = producer is not None and producer.op == "lif"
     if readout is None:
         readout = "spike_count" if from_neurons else "output_mean"
+    for layer in graph.spiking_layers():
+        most = numel(layer.out_shape) * timesteps
+        if most > MAX_COUNT:
+            raise ModelError(f"{layer.name!r}: {numel(layer.out_shape):,} neurons x {timesteps} "
+                             f"timesteps may fire {most:,} spikes, more than the device's 32-bit "
+                             "spike counter holds; use fewer timesteps")
     if readout in ("spike_count", "membrane_last") and not from_neurons:
         what = producer.op if producer is not None else "the input"
         raise ModelError(f"readout {readout} needs the model's output to come from a spiking "
                          f"layer; it comes from {what}: use --readout output_mean")
     return replace(graph, timesteps=timesteps, readout=readout, encoding=encoding)
+
+
+MAX_COUNT = 2**32 - 1  # a spike counter on the device is a uint32
 
 
 # Float sums in another order flip a rare threshold crossing: this much disagreement

@@ -227,7 +227,11 @@ def _run_layers(qgraph: QGraph, values: dict[str, np.ndarray], peaks: dict[str, 
             out = args[0].reshape((args[0].shape[0], *q.layer.out_shape))
         elif op == "lif":
             assert q.neuron is not None and states is not None and spikes is not None
-            s, states[q.name], _ = int_step(q.neuron, states[q.name], args[0])
+            s, states[q.name], before = int_step(q.neuron, states[q.name], args[0])
+            if peaks is not None:  # how often the potential sits at the format's edge
+                at_edge = int(np.count_nonzero((before == q.neuron.lo) | (before == q.neuron.hi)))
+                peaks[q.name + "#saturated"] = peaks.get(q.name + "#saturated", 0) + at_edge
+                peaks[q.name + "#steps"] = peaks.get(q.name + "#steps", 0) + before.size
             spikes[q.name] += s.reshape(len(s), -1).sum(axis=1)
             out = s.astype(q.out_q.dtype)
         else:
@@ -288,6 +292,11 @@ def run_qsnn(qgraph: QGraph, xq: np.ndarray,
             np.stack([spikes[q.name] for q in lifs], axis=1))
 
 
+# The share of neuron-steps a spiking layer's potential may spend at its
+# format's edge on the calibration set before a build is refused.
+MAX_SATURATED = 0.01
+
+
 def accumulator_peaks(qgraph: QGraph, x: np.ndarray) -> dict[str, int]:
     """Largest |accumulator| per conv/linear layer over float inputs ``x``
     (through the integer reference): how close int32 came to overflowing."""
@@ -299,7 +308,20 @@ def accumulator_peaks(qgraph: QGraph, x: np.ndarray) -> dict[str, int]:
 def check_accumulators(qgraph: QGraph, x: np.ndarray) -> None:
     """Raise ModelError naming the layer whose accumulator overflows int32
     on the calibration set."""
-    for name, peak in accumulator_peaks(qgraph, x).items():
+    peaks = accumulator_peaks(qgraph, x)
+    for q in qgraph.layers:
+        if q.neuron is None:
+            continue
+        share = peaks.get(q.name + "#saturated", 0) / max(1, peaks.get(q.name + "#steps", 0))
+        if share > MAX_SATURATED:
+            f = q.neuron.state_frac_bits
+            raise ModelError(f"layer {q.name!r}: its potential saturates the {qgraph.dtype} state "
+                             f"format (range [{q.neuron.lo / 2**f:.3g}, {q.neuron.hi / 2**f:.3g}]) "
+                             f"in {share:.1%} of neuron-steps on the calibration set, more than "
+                             f"{MAX_SATURATED:.0%}: use a wider dtype")
+    for name, peak in peaks.items():
+        if "#" in name:
+            continue
         if peak > INT32_MAX:
             raise ModelError(f"layer {name!r}: accumulator reaches {peak:.3g} on the "
                              f"calibration set, beyond int32: the activations overflow the "
