@@ -41,3 +41,4 @@ class RunRequest:
     meter_rate: float | None = None  # Hz; None: the meter's default
     meter_duration: float | None = None  # s; None: until the run ends (or the meter's longest)
     data_dir: Path | None = None  # the user's dataset archives; None: $BENCH_DATA
+    top_k: int | None = None  # classification: also store the top-k accuracy
