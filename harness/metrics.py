@@ -148,10 +148,14 @@ def check_task(task: Task, dataset: str, classes: int, n_outputs: int, input_num
     """Refuse a model whose outputs cannot be scored on the dataset's task:
     one line naming both sides."""
     if task == Task.CLASSIFICATION:
-        bad = n_outputs != classes if classes_known else n_outputs < classes
+        # A .npz's classes are its largest label + 1 (a small file may lack the
+        # last classes), so more outputs than that are fine, unless the model
+        # reproduces its input: an autoencoder, not a classifier.
+        bad = (n_outputs != classes if classes_known else
+               n_outputs < classes or (n_outputs > classes and n_outputs == input_numel))
         if bad:
-            hint = (" (an autoencoder? its reconstruction is scored on an anomaly dataset)"
-                    if n_outputs == input_numel else "")
+            hint = (" (an autoencoder? its reconstruction is scored on an anomaly dataset, "
+                    "or a .npz with task='anomaly')" if n_outputs == input_numel else "")
             raise ConfigError(f"dataset {dataset} is a {classes}-class classification set but "
                               f"the model has {n_outputs} outputs{hint}")
     elif task == Task.ANOMALY:

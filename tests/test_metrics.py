@@ -71,6 +71,8 @@ def test_task_mismatch_is_one_line() -> None:
     with pytest.raises(ConfigError, match="targets of 64 values .* 10 outputs"):
         check_task(Task.REGRESSION, "digits-denoise", 0, 10, 64, 64)
     check_task(Task.CLASSIFICATION, "x.npz", 3, 5, 64, None, classes_known=False)
+    with pytest.raises(ConfigError, match=r"10-class .* 640 outputs \(an autoencoder\?"):
+        check_task(Task.CLASSIFICATION, "x.npz", 10, 640, 640, None, classes_known=False)
     with pytest.raises(ConfigError, match="3-class"):
         check_task(Task.CLASSIFICATION, "x.npz", 3, 2, 64, None, classes_known=False)
     with pytest.raises(ConfigError, match="--top-k applies to classification"):
