@@ -48,9 +48,9 @@ def test_example_sweep_runs_and_resume_redoes_nothing(tmp_path: Path) -> None:
     models' training to one epoch (the session's model cache): the file's
     plan, not its accuracies, is under test."""
     text = (ROOT / "examples" / "sweep.toml").read_text()
-    assert "limit = 100" in text
+    assert 'name = "example"\n' in text and "\nlimit" not in text  # full test sets
     sweep = tmp_path / "sweep.toml"
-    sweep.write_text(text.replace("limit = 100", "limit = 20")
+    sweep.write_text(text.replace('name = "example"\n', 'name = "example"\nlimit = 20\n')
                      .replace('model = "', f'model = "{ROOT / "examples"}/'))
     db = tmp_path / "sweep.db"
     quick = {"BENCH_TRAIN_EPOCHS": "1"}

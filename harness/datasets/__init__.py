@@ -1,8 +1,10 @@
 """Datasets: a registry name with a split (``uci-har:train``), or the user's own ``.npz``.
 
 A dataset is data as arrays: ``x`` in the model's input layout with the
-batch first (N x C x L for Conv1d, N x C x H x W for Conv2d) and integer
-labels ``y``. Each registry dataset is one module whose ``SOURCE`` (a
+batch first (N x C x L for Conv1d, N x C x H x W for Conv2d) and ``y``,
+what its task scores against (harness/metrics.py): integer labels for
+classification, 1/0 anomalous/normal for anomaly detection, float targets
+(N x target shape) for regression. Each registry dataset is one module whose ``SOURCE`` (a
 ``DatasetSource``) says what it is, where its data comes from, its licence
 and its splits, plus its line in DATASETS. Data that installs offline comes
 from Python packages; archive loaders read the user's copy of a published
