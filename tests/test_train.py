@@ -94,6 +94,7 @@ def test_reconstruct_and_regress_objectives(tmp_path: Path) -> None:
     assert float(np.mean((out - den.y) ** 2)) < identity_mse
 
 
+@pytest.mark.slow  # one epoch of UCI-HAR is seconds, not milliseconds
 @pytest.mark.parametrize("spec, dataset", [
     ("har_cnn.py:har_cnn", "uci-har"),
     ("digits_cnn.py:digits_cnn", "digits"),
@@ -125,3 +126,26 @@ def test_archive_models_need_the_archive(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv(EPOCHS_VAR, "several")
     with pytest.raises(ConfigError, match="BENCH_TRAIN_EPOCHS must be a whole number"):
         load_model(f"{EXAMPLES / 'digits_cnn.py'}:digits_cnn")
+
+
+@pytest.mark.slow
+def test_resnet8_trains_from_the_users_cifar10(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a CIFAR-10 copy on disk (here a tiny one in the published folder
+    layout) the trained ResNet-8 factory trains on it and caches the weights."""
+    from test_dataset_archives import cifar_batch
+
+    folder = tmp_path / "data" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    (folder / "test_batch").write_bytes(cifar_batch(2, 0)[0])
+    for i in range(1, 6):
+        (folder / f"data_batch_{i}").write_bytes(cifar_batch(2, i)[0])
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv(EPOCHS_VAR, "1")
+    cache = tmp_path / "models"
+    monkeypatch.setenv("BENCH_MODEL_CACHE", str(cache))
+    model, shape = load_model(f"{EXAMPLES / 'resnet8.py'}:resnet8_cifar10")
+    assert tuple(shape) == (3, 32, 32)
+    untrained, _ = load_model(f"{EXAMPLES / 'resnet8.py'}:resnet8")
+    assert not torch.equal(model.classifier.weight, untrained.classifier.weight)
+    assert len(list(cache.glob("resnet8_cifar10-*.pt"))) == 1
