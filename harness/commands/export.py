@@ -41,11 +41,15 @@ def run(args: argparse.Namespace) -> int:
              predicted=np.array([s.predicted for s in samples], dtype=np.int64),
              index=np.array([s.idx for s in samples], dtype=np.int64),
              counts=np.array([s.count for s in samples], dtype=np.int64),
+             # anomaly: reconstruction MSE; regression: MSE vs the target; NaN otherwise
+             scores=np.array([np.nan if s.score is None else s.score for s in samples],
+                             dtype=np.float64),
              count_kind=np.array(row["count_kind"] or ""),
              run=np.array(json.dumps({k: row[k] for k in ("run_id", "board", "backend",
                                                            "engine", "dtype", "model",
                                                            "model_hash", "dataset",
-                                                           "dataset_hash", "status")})))
+                                                           "dataset_hash", "status",
+                                                           "task", "top_k")})))
     out.print(f"wrote {len(samples)} samples of run {args.run_id} to {args.output}")
     return 0
 

@@ -20,12 +20,19 @@ TEST = "test"  # the split a bare registry name means
 
 @dataclass(frozen=True)
 class Dataset:
+    """Arrays and their task. ``y`` is what a sample is scored against:
+    int64 class labels (classification), int64 1 = anomalous / 0 = normal
+    (anomaly), or float32 targets, N x target shape (regression: e.g. the
+    clean image of a denoising set)."""
+
     name: str
     x: np.ndarray  # float32, N x sample shape
-    y: np.ndarray  # int64, N
-    classes: int
+    y: np.ndarray  # int64, N; float32 N x target shape for regression
+    classes: int  # 0 where the task has no classes
     task: Task = Task.CLASSIFICATION
     class_names: tuple[str, ...] = ()  # label i is class_names[i], when known
+    peak: float | None = None  # regression: the PSNR peak (1.0 for [0, 1] images)
+    classes_from_labels: bool = False  # a .npz: classes = largest label + 1, not declared
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -36,8 +43,21 @@ class Dataset:
         h = hashlib.sha256()
         h.update(repr(self.x.shape).encode())
         h.update(np.ascontiguousarray(self.x, dtype="<f4").tobytes())
-        h.update(np.ascontiguousarray(self.y, dtype="<i8").tobytes())
+        if self.task == Task.REGRESSION:
+            h.update(repr(self.y.shape).encode())
+            h.update(np.ascontiguousarray(self.y, dtype="<f4").tobytes())
+        else:
+            h.update(np.ascontiguousarray(self.y, dtype="<i8").tobytes())
         return h.hexdigest()
+
+    @property
+    def target_shape(self) -> tuple[int, ...] | None:
+        """A regression sample's target shape; None for labels."""
+        return tuple(self.y.shape[1:]) if self.task == Task.REGRESSION else None
+
+    def label(self, i: int) -> int:
+        """Sample ``i``'s class (or anomaly flag) as stored; NO_CLASS for targets."""
+        return -1 if self.task == Task.REGRESSION else int(self.y[i])  # metrics.NO_CLASS
 
     def __len__(self) -> int:
         return len(self.y)

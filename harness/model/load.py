@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from harness.errors import ModelError
+from harness.errors import BenchError, ModelError
 from harness.model.ir import Graph, Shape
 from harness.model.lower import check_shape, import_graph
 from harness.model.snn import spec_of, swap_neurons, verify_import, with_timesteps
@@ -71,6 +71,8 @@ def _load_factory(path: Path, factory_name: str) -> tuple[torch.nn.Module, Shape
         raise ModelError(f"{str(path)!r} has no callable {factory_name!r}")
     try:
         model = factory()
+    except BenchError:
+        raise  # already one line of its own (e.g. a training set that is not here)
     except Exception as e:
         raise ModelError(f"{factory_name}() failed: {type(e).__name__}: {e}") from e
     if not isinstance(model, torch.nn.Module):

@@ -16,8 +16,9 @@ from harness.engines import get_engine
 from harness.engines.base import Engine, HostModel
 from harness.errors import ConfigError, ToolMissingError
 from harness.kinds import DType
+from harness.metrics import check_task, check_top_k
 from harness.model import snn_kernels
-from harness.model.ir import Graph, graph_hash
+from harness.model.ir import Graph, graph_hash, numel
 from harness.model.load import load_graph
 from harness.paths import build_root
 from harness.quant import QuantConfig
@@ -75,6 +76,11 @@ def prepare(req: RunRequest) -> Prepared:
                           "--engine native")
     data = load_dataset(req.dataset, req.data_dir)
     data.check_fits(graph.sample_shape)
+    check_task(data.task, data.name, data.classes, numel(graph.output_shape),
+               numel(graph.input_shape),
+               numel(data.target_shape) if data.target_shape is not None else None,
+               classes_known=not data.classes_from_labels)
+    check_top_k(data.task, req.top_k, numel(graph.output_shape))
     if graph.spiking:
         graph = snn_kernels.pick(graph, req.snn.kernels or "auto", data.x)
     if req.meter is not None and req.resume is not None:

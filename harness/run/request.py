@@ -43,3 +43,4 @@ class RunRequest:
     meter_duration: float | None = None  # s; None: until the run ends (or the meter's longest)
     data_dir: Path | None = None  # the user's dataset archives; None: $BENCH_DATA
     snn: SnnOptions = SnnOptions()  # spiking models: --timesteps/--readout/--encoding
+    top_k: int | None = None  # classification: also store the top-k accuracy
