@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from harness.errors import ModelError
-from harness.model.ir import Graph
+from harness.model.ir import SPIKING, STATEFUL, Graph
 from harness.model.neuron import Neuron
 from harness.model.snn_options import SnnOptions
 
@@ -282,11 +282,13 @@ def with_timesteps(graph: Graph, timesteps: int, readout: str | None, encoding: 
     defaults to spike_count when the output comes from neurons, else
     output_mean."""
     producer = next((layer for layer in graph.layers if layer.output == graph.output), None)
-    from_neurons = producer is not None and producer.op == "lif"
+    op = producer.op if producer is not None else None
     if readout is None:
-        readout = "spike_count" if from_neurons else "output_mean"
-    if readout in ("spike_count", "membrane_last") and not from_neurons:
-        what = producer.op if producer is not None else "the input"
+        readout = "spike_count" if op in SPIKING else "output_mean"
+    # A leaky integrator (li) readout has a potential but no spikes.
+    if (readout == "spike_count" and op not in SPIKING) or \
+            (readout == "membrane_last" and op not in STATEFUL):
+        what = op or "the input"
         raise ModelError(f"readout {readout} needs the model's output to come from a spiking "
                          f"layer; it comes from {what}: use --readout output_mean")
     return replace(graph, timesteps=timesteps, readout=readout, encoding=encoding)

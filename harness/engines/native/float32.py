@@ -39,7 +39,7 @@ from harness.engines.codegen.plan import MemoryPlan, plan_memory
 from harness.errors import EngineError
 from harness.kinds import DType
 from harness.model.ir import ALIASING, Graph, Layer, Shape, fuse_activations, numel
-from harness.model.neuron import Neuron
+from harness.model.neuron import Integrator, Neuron
 from harness.paths import FIRMWARE
 
 ENGINE = "native"
@@ -115,8 +115,9 @@ class _Emitter(CModel):
         self.graph, self.plan = graph, plan
         self.infos: list[LayerInfo] = []
         self.used: set[str] = set()  # "input"/"output"/"arena" buffers referenced
-        self.states: list[tuple[str, int, float]] = []  # spiking layers: (array, size, v_init)
+        self.states: list[tuple[str, int, float]] = []  # stateful layers: (array, size, v_init)
         self.state_floats = 0
+        self.spike_layers = 0  # lif layers so far: the index of the next spike counter
         # One frame per timestep: layers read this step's slice of the input.
         self.input_ptr = "x_t" if graph.encoding == "iterate" else "in"
 
@@ -233,7 +234,8 @@ class _Emitter(CModel):
             kernel = "bench_lif_f32"
             nr = Neuron.from_params(layer.params["neuron"])
             size = numel(in_shape)
-            k = len(self.states)
+            k = self.spike_layers
+            self.spike_layers += 1
             self.decls.append(
                 f"static const bench_lif_params {p}_params = {{.decay = {c_float(nr.decay)}, "
                 f".gain = {c_float(nr.gain)}, .offset = {c_float(nr.offset)}, "
@@ -245,6 +247,17 @@ class _Emitter(CModel):
             self.state_floats += size
             self.call(f"{kernel}(&{p}_params, {size}, {x[0]}, {p}_state, {y}, "
                       f"&spike_counts[{k}])")
+        elif layer.op == "li":
+            kernel = "bench_li_f32"
+            li = Integrator.from_params(layer.params["integrator"])
+            size = numel(in_shape)
+            self.decls.append(
+                f"static const bench_li_params {p}_params = {{.decay = {c_float(li.decay)}, "
+                f".gain = {c_float(li.gain)}, .offset = {c_float(li.offset)}}}; "
+                f"/* {comment(li.source)} */")
+            self.states.append((f"{p}_state", size, li.v_init))
+            self.state_floats += size
+            self.call(f"{kernel}(&{p}_params, {size}, {x[0]}, {p}_state, {y})")
         elif layer.op in ALIASING:
             kernel = None
             self.body.append("    /* (no code: same buffer, new shape) */")
@@ -302,7 +315,7 @@ def generate(graph: Graph, out_dir: Path, model_hash: bytes) -> FloatModel:
                      output_bytes=output_floats * _FLOAT_BYTES,
                      arena_bytes=(plan.arena_floats + em.state_floats) * _FLOAT_BYTES,
                      input_dtype=DType.FLOAT32, output_dtype=DType.FLOAT32,
-                     model_hash=model_hash, spike_layers=len(em.states))
+                     model_hash=model_hash, spike_layers=em.spike_layers)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -336,8 +349,9 @@ def _model_source(graph: Graph, em: _Emitter, plan: MemoryPlan, info: ModelInfo)
     if em.states:
         lines += ["/* Membrane potentials, kept between timesteps, reset before every sample. */"]
         lines += [f"static float {name}[{size}];" for name, size, _ in em.states]
+    if em.spike_layers:
         lines += ["/* Spikes per spiking layer, summed over the sample's timesteps. */",
-                  f"static uint32_t spike_counts[{len(em.states)}];", ""]
+                  f"static uint32_t spike_counts[{em.spike_layers}];", ""]
     lines += [model_info_c(info)]
     if plan.arena_floats:
         lines += [
@@ -376,8 +390,9 @@ def _spiking_body(graph: Graph, em: _Emitter, step: str) -> list[str]:
     for name, size, v_init in em.states:
         lines += [f"    st = bench_fill_f32({size}, {c_float(v_init)}, {name});",
                   "    if (st != BENCH_OK) {", "        return (int32_t)st;", "    }"]
-    lines += [f"    for (int32_t k = 0; k < {len(em.states)}; k++) {{",
-              "        spike_counts[k] = 0u;", "    }"]
+    if em.spike_layers:
+        lines += [f"    for (int32_t k = 0; k < {em.spike_layers}; k++) {{",
+                  "        spike_counts[k] = 0u;", "    }"]
     if graph.readout != "membrane_last":
         lines += [f"    for (int32_t i = 0; i < {n_out}; i++) {{", "        out[i] = 0.0f;",
                   "    }"]
@@ -396,7 +411,7 @@ def _spiking_body(graph: Graph, em: _Emitter, step: str) -> list[str]:
         lines += [f"    for (int32_t i = 0; i < {n_out}; i++) {{",
                   f"        out[i] = out[i] / {c_float(graph.timesteps)};", "    }"]
     elif graph.readout == "membrane_last":
-        state = next(name for (name, _, _), layer in zip(em.states, graph.spiking_layers(),
+        state = next(name for (name, _, _), layer in zip(em.states, graph.stateful_layers(),
                                                          strict=True)
                      if layer.output == graph.output)
         lines += [f"    for (int32_t i = 0; i < {n_out}; i++) {{",
