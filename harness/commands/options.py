@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.engines import ENGINES
 from harness.kinds import DType, Scheme, WeightLayout
-from harness.model.snn_options import ENCODINGS, READOUTS, SnnOptions
+from harness.model.snn_options import DEFAULT_DT, ENCODINGS, READOUTS, SnnOptions
 from harness.paths import DEFAULT_DB
 from harness.quant.calibrate import DEFAULT_SAMPLES, METHODS
 from harness.run.request import QuantRequest
@@ -69,10 +69,14 @@ def add_model(p: argparse.ArgumentParser) -> None:
     s.add_argument("--encoding", choices=ENCODINGS,
                    help="direct: the sample is fed at every step (default); iterate: the "
                    "sample has a leading T axis, one frame per step")
+    s.add_argument("--dt", type=float, metavar="SECONDS",
+                   help="NIR graphs (.nir): the Euler step that discretises the continuous-time "
+                   f"neurons (default {DEFAULT_DT:g} s, as snnTorch's NIR import)")
 
 
 def snn_options(args: argparse.Namespace) -> SnnOptions:
-    return SnnOptions(timesteps=args.timesteps, readout=args.readout, encoding=args.encoding)
+    return SnnOptions(timesteps=args.timesteps, readout=args.readout, encoding=args.encoding,
+                      dt=args.dt)
 
 
 def quant_request(args: argparse.Namespace) -> QuantRequest:
