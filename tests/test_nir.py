@@ -315,6 +315,9 @@ def _affine4() -> nir.Affine:
      r"dt = 0.0001 s is longer than tau = 5e-05 s"),
     (lambda: _chain(_affine4(), _lif((4,))), SnnOptions(timesteps=2, readout="membrane_last",
                                                         encoding="direct", dt=1e-4), None),
+    (lambda: _chain(_affine4(), nir.LI(tau=np.ones(4), r=np.ones(4), v_leak=np.zeros(4))),
+     SnnOptions(timesteps=2, readout="spike_count"),
+     r"comes from li: use --readout output_mean or membrane_last"),
     (lambda: _chain(nir.Affine(weight=_f32(np.ones((4, 8))), bias=_f32(np.zeros(4)))),
      SnnOptions(timesteps=2), r"node 'affine' \(Affine\): weight \(4, 8\) applied to shape"),
 ])

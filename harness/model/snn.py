@@ -289,8 +289,9 @@ def with_timesteps(graph: Graph, timesteps: int, readout: str | None, encoding: 
     if (readout == "spike_count" and op not in SPIKING) or \
             (readout == "membrane_last" and op not in STATEFUL):
         what = op or "the input"
+        fits = "output_mean or membrane_last" if op in STATEFUL else "output_mean"
         raise ModelError(f"readout {readout} needs the model's output to come from a spiking "
-                         f"layer; it comes from {what}: use --readout output_mean")
+                         f"layer; it comes from {what}: use --readout {fits}")
     return replace(graph, timesteps=timesteps, readout=readout, encoding=encoding)
 
 
