@@ -59,6 +59,9 @@ class Recipe:
         lr: Adam's initial learning rate.
         batch: samples per step.
         seed: torch's seed for the initial weights' shuffling and dropout.
+        timesteps: a spiking model (the network for one timestep) is trained
+            unrolled over this many steps, its state reset per batch, the
+            loss on its readout (snnTorch/SpikingJelly surrogate gradients).
     """
 
     dataset: str
@@ -67,6 +70,7 @@ class Recipe:
     lr: float = 3e-3
     batch: int = 64
     seed: int = 0
+    timesteps: int | None = None
 
 
 def _steps(model: nn.Module, x: np.ndarray, target: np.ndarray, loss_fn: nn.Module,
@@ -103,8 +107,38 @@ def train_classifier(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int
                   batch, seed)
 
 
+class Unrolled(nn.Module):
+    """A one-timestep spiking network run for T steps the way bench runs it:
+    every neuron's state reset first, the steps' outputs summed
+    (spike_count readout) or averaged (output_mean)."""
+
+    def __init__(self, net: nn.Module, timesteps: int, readout: str) -> None:
+        super().__init__()
+        self.net, self.timesteps, self.readout = net, timesteps, readout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from harness.model.snn import reset_library_state
+
+        reset_library_state(self.net)
+        total: torch.Tensor | None = None
+        for _ in range(self.timesteps):
+            out = self.net(x)
+            step = out[0] if isinstance(out, (tuple, list)) else out
+            total = step if total is None else total + step
+        assert total is not None
+        return total / self.timesteps if self.readout == "output_mean" else total
+
+
 def train(model: nn.Module, data: Dataset, recipe: Recipe) -> nn.Module:
     """One recipe on one dataset's arrays."""
+    if recipe.timesteps is not None:
+        readout = getattr(model, "readout", None) or "spike_count"
+        unrolled = Unrolled(model, recipe.timesteps, readout)
+        train(unrolled, data, replace(recipe, timesteps=None))
+        from harness.model.snn import reset_library_state
+
+        reset_library_state(model)
+        return model.eval()
     if recipe.objective == Objective.CLASSIFY:
         return train_classifier(model, data.x, data.y, recipe.epochs, recipe.lr, recipe.batch,
                                 recipe.seed)
@@ -115,7 +149,7 @@ def train(model: nn.Module, data: Dataset, recipe: Recipe) -> nn.Module:
 
 
 # The training loop as code, part of every cache key: a changed loop trains anew.
-LOOP_SOURCE = "".join(inspect.getsource(f) for f in (_steps, train_classifier, train))
+LOOP_SOURCE = "".join(inspect.getsource(f) for f in (_steps, train_classifier, train, Unrolled))
 
 
 def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:

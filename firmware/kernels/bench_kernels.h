@@ -189,6 +189,24 @@ bench_status bench_lif_f32(const bench_lif_params *params, int32_t size, const f
 bench_status bench_linear_events_f32(const bench_linear_params *params, const float *input,
                                      const float *weight_t, const float *bias, float *output);
 
+typedef struct {
+    float decay;  /* multiplies the potential every step */
+    float gain;   /* multiplies the input current */
+    float offset; /* added every step */
+} bench_li_params;
+
+/**
+ * @brief One timestep of a layer of leaky integrators (never fire), float32.
+ *        v = decay * v + gain * current + offset; output = v
+ * @param[in]     params   the layer's integrator
+ * @param[in]     size     neurons in the layer
+ * @param[in]     current  size input currents
+ * @param[in,out] state    size potentials, kept between steps
+ * @param[out]    output   size values (the potentials); may be current (in place)
+ */
+bench_status bench_li_f32(const bench_li_params *params, int32_t size, const float *current,
+                          float *state, float *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.engines import ENGINES
 from harness.kinds import DType, Scheme, WeightLayout
-from harness.model.snn_options import ENCODINGS, KERNELS, READOUTS, SnnOptions
+from harness.model.snn_options import DEFAULT_DT, ENCODINGS, KERNELS, READOUTS, SnnOptions
 from harness.paths import DEFAULT_DB
 from harness.quant.calibrate import DEFAULT_SAMPLES, METHODS
 from harness.run.request import QuantRequest
@@ -74,11 +74,14 @@ def add_model(p: argparse.ArgumentParser) -> None:
                    "active inputs visited), or auto (default: event-driven where the input's "
                    "spike rate on the first samples of the dataset is below the measured "
                    "crossover)")
+    s.add_argument("--dt", type=float, metavar="SECONDS",
+                   help="NIR graphs (.nir): the Euler step that discretises the continuous-time "
+                   f"neurons (default {DEFAULT_DT:g} s, as snnTorch's NIR import)")
 
 
 def snn_options(args: argparse.Namespace) -> SnnOptions:
     return SnnOptions(timesteps=args.timesteps, readout=args.readout, encoding=args.encoding,
-                      kernels=args.snn_kernels)
+                      kernels=args.snn_kernels, dt=args.dt)
 
 
 def quant_request(args: argparse.Namespace) -> QuantRequest:

@@ -23,10 +23,13 @@ flatten, reshape   - (zero-copy relabel of a C-order buffer; "flatten" when
 add                activation; two inputs of the same shape
 lif                neuron (harness/model/neuron.py Neuron.params()): a layer of
                    spiking neurons; input the current, output spikes (0/1)
+li                 integrator (neuron.py Integrator.params()): leaky integrators
+                   that never fire (NIR LI); input the current, output their
+                   potential
 =================  ==========================================================
 
-Spiking graphs: ``lif`` layers keep a membrane potential between timesteps
-(``Layer.state_shape``, the output shape); the graph describes ONE timestep
+Spiking graphs: ``lif`` and ``li`` layers keep a membrane potential between
+timesteps (``Layer.state_shape``, the output shape); the graph describes ONE timestep
 and ``Graph.timesteps`` says how many steps one sample runs, ``readout``
 how the steps' outputs become the sample's output (spike_count,
 output_mean, membrane_last) and ``encoding`` how the sample feeds the steps
@@ -61,6 +64,7 @@ OPS: frozenset[str] = frozenset(
         "reshape",
         "add",
         "lif",
+        "li",
     }
 )
 ACTIVATIONS: tuple[str, ...] = ("relu", "relu6")
@@ -68,10 +72,11 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "relu6")
 FUSABLE: frozenset[str] = frozenset({"conv1d", "conv2d", "linear", "add"})
 # Ops that never move data: their output is the input buffer relabelled.
 ALIASING: frozenset[str] = frozenset({"flatten", "reshape"})
-ELEMENTWISE: frozenset[str] = frozenset({"relu", "relu6", "add", "lif"})
+ELEMENTWISE: frozenset[str] = frozenset({"relu", "relu6", "add", "lif", "li"})
 SPIKING: frozenset[str] = frozenset({"lif"})  # stateful ops that emit spikes
 # Ops that keep a 0/1 tensor 0/1: spikes pass through them as spikes.
 SPIKE_PRESERVING: frozenset[str] = ALIASING | {"maxpool1d", "maxpool2d"}
+STATEFUL: frozenset[str] = frozenset({"lif", "li"})  # ops that keep a potential between steps
 
 
 @dataclass
@@ -87,7 +92,7 @@ class Layer:
         out_shape: shape of ``output`` (no batch dim).
         params: op parameters, see the module docstring.
         weight, bias: float32 arrays or None.
-        state_shape: per-sample state of a stateful (spiking) layer; unused yet.
+        state_shape: per-sample state of a stateful (spiking) layer.
     """
 
     name: str
@@ -164,7 +169,13 @@ class Graph:
 
     @property
     def spiking(self) -> bool:
-        return any(layer.op in SPIKING for layer in self.layers)
+        """Runs over timesteps: has layers with state (a graph of leaky
+        integrators alone has no spikes to count but is run the same way)."""
+        return any(layer.op in STATEFUL for layer in self.layers)
+
+    def stateful_layers(self) -> list[Layer]:
+        """The layers whose potential is kept between steps, in execution order."""
+        return [layer for layer in self.layers if layer.op in STATEFUL]
 
     def spiking_layers(self) -> list[Layer]:
         """The layers whose spikes are counted, in execution order."""

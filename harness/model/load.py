@@ -1,7 +1,8 @@
 """Loading a user's model: ``path/to/file.py:factory`` (a function returning
 a trained ``nn.Module`` with an ``input_shape``) or a ``torch.export`` .pt2
 file; and ``load_graph``, the two steps from a model spec to the graph IR
-(spiking models through harness/model/snn.py).
+(spiking models through harness/model/snn.py). Graph files that are not torch
+models (``.nir``) have their own importer, chosen by suffix (``GRAPH_FILES``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import hashlib
 import importlib.util
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -17,8 +19,12 @@ import torch
 from harness.errors import BenchError, ModelError
 from harness.model.ir import Graph, Shape
 from harness.model.lower import check_shape, import_graph
+from harness.model.nir_import import load_nir
 from harness.model.snn import spec_of, swap_neurons, verify_import, with_timesteps
 from harness.model.snn_options import SnnOptions
+
+# Model files read straight into the IR, by suffix: (path, snn options) -> Graph.
+GRAPH_FILES: dict[str, Callable[[Path, SnnOptions], Graph]] = {".nir": load_nir}
 
 # Attributes of a spiking model that may sit on the factory instead.
 _SNN_ATTRS = ("timesteps", "readout", "encoding")
@@ -116,6 +122,9 @@ def _load_pt2(path: Path) -> tuple[torch.nn.Module, Shape]:
 def load_graph(spec: str, snn: SnnOptions | None = None) -> Graph:
     """A model spec (see load_model) imported as the graph IR; ``snn``: the
     command line's timesteps/readout/encoding for a spiking model."""
+    importer = GRAPH_FILES.get(Path(spec).suffix.lower())
+    if importer is not None:
+        return importer(Path(spec), snn or SnnOptions())
     module, input_shape = load_model(spec)
     return import_model(module, input_shape, snn or SnnOptions())
 
@@ -123,6 +132,9 @@ def load_graph(spec: str, snn: SnnOptions | None = None) -> Graph:
 def import_model(module: torch.nn.Module, input_shape: Shape, snn: SnnOptions) -> Graph:
     """``import_graph`` for any model: a spiking one has its neurons swapped
     for markers, gets T/readout/encoding, and is checked against its library."""
+    if snn.dt is not None:
+        raise ModelError("--dt discretises a NIR graph's continuous-time neurons; it applies "
+                         "to .nir models only")
     swapped = swap_neurons(module) if isinstance(module, torch.nn.Module) else None
     if swapped is None:
         flags = {"kernels": "snn-kernels"}

@@ -25,7 +25,10 @@ How each library maps onto it (../shared/DESIGN.md section 8):
   ``v_reset=None`` is reset "subtract", a value is reset "zero" to it, and
   the potential starts at v_reset. ``IFNode``: decay 1.
 - NIR ``LIF``/``IF`` (continuous time, discretised with dt): fire "gt",
-  hard reset to v_reset, post_reset.
+  hard reset to v_reset, post_reset (harness/model/nir_import.py).
+
+A leaky integrator that never fires (NIR ``LI``, a readout layer) is an
+``Integrator``: ``V = decay * V + gain * I + offset``, and V is its output.
 """
 
 from __future__ import annotations
@@ -117,3 +120,35 @@ def step(neuron: Neuron, v: np.ndarray, current: np.ndarray) -> tuple[np.ndarray
     The order of operations is the C kernel's (firmware/kernels/ref/lif_f32.c),
     so the two agree bit for bit."""
     return settle(neuron, *charge(neuron, v, current))
+@dataclass(frozen=True)
+class Integrator:
+    """A leaky integrator (NIR ``LI``): a potential that never fires or resets;
+    each step's output is the potential itself (a readout layer)."""
+
+    decay: float
+    gain: float = 1.0
+    offset: float = 0.0
+    v_init: float = 0.0
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("decay", "gain", "offset", "v_init"):
+            if not np.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} is not finite")
+
+    def params(self) -> dict[str, Any]:
+        """As the IR keeps it (Layer.params["integrator"])."""
+        return asdict(self)
+
+    @staticmethod
+    def from_params(params: dict[str, Any]) -> Integrator:
+        return Integrator(**params)
+
+
+def integrate(li: Integrator, v: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """One timestep in float32: the new potential, which is also the output.
+    Same order of operations as firmware/kernels/ref/li_f32.c."""
+    f32 = np.float32
+    h = f32(li.decay) * v.astype(np.float32, copy=False) \
+        + f32(li.gain) * current.astype(np.float32, copy=False) + f32(li.offset)
+    return h.astype(np.float32, copy=False)

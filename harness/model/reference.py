@@ -55,8 +55,7 @@ def run_snn(graph: Graph, x: np.ndarray,
                          f"{graph.sample_shape}")
     n = x.shape[0]
     lifs = graph.spiking_layers()
-    state = {layer.name: neurons.initial_state(neurons.Neuron.from_params(
-        layer.params["neuron"]), (n, *layer.out_shape)) for layer in lifs}
+    state = {layer.name: _initial_state(layer, n) for layer in graph.stateful_layers()}
     spikes = np.zeros((n, len(lifs)), dtype=np.int64)
     acc = np.zeros((n, int(np.prod(graph.output_shape))), dtype=np.float32)
     for t in range(graph.timesteps):
@@ -70,6 +69,9 @@ def run_snn(graph: Graph, x: np.ndarray,
                 if observe is not None:
                     observe(layer.name + STATE, h)
                 out, state[layer.name] = neurons.settle(neuron, r, h)
+            elif layer.op == "li":
+                li = neurons.Integrator.from_params(layer.params["integrator"])
+                out = state[layer.name] = neurons.integrate(li, state[layer.name], args[0])
             else:
                 out = _activation(_OPS[layer.op](layer, args), layer.params.get("activation"))
             values[layer.output] = out.astype(np.float32, copy=False)
@@ -85,6 +87,11 @@ def run_snn(graph: Graph, x: np.ndarray,
     elif graph.readout == "output_mean":
         acc = acc / np.float32(graph.timesteps)
     return SnnRun(acc.astype(np.float32, copy=False), spikes)
+
+
+def _initial_state(layer: Layer, n: int) -> np.ndarray:
+    v_init = (layer.params["neuron"] if layer.op == "lif" else layer.params["integrator"])["v_init"]
+    return np.full((n, *layer.out_shape), np.float32(v_init), dtype=np.float32)
 
 
 def run_graph_tensors(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:

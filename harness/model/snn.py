@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from harness.errors import ModelError
-from harness.model.ir import Graph, numel
+from harness.model.ir import SPIKING, STATEFUL, Graph, numel
 from harness.model.neuron import Neuron
 from harness.model.snn_options import SnnOptions
 
@@ -282,19 +282,22 @@ def with_timesteps(graph: Graph, timesteps: int, readout: str | None, encoding: 
     defaults to spike_count when the output comes from neurons, else
     output_mean."""
     producer = next((layer for layer in graph.layers if layer.output == graph.output), None)
-    from_neurons = producer is not None and producer.op == "lif"
+    op = producer.op if producer is not None else None
     if readout is None:
-        readout = "spike_count" if from_neurons else "output_mean"
+        readout = "spike_count" if op in SPIKING else "output_mean"
     for layer in graph.spiking_layers():
         most = numel(layer.out_shape) * timesteps
         if most > MAX_COUNT:
             raise ModelError(f"{layer.name!r}: {numel(layer.out_shape):,} neurons x {timesteps} "
                              f"timesteps may fire {most:,} spikes, more than the device's 32-bit "
                              "spike counter holds; use fewer timesteps")
-    if readout in ("spike_count", "membrane_last") and not from_neurons:
-        what = producer.op if producer is not None else "the input"
+    # A leaky integrator (li) readout has a potential but no spikes.
+    if (readout == "spike_count" and op not in SPIKING) or \
+            (readout == "membrane_last" and op not in STATEFUL):
+        what = op or "the input"
+        fits = "output_mean or membrane_last" if op in STATEFUL else "output_mean"
         raise ModelError(f"readout {readout} needs the model's output to come from a spiking "
-                         f"layer; it comes from {what}: use --readout output_mean")
+                         f"layer; it comes from {what}: use --readout {fits}")
     return replace(graph, timesteps=timesteps, readout=readout, encoding=encoding)
 
 

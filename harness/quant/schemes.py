@@ -188,6 +188,9 @@ def quantize_graph(graph: Graph, config: QuantConfig, dtype: str) -> QGraph:
     tensors: dict[str, TensorQuant] = {graph.input_name: fmt(*cal.range_of(graph.input_name))}
     layers: list[QLayer] = []
     for layer in graph.layers:
+        if layer.op == "li":
+            raise ModelError(f"layer {layer.name!r}: a leaky integrator (NIR LI) has no integer "
+                             "kernel yet; use --dtype float32")
         in_q = [tensors[t] for t in layer.inputs]
         if layer.op in SAME_FORMAT:
             out_q = in_q[0]

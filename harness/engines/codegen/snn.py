@@ -17,7 +17,8 @@ from harness.model.ir import Graph, numel
 
 @dataclass(frozen=True)
 class StateArray:
-    """A spiking layer's potentials: its C array, size and resting value (a C literal)."""
+    """A stateful layer's potentials (lif, li), in execution order: its C
+    array, size and resting value (a C literal)."""
 
     name: str
     size: int
@@ -37,14 +38,16 @@ class Readout:
     membrane: str  # {state} is the output layer's state array
 
 
-def declarations(states: list[StateArray], ctype: str) -> list[str]:
+def declarations(states: list[StateArray], ctype: str, spike_layers: int) -> list[str]:
     """File-scope arrays: the potentials and the spike counters."""
-    if not states:
-        return []
-    return ["/* Membrane potentials, kept between timesteps, reset before every sample. */",
-            *(f"static {ctype} {s.name}[{s.size}];" for s in states),
-            "/* Spikes per spiking layer, summed over the sample's timesteps. */",
-            f"static uint32_t spike_counts[{len(states)}];", ""]
+    lines = []
+    if states:
+        lines += ["/* Membrane potentials, kept between timesteps, reset before every sample. */",
+                  *(f"static {ctype} {s.name}[{s.size}];" for s in states)]
+    if spike_layers:
+        lines += ["/* Spikes per spiking layer, summed over the sample's timesteps. */",
+                  f"static uint32_t spike_counts[{spike_layers}];"]
+    return [*lines, ""] if lines else []
 
 
 def run_body(graph: Graph, states: list[StateArray], step: str, y: str, readout: Readout,
@@ -58,8 +61,10 @@ def run_body(graph: Graph, states: list[StateArray], step: str, y: str, readout:
     for s in states:
         lines += [f"    for (int32_t i = 0; i < {s.size}; i++) {{",
                   f"        {s.name}[i] = {s.rest};", "    }"]
-    lines += [f"    for (int32_t k = 0; k < {len(states)}; k++) {{",
-              "        spike_counts[k] = 0u;", "    }"]
+    spike_layers = len(graph.spiking_layers())
+    if spike_layers:
+        lines += [f"    for (int32_t k = 0; k < {spike_layers}; k++) {{",
+                  "        spike_counts[k] = 0u;", "    }"]
     if graph.readout != "membrane_last":
         lines += [f"    for (int32_t i = 0; i < {n_out}; i++) {{",
                   f"        {readout.acc}[i] = {readout.zero};", "    }"]
@@ -75,7 +80,7 @@ def run_body(graph: Graph, states: list[StateArray], step: str, y: str, readout:
                   f"            {readout.acc}[i] += ({y})[i];", "        }"]
     lines += ["    }"]
     if graph.readout == "membrane_last":
-        state = next(s.name for s, layer in zip(states, graph.spiking_layers(), strict=True)
+        state = next(s.name for s, layer in zip(states, graph.stateful_layers(), strict=True)
                      if layer.output == graph.output)
         finish = readout.membrane.format(i="i", state=state)
     else:

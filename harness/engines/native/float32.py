@@ -40,7 +40,7 @@ from harness.engines.codegen.plan import MemoryPlan, plan_memory
 from harness.errors import EngineError
 from harness.kinds import DType
 from harness.model.ir import ALIASING, Graph, Layer, Shape, fuse_activations, numel
-from harness.model.neuron import Neuron
+from harness.model.neuron import Integrator, Neuron
 from harness.paths import FIRMWARE
 
 ENGINE = "native"
@@ -116,8 +116,9 @@ class _Emitter(CModel):
         self.graph, self.plan = graph, plan
         self.infos: list[LayerInfo] = []
         self.used: set[str] = set()  # "input"/"output"/"arena" buffers referenced
-        self.states: list[snn.StateArray] = []  # spiking layers' potentials
+        self.states: list[snn.StateArray] = []  # stateful layers' potentials (lif, li)
         self.state_floats = 0
+        self.spike_layers = 0  # lif layers so far: the index of the next spike counter
         # One frame per timestep: layers read this step's slice of the input.
         self.input_ptr = "x_t" if graph.encoding == "iterate" else "in"
 
@@ -239,7 +240,8 @@ class _Emitter(CModel):
             kernel = "bench_lif_f32"
             nr = Neuron.from_params(layer.params["neuron"])
             size = numel(in_shape)
-            k = len(self.states)
+            k = self.spike_layers
+            self.spike_layers += 1
             self.decls.append(
                 f"static const bench_lif_params {p}_params = {{.decay = {c_float(nr.decay)}, "
                 f".gain = {c_float(nr.gain)}, .offset = {c_float(nr.offset)}, "
@@ -251,6 +253,17 @@ class _Emitter(CModel):
             self.state_floats += size
             self.call(f"{kernel}(&{p}_params, {size}, {x[0]}, {p}_state, {y}, "
                       f"&spike_counts[{k}])")
+        elif layer.op == "li":
+            kernel = "bench_li_f32"
+            li = Integrator.from_params(layer.params["integrator"])
+            size = numel(in_shape)
+            self.decls.append(
+                f"static const bench_li_params {p}_params = {{.decay = {c_float(li.decay)}, "
+                f".gain = {c_float(li.gain)}, .offset = {c_float(li.offset)}}}; "
+                f"/* {comment(li.source)} */")
+            self.states.append(snn.StateArray(f"{p}_state", size, c_float(li.v_init)))
+            self.state_floats += size
+            self.call(f"{kernel}(&{p}_params, {size}, {x[0]}, {p}_state, {y})")
         elif layer.op in ALIASING:
             kernel = None
             self.body.append("    /* (no code: same buffer, new shape) */")
@@ -308,7 +321,7 @@ def generate(graph: Graph, out_dir: Path, model_hash: bytes) -> FloatModel:
                      output_bytes=output_floats * _FLOAT_BYTES,
                      arena_bytes=(plan.arena_floats + em.state_floats) * _FLOAT_BYTES,
                      input_dtype=DType.FLOAT32, output_dtype=DType.FLOAT32,
-                     model_hash=model_hash, spike_layers=len(em.states))
+                     model_hash=model_hash, spike_layers=em.spike_layers)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -339,7 +352,7 @@ def _model_source(graph: Graph, em: _Emitter, plan: MemoryPlan, info: ModelInfo)
         '#include "model_weights.h"',
         "",
     ]
-    lines += snn.declarations(em.states, "float")
+    lines += snn.declarations(em.states, "float", em.spike_layers)
     lines += [model_info_c(info)]
     if plan.arena_floats:
         lines += [

@@ -479,7 +479,7 @@ def generate(qgraph: QGraph, out_dir: Path, model_hash: bytes, wide: bool = Fals
         "#define BENCH_LAYER_MARK() ((void)0)",
         "#endif",
         "",
-        *snn.declarations(em.states, _CTYPE[dtype]),
+        *snn.declarations(em.states, _CTYPE[dtype], len(graph.spiking_layers())),
         model_info_c(info),
     ]
     if arena_words:
