@@ -11,6 +11,7 @@ from harness.kinds import HOST_BACKEND, IMPORTED_BACKEND, CountKind
 from harness.report.cells import accuracy_pct, latency_us
 from harness.report.compare import Comparison, Row
 from harness.report.published import Published
+from harness.report.snn import SNN_COLUMNS, any_spiking, snn_csv
 from harness.store.store import RunSummary
 
 COLUMNS = ("run", "status", "board", "backend", "engine", "dtype", "quant_scheme", "model",
@@ -46,7 +47,7 @@ def _csv_measured(row: Row, c: Comparison) -> dict[str, object]:
         "stack_ratio": _r4(r and r.stack), "accuracy_delta_pp": r and r.accuracy_pp,
         "source": s.imported_from or f"{s.backend} run",
         "energy_uj": None if s.energy_uj is None else round(s.energy_uj, 6),
-        "energy_kind": s.energy_kind if s.energy_uj is not None else None}
+        "energy_kind": s.energy_kind if s.energy_uj is not None else None, **snn_csv(s)}
 
 
 def _kind(s: RunSummary) -> str:
@@ -64,9 +65,11 @@ def _csv_published(p: Published) -> list[dict[str, object]]:
 
 
 def render(c: Comparison, output: Path | None = None) -> str:
-    """Measured rows first (one per run), then one row per published figure."""
+    """Measured rows first (one per run), then one row per published figure.
+    Spiking runs add SNN_COLUMNS at the end (only when the report has one)."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    columns = COLUMNS + SNN_COLUMNS if any_spiking(c) else COLUMNS
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", restval="")
     w.writeheader()
     for g in c.groups:
         for r in g.rows:
