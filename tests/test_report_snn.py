@@ -136,3 +136,18 @@ def test_plots_need_spiking_runs(db: Path) -> None:
     bare = replace(snn, rows=tuple(replace(r, s=replace(r.s, spikes_per_inference=None,
                                                         spike_rates=None)) for r in snn.rows))
     assert spikes_png(bare) is None and spike_rates_png(bare) is None
+
+
+def test_run_summary_puts_the_models_beside_the_boards_energy(db: Path) -> None:
+    from harness.commands.show import summary_rows
+
+    with Store(db) as st:
+        conventional, snn = st.summary(1), st.summary(2)
+    rows = dict(summary_rows(snn))
+    assert rows["ActivationSparsity"].startswith(f"{1 - 12 / 35:.4f}")
+    assert rows["SynOps per layer"] == "fc0: 80 MACs; fc1: 28 ACs"
+    assert rows["MembraneUpdates"].startswith("35 ")
+    lemaire = rows["energy model (Lemaire 2022, 45 nm)"]
+    assert "estimate" in lemaire and f"SNN {snn.energy_models[0].snn_uj:,.4g} uJ" in lemaire
+    assert not any(k.startswith("energy model") or k == "ActivationSparsity"
+                   for k, _ in summary_rows(conventional))

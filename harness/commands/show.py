@@ -91,9 +91,11 @@ def activity_rows(a: SnnActivity) -> list[tuple[str, str]]:
     return [
         ("ActivationSparsity", f"{a.ActivationSparsity:.4f} (1 - spikes / (neurons x T))"),
         ("SynapticOperations", f"Effective_ACs {a.Effective_ACs:,.0f}, Effective_MACs "
-         f"{a.Effective_MACs:,.0f}, Dense {a.Dense:,} (device spikes x fan-out)"),
-        ("SynOps per layer", ", ".join(f"{c.name} {c.effective_acs + c.effective_macs:,.0f} "
-                                       f"of {c.dense:,}" for c in a.synaptic)),
+         f"{a.Effective_MACs:,.0f}, Dense {a.Dense:,} (ACs: device spikes x fan-out; "
+         "MACs: layers fed by non-spikes, every step)"),
+        ("SynOps per layer", "; ".join(
+            f"{c.name}: {c.effective_acs:,.0f} ACs" if c.effective_acs or not c.effective_macs
+            else f"{c.name}: {c.effective_macs:,.0f} MACs" for c in a.synaptic)),
         ("MembraneUpdates", f"{a.MembraneUpdates:,} (neurons x T)"),
     ]
 
