@@ -14,7 +14,8 @@ HARNESS = Path(__file__).resolve().parents[1] / "harness"
 # Lowest first. A module may import its own layer and the ones below.
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "paths", "kinds", "registry", "checks"),
-    ("model", "datasets", "boards", "link", "metrics", "store", "train"),
+    ("model", "datasets", "boards", "link", "metrics", "store", "train", "snn_metrics",
+     "snn_energy"),
     ("quant",),
     ("engines", "export"),
     ("build",),

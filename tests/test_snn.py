@@ -227,6 +227,17 @@ def test_run_on_qemu_counts_spikes_on_the_device(bench_main, tmp_path: Path) -> 
     assert np.abs(spikes - want.spikes).sum() <= 0.01 * want.spikes.sum()
     # spike_count readout: the outputs are the output layer's spikes per class
     np.testing.assert_array_equal(exported["outputs"].sum(axis=1), spikes[:, -1])
+    # activity from the device's counts: layer 1's spikes each reach one 2x2
+    # max-pooled output, then the 10 outputs of the linear layer
+    act = summary["activity"]
+    assert act["Effective_ACs"] == pytest.approx(10 * spikes[:, 0].mean())
+    assert act["Effective_MACs"] == 8 * 22 * 22 * 4  # conv 1->8, 3x3 pad 1 on 8x8, T=4
+    assert act["ActivationSparsity"] == pytest.approx(
+        1 - spikes.sum(axis=1).mean() / ((512 + 10) * 4))
+    models = {e["model"]: e for e in summary["energy_models"]}
+    assert set(models) == {"lemaire2022", "ac_mac"}
+    assert all(e["kind"] == "estimate" for e in models.values())
+    assert summary["energy_kind"] == "estimated"  # the board's own, from the datasheet
 
 
 def test_event_kernels_go_where_the_input_is_spikes() -> None:

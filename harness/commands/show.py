@@ -14,6 +14,7 @@ from rich.table import Table
 from harness.backends import BACKENDS
 from harness.kinds import HOST_BACKEND, CountKind
 from harness.report.compare import latency_estimate_us, reference_name
+from harness.snn_metrics import SnnActivity
 from harness.store.store import RunSummary
 
 if TYPE_CHECKING:  # the run package imports torch: only when a run is made
@@ -71,6 +72,8 @@ def summary_rows(s: RunSummary) -> list[tuple[str, str]]:
         rows.append(("spike rate per layer", ", ".join(
             f"{name} {s.layer_spikes[name]:,.1f} ({100 * rate:.1f} %)"
             for name, rate in s.spike_rates.items())))
+    if s.activity is not None:
+        rows += activity_rows(s.activity)
     if s.count_kind == CountKind.INSTRUCTIONS and s.count_per_inference and s.clock_hz:
         rows.append(("latency estimate", f"{latency_estimate_us(s):,.0f} us at CPI 1, "
                      f"{s.clock_hz / 1e6:g} MHz (estimate: {title(s.backend)} has no cycle "
@@ -92,9 +95,26 @@ def summary_rows(s: RunSummary) -> list[tuple[str, str]]:
                      f"{spread}"))
         if s.energy_basis:
             rows.append(("energy basis", s.energy_basis))
+    for e in s.energy_models or ():
+        rows.append((f"energy model ({e.label})", f"SNN {e.snn_uj:,.4g} uJ, ANN counterpart "
+                     f"{e.ann_uj:,.4g} uJ per inference ({e.kind}, not the board's)"))
     if s.trace_file:
         rows.append(("power trace", s.trace_file))
     return rows
+
+
+def activity_rows(a: SnnActivity) -> list[tuple[str, str]]:
+    """NeuroBench's figures of a spiking run, per inference."""
+    return [
+        ("ActivationSparsity", f"{a.ActivationSparsity:.4f} (1 - spikes / (neurons x T))"),
+        ("SynapticOperations", f"Effective_ACs {a.Effective_ACs:,.0f}, Effective_MACs "
+         f"{a.Effective_MACs:,.0f}, Dense {a.Dense:,} (ACs: device spikes x fan-out; "
+         "MACs: layers fed by non-spikes, every step)"),
+        ("SynOps per layer", "; ".join(
+            f"{c.name}: {c.effective_acs:,.0f} ACs" if c.effective_acs or not c.effective_macs
+            else f"{c.name}: {c.effective_macs:,.0f} MACs" for c in a.synaptic)),
+        ("MembraneUpdates", f"{a.MembraneUpdates:,} (neurons x T)"),
+    ]
 
 
 def print_summary(s: RunSummary) -> None:

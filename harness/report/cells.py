@@ -11,6 +11,7 @@ from harness.report.compare import (
     latency_estimate_us,
 )
 from harness.report.published import Published
+from harness.report.snn import any_spiking, snn_note
 from harness.store.store import RunSummary
 
 
@@ -140,6 +141,8 @@ def notes(c: Comparison) -> list[str]:
                      "board, its ROM is weights plus the runtime library's kernels as the tool "
                      "states them. Not measured by bench; ratios against it compare different "
                      "methods.")
+    if any_spiking(c):
+        lines.append(snn_note())
     if c.with_published:
         lines.append("Published figures are other people's numbers in their own units (ms on "
                      "silicon, pass/fail ceilings), listed with their source beside the runs of "

@@ -12,6 +12,7 @@ from harness.metrics import task_of
 from harness.report.cells import accuracy_pct, latency_us
 from harness.report.compare import Comparison, Row
 from harness.report.published import Published
+from harness.report.snn import SNN_COLUMNS, any_spiking, snn_csv
 from harness.store.store import RunSummary
 
 COLUMNS = ("run", "status", "board", "backend", "engine", "dtype", "quant_scheme", "model",
@@ -55,7 +56,7 @@ def _csv_measured(row: Row, c: Comparison) -> dict[str, object]:
         "metric_delta": _r6(r and r.metric_delta),
         "top_k_accuracy_pct": None if s.top_k_accuracy is None
         else round(100 * s.top_k_accuracy, 2),
-        "auc": _r6(s.auc), "mse": _r6(s.mse), "psnr_db": _r6(s.psnr_db)}
+        "auc": _r6(s.auc), "mse": _r6(s.mse), "psnr_db": _r6(s.psnr_db), **snn_csv(s)}
 
 
 def _r6(v: float | None) -> float | None:
@@ -77,9 +78,11 @@ def _csv_published(p: Published) -> list[dict[str, object]]:
 
 
 def render(c: Comparison, output: Path | None = None) -> str:
-    """Measured rows first (one per run), then one row per published figure."""
+    """Measured rows first (one per run), then one row per published figure.
+    Spiking runs add SNN_COLUMNS at the end (only when the report has one)."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    columns = COLUMNS + SNN_COLUMNS if any_spiking(c) else COLUMNS
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", restval="")
     w.writeheader()
     for g in c.groups:
         for r in g.rows:

@@ -15,6 +15,7 @@ from harness.report.cells import (
 )
 from harness.report.compare import Comparison
 from harness.report.plots import group_plots
+from harness.report.snn import SNN_TABLE_TITLE, snn_cells, snn_head, snn_rows
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -48,6 +49,9 @@ def render(c: Comparison, output: Path | None = None) -> str:
         out.append(f"<h2><code>{html.escape(g.model)}</code> on "
                    f"<code>{html.escape(g.dataset)}</code></h2>")
         out += _html_table(measured_head(c.cpi), [measured_cells(r, c.cpi) for r in g.rows])
+        if snn := snn_rows(g):
+            out.append(f"<p>{html.escape(SNN_TABLE_TITLE)}:</p>")
+            out += _html_table(snn_head(), [snn_cells(r) for r in snn])
         if g.published:
             out.append("<p>Published figures for the same part or network (not measured here, "
                        "not in the ratios):</p>")

@@ -12,6 +12,7 @@ from harness.report.cells import (
     published_cells,
 )
 from harness.report.compare import Comparison
+from harness.report.snn import SNN_TABLE_TITLE, snn_cells, snn_head, snn_rows
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
         "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
@@ -38,6 +39,10 @@ def render(c: Comparison, output: Path | None = None) -> str:
                 f"\\caption{{{tex(g.title)}}}"]
         out += _tex_tabular(head, [measured_cells(r, c.cpi) for r in g.rows],
                             "llll" + "r" * (len(head) - 4))
+        if snn := snn_rows(g):
+            out += ["", "\\medskip", tex(SNN_TABLE_TITLE) + ":", "", "\\medskip"]
+            out += _tex_tabular(snn_head(), [snn_cells(r) for r in snn],
+                                "ll" + "r" * (len(snn_head()) - 2))
         if g.published:
             out += ["", "\\medskip", "Published figures for the same part or network (not "
                     "measured here, not in the ratios):", "", "\\medskip"]

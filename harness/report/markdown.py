@@ -13,6 +13,7 @@ from harness.report.cells import (
 )
 from harness.report.compare import Comparison
 from harness.report.plots import group_plots
+from harness.report.snn import SNN_TABLE_TITLE, snn_cells, snn_head, snn_rows
 
 
 def _md_escape(text: str) -> str:
@@ -32,6 +33,9 @@ def render(c: Comparison, images: Path | None = None) -> str:
     for i, g in enumerate(c.groups, 1):
         lines += [f"## `{g.model}` on `{g.dataset}`", ""]
         lines += _md_table(measured_head(c.cpi), [measured_cells(r, c.cpi) for r in g.rows])
+        if snn := snn_rows(g):
+            lines += ["", SNN_TABLE_TITLE + ":", ""]
+            lines += _md_table(snn_head(), [snn_cells(r) for r in snn])
         if g.published:
             lines += ["", "Published figures for the same part or network (not measured here, "
                       "not in the ratios):", ""]

@@ -98,6 +98,59 @@ def memory_png(g: Group) -> bytes | None:
     return _png(fig)
 
 
+def _snn_label(s: RunSummary) -> str:
+    return f"#{s.run_id} {s.engine}/{s.dtype} T={s.timesteps}"
+
+
+def spikes_png(g: Group) -> bytes | None:
+    """Accuracy vs spikes per inference (counted on the device) of the
+    spiking runs: the activity/accuracy trade-off, fewer spikes to the left."""
+    runs = [r.s for r in g.rows if r.s.spikes_per_inference is not None
+            and r.s.accuracy is not None]
+    if not runs:
+        return None
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.add_subplot()
+    series: dict[tuple[str, str], list[RunSummary]] = {}
+    for s in runs:
+        series.setdefault((s.board, s.backend), []).append(s)
+    for (board, backend), members in series.items():
+        xs = [float(s.spikes_per_inference or 0) for s in members]
+        ys = [100 * (s.accuracy or 0) for s in members]
+        ax.scatter(xs, ys, zorder=3, label=f"{board}/{backend}")
+        for k, (s, x, y) in enumerate(sorted(zip(members, xs, ys, strict=True),
+                                             key=lambda m: m[1])):
+            ax.annotate(_snn_label(s), (x, y), textcoords="offset points",
+                        xytext=(4, 5 if k % 2 == 0 else -11), fontsize=8)
+    ax.set_xlabel("spikes per inference (all spiking layers, counted on the device)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(g.title, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def spike_rates_png(g: Group) -> bytes | None:
+    """Spike rate (spikes / (neurons x T)) per spiking layer, one bar per run."""
+    runs = [r.s for r in g.rows if r.s.spike_rates]
+    if not runs:
+        return None
+    layers = list(dict.fromkeys(name for s in runs for name in (s.spike_rates or {})))
+    fig = Figure(figsize=(max(4.0, 0.5 * len(layers) * len(runs) + 2), 4.2))
+    ax = fig.add_subplot()
+    w = 0.8 / len(runs)
+    for k, s in enumerate(runs):
+        rates = s.spike_rates or {}
+        ax.bar([i - 0.4 + w * (k + 0.5) for i in range(len(layers))],
+               [100 * rates.get(name, 0.0) for name in layers], w, label=_snn_label(s))
+    ax.set_xticks(range(len(layers)), layers, fontsize=8)
+    ax.set_xlabel("spiking layer")
+    ax.set_ylabel("spike rate (% of neurons x timesteps)")
+    ax.set_title(g.title, fontsize=9)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
 @dataclass(frozen=True)
 class Plot:
     name: str  # file-name part: "g1-pareto"
@@ -116,4 +169,11 @@ def group_plots(c: Comparison) -> dict[int, list[Plot]]:
         png = memory_png(g)
         if png is not None:
             out[i].append(Plot(f"g{i}-memory", f"{g.title}: ROM, RAM and stack per run", png))
+        png = spikes_png(g)
+        if png is not None:
+            out[i].append(Plot(f"g{i}-spikes", f"{g.title}: accuracy vs spikes per inference",
+                               png))
+        png = spike_rates_png(g)
+        if png is not None:
+            out[i].append(Plot(f"g{i}-spike-rates", f"{g.title}: spike rate per layer", png))
     return out

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from harness.errors import BenchError, ConfigError
 from harness.kinds import RunStatus, Task
+from harness.model import fanout
 from harness.model.ir import Graph, graph_hash, numel
 from harness.paths import ROOT
 from harness.run.prepare import Prepared
@@ -38,11 +39,13 @@ def git_commit() -> str | None:
 
 def spiking_fields(graph: Graph) -> dict:
     """A spiking run's T, readout, encoding and counted layers (the order of
-    the device's spike counters)."""
+    the device's spike counters) with their fan-outs, and its weighted
+    layers' geometry: what activity and cost are recomputed from."""
     if not graph.spiking:
         return {}
     return {"timesteps": graph.timesteps, "readout": graph.readout, "encoding": graph.encoding,
-            "spike_layers": json.dumps(graph.spike_layer_table())}
+            "spike_layers": json.dumps(fanout.to_json(fanout.spike_layers(graph))),
+            "synaptic_layers": json.dumps(fanout.to_json(fanout.synaptic_layers(graph)))}
 
 
 def new_record(p: Prepared, backend: str) -> RunRecord:

@@ -67,7 +67,10 @@ class RunRecord:
     timesteps: int | None = column("INTEGER", "spiking models: steps per sample")
     readout: str | None = column("TEXT", "spiking: spike_count | output_mean | membrane_last")
     encoding: str | None = column("TEXT", "spiking: direct | iterate")
-    spike_layers: str | None = column("TEXT", "spiking: JSON [{name, neurons}], counter order")
+    spike_layers: str | None = column("TEXT", "spiking: JSON [{name, neurons, leak, synapses}], "
+                                      "counter order (harness/model/fanout.py SpikeLayer)")
+    synaptic_layers: str | None = column("TEXT", "spiking: JSON, the conv/linear layers' "
+                                         "geometry (harness/model/fanout.py SynapticLayer)")
     task: str | None = column("TEXT", "the dataset's: classification | anomaly | regression "
                               "(NULL: classification, stored before tasks)")
     top_k: int | None = column("INTEGER", "classification: the k of the top-k accuracy asked for")

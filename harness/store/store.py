@@ -18,6 +18,8 @@ import numpy as np
 from harness.errors import ConfigError, StoreError
 from harness.kinds import RunStatus, Task
 from harness.metrics import Score, score_run, task_of
+from harness.snn_energy import EnergyEstimate, estimates
+from harness.snn_metrics import SnnActivity, activity, parse_layers
 from harness.store.schema import ADDABLE, RUN_FIELDS, SCHEMA, RunRecord, Sample
 
 
@@ -52,6 +54,11 @@ class RunSummary(RunRecord):
     spikes_per_inference: float | None = None
     layer_spikes: dict[str, float] | None = None
     spike_rates: dict[str, float] | None = None
+    # ... and, recomputed from those counts and the stored fan-outs,
+    # NeuroBench's activity and operation counts, and the published energy
+    # models' estimates (labelled; never the board's energy).
+    activity: SnnActivity | None = None
+    energy_models: tuple[EnergyEstimate, ...] | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -218,11 +225,17 @@ class Store:
         n = len(per_sample)
         means = [sum(s[k] for s in per_sample) / n for k in range(len(layers))]
         steps = run.get("timesteps") or 1
-        return {
+        out: dict = {
             "spikes_per_inference": sum(means),
             "layer_spikes": {layer["name"]: m for layer, m in zip(layers, means, strict=True)},
             "spike_rates": {layer["name"]: m / (layer["neurons"] * steps)
                             for layer, m in zip(layers, means, strict=True)}}
+        records = parse_layers(layers, json.loads(run["synaptic_layers"])
+                               if run.get("synaptic_layers") else None)
+        if records is not None:  # runs stored before fan-outs were kept have none
+            act = activity(*records, means, steps)
+            out.update(activity=act, energy_models=estimates(*records, act, run["dtype"]))
+        return out
 
     def done_indices(self, run_id: int) -> set[int]:
         return {r[0] for r in self._db.execute("SELECT idx FROM samples WHERE run_id = ?",
