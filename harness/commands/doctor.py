@@ -44,6 +44,12 @@ def checks() -> list[Check]:
     for name in ENGINES:
         rows += get_engine(name).checks()
     rows.append(package("pyarrow", hint="power traces: pip install pyarrow (or 'make setup')"))
+    # Spiking models' libraries: needed only for models that use them.
+    for pkg, hint in (("snntorch", "pip install snntorch==1.0.0"),
+                      ("spikingjelly", "pip install --no-deps spikingjelly==2.0.0 (its declared "
+                       "torchvision/torchaudio would replace the CPU torch)"),
+                      ("nir", "pip install nir==1.0.8 h5py")):
+        rows.append(package(pkg, required=False, hint=f"spiking models: {hint}"))
     for scheme in METERS:
         rows += METERS.load(scheme).checks()
     # Parts that need the same thing (two meters one package, two backends the
