@@ -22,6 +22,9 @@ A sweep file (TOML) names what to measure; see examples/sweep.toml:
     calibrate = 300
     method = "minmax"
 
+    snn_kernels = ["dense", "event"]  # optional, spiking models: one more axis
+                            # (--snn-kernels; default: auto, one entry)
+
 Every entry of the product is one ordinary run, stored as it finishes and
 tagged with the sweep (``runs.sweep_key``). Entries run in worker processes,
 each with its own emulator. ``--resume`` finds the newest sweep of the same
@@ -48,11 +51,13 @@ from harness.datasets import has_dataset
 from harness.engines import ENGINES, get_engine
 from harness.errors import BenchError, ConfigError
 from harness.kinds import DType, RunStatus, WeightLayout
+from harness.model.snn_options import KERNELS, SnnOptions
 from harness.quant.calibrate import DEFAULT_SAMPLES, METHODS
 from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import Store
 
-_TOP_KEYS = {"name", "limit", "engines", "dtypes", "target", "model", "quant", "data_dir"}
+_TOP_KEYS = {"name", "limit", "engines", "dtypes", "target", "model", "quant", "data_dir",
+             "snn_kernels"}
 _QUANT_KEYS = {"scheme", "calibrate", "method", "weights"}
 
 
@@ -68,16 +73,24 @@ class Entry:
     dtype: str
     limit: int | None
     quant: dict = field(default_factory=dict)
+    snn_kernels: str | None = None  # spiking models: --snn-kernels (None: auto)
+
+    def _identity(self) -> dict:
+        d = asdict(self)
+        if d["snn_kernels"] is None:  # entries of sweeps written before the axis keep their keys
+            del d["snn_kernels"]
+        return d
 
     @property
     def key(self) -> str:
-        text = json.dumps(asdict(self), sort_keys=True)
+        text = json.dumps(self._identity(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def label(self) -> str:
         model = Path(self.model.split(":")[0]).stem
-        return f"{self.board}/{self.backend} {model} {self.engine} {self.dtype}"
+        kernels = f" {self.snn_kernels} kernels" if self.snn_kernels else ""
+        return f"{self.board}/{self.backend} {model} {self.engine} {self.dtype}{kernels}"
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,7 @@ class Plan:
 
     @property
     def spec(self) -> str:
-        return json.dumps([asdict(e) for e in self.entries], sort_keys=True)
+        return json.dumps([e._identity() for e in self.entries], sort_keys=True)
 
     @property
     def spec_hash(self) -> str:
@@ -146,12 +159,17 @@ def load_plan(path: Path) -> Plan:
             raise ConfigError(f"{path}: each [[model]] has exactly 'model' and 'dataset'")
     engines = [str(e) for e in _list(raw, "engines", path)]
     dtypes = [str(d) for d in _list(raw, "dtypes", path)]
+    kernels: list[str | None] = [None]
+    if "snn_kernels" in raw:
+        kernels = list(_list(raw, "snn_kernels", path))
+        if any(k not in KERNELS for k in kernels):
+            raise ConfigError(f"{path}: 'snn_kernels' takes {', '.join(KERNELS)}")
     base = Path(path).resolve().parent
     entries = [
         Entry(board=t["board"], backend=t["backend"], model=_resolve(m["model"], base),
               dataset=_resolve(m["dataset"], base), engine=e, dtype=d, limit=limit,
-              quant=dict(quant))
-        for t, m, e, d in itertools.product(targets, models, engines, dtypes)
+              quant=dict(quant), snn_kernels=k)
+        for t, m, e, d, k in itertools.product(targets, models, engines, dtypes, kernels)
     ]
     kept, notes = _applicable(entries)
     data_dir = raw.get("data_dir")
@@ -215,7 +233,7 @@ def _request(entry: Entry, sweep_id: int, resume: int | None,
     return RunRequest(board=entry.board, backend=entry.backend, model=entry.model,
                       dataset=entry.dataset, engine=entry.engine, dtype=entry.dtype,
                       limit=entry.limit, resume=resume, sweep_key=f"{sweep_id}:{entry.key}",
-                      data_dir=data_dir,
+                      data_dir=data_dir, snn=SnnOptions(kernels=entry.snn_kernels),
                       # [quant] is for the integer entries of the matrix.
                       quant=QuantRequest(scheme=scheme,
                                          samples=int(q.get("calibrate", DEFAULT_SAMPLES)),

@@ -408,3 +408,24 @@ def test_a_saturating_state_is_refused() -> None:
     with pytest.raises(ModelError, match=r"layer '1': its potential saturates the int8 state "
                                          r"format \(range \[-16, 15.9\]\) in"):
         check_accumulators(qgraph, x * 40)
+
+
+def test_sweep_files_take_the_kernel_axis(tmp_path: Path) -> None:
+    """examples/sweep-snn.toml: 2 models x 3 dtypes x 2 kernel kinds, each
+    entry's request carrying its kernels; sweeps without the axis keep
+    their entries' keys (a resumed older sweep finds its runs)."""
+    from harness.errors import ConfigError
+    from harness.sweep import Entry, _request, load_plan
+
+    plan = load_plan(Path(__file__).resolve().parents[1] / "examples" / "sweep-snn.toml")
+    assert len(plan.entries) == 12
+    assert {e.snn_kernels for e in plan.entries} == {"dense", "event"}
+    assert _request(plan.entries[0], 1, None).snn.kernels == plan.entries[0].snn_kernels
+    old = Entry("stm32l452", "qemu", "m.py:f", "digits", "native", "int8", None, {})
+    assert old.key == "94726f2a0b7c1763"  # as before the axis existed
+    bad = tmp_path / "bad.toml"
+    bad.write_text(plan_text := (Path(__file__).resolve().parents[1] / "examples" /
+                                 "sweep-snn.toml").read_text().replace('"event"', '"sparse"'))
+    assert "sparse" in plan_text
+    with pytest.raises(ConfigError, match="'snn_kernels' takes dense, event, auto"):
+        load_plan(bad)
