@@ -24,7 +24,7 @@ from harness.train import Recipe, trained
 
 TIMESTEPS = 8
 BETA = 0.875  # 1 - 2**-3
-RECIPE = Recipe(dataset="digits:train", epochs=30, lr=3e-3, batch=64, seed=0,
+RECIPE = Recipe(dataset="digits:train", epochs=20, lr=3e-3, batch=64, seed=0,
                 timesteps=TIMESTEPS)
 
 

@@ -29,7 +29,7 @@ from harness.train import Recipe, trained
 
 TIMESTEPS = 6
 COEFFICIENTS, FRAMES = 13, 27
-RECIPE = Recipe(dataset="fsdd:train", epochs=30, lr=3e-3, batch=64, seed=0,
+RECIPE = Recipe(dataset="fsdd:train", epochs=20, lr=3e-3, batch=64, seed=0,
                 timesteps=TIMESTEPS)
 
 
