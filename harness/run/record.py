@@ -36,13 +36,13 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def spiking_fields(graph: Graph) -> dict:
+def spiking_fields(graph: Graph, counted: bool = True) -> dict:
     """A spiking run's T, readout, encoding and counted layers (the order of
-    the device's spike counters)."""
+    the device's spike counters; none when the engine has no counters)."""
     if not graph.spiking:
         return {}
     return {"timesteps": graph.timesteps, "readout": graph.readout, "encoding": graph.encoding,
-            "spike_layers": json.dumps(graph.spike_layer_table())}
+            "spike_layers": json.dumps(graph.spike_layer_table() if counted else [])}
 
 
 def new_record(p: Prepared, backend: str) -> RunRecord:
@@ -57,7 +57,8 @@ def new_record(p: Prepared, backend: str) -> RunRecord:
         quant_scheme=p.quant.scheme if p.quant is not None else None,
         calibration=json.dumps(p.calibration) if p.calibration else None,
         per_layer=int(req.per_layer), sweep_key=req.sweep_key,
-        reference=p.engine.reference(p.dtype), **spiking_fields(p.graph))
+        reference=p.engine.reference(p.dtype),
+        **spiking_fields(p.graph, p.engine.capabilities.spike_counters))
     if fw is None:  # a host interpreter: nothing was built for the board
         assert p.host is not None
         return RunRecord(**common, model_hash=graph_hash(p.graph).hex(),
@@ -69,7 +70,7 @@ def new_record(p: Prepared, backend: str) -> RunRecord:
         build_id=fw.build_id, clock_hz=p.board.clock_hz, rom_bytes=fw.memory.rom_bytes,
         ram_bytes=fw.memory.ram_bytes, arena_bytes=fw.arena_bytes,
         stack_reserved_bytes=fw.memory.stack_reserved_bytes, n_outputs=fw.n_outputs,
-        firmware_dir=str(fw.dir), meter=req.meter)
+        firmware_dir=str(fw.dir), meter=req.meter, note=p.note)
 
 
 def open_run(store: Store, p: Prepared, backend: str) -> tuple[int, int]:
