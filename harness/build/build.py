@@ -128,16 +128,19 @@ def build(board: Board, graph: Graph, engine: Engine, dtype: str, out_dir: Path,
         quant_scheme=quant.scheme if quant is not None and dtype.is_integer else None,
         input_quant=gen.input_quant, output_quant=gen.output_quant, layers=tuple(gen.layers),
         input_layout=gen.input_layout, output_layout=gen.output_layout,
-        output_shape=tuple(graph.output_shape), snn=_snn_manifest(graph))
+        output_shape=tuple(graph.output_shape),
+        snn=_snn_manifest(graph, engine.capabilities.spike_counters), note=gen.note)
     manifest_path.write_text(json.dumps(fw.manifest(), indent=2) + "\n")
     return fw
 
 
-def _snn_manifest(graph: Graph) -> dict | None:
+def _snn_manifest(graph: Graph, counted: bool) -> dict | None:
+    """T, readout, encoding, and the layers whose spikes the device counts
+    (none when the engine has no counters)."""
     if not graph.spiking:
         return None
     return {"timesteps": graph.timesteps, "readout": graph.readout, "encoding": graph.encoding,
-            "layers": graph.spike_layer_table()}
+            "layers": graph.spike_layer_table() if counted else []}
 
 
 def _compile(cc: str, flags: list[str], sources: list[Path], out_dir: Path) -> list[Path]:

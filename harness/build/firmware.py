@@ -45,6 +45,7 @@ class Firmware:
     # Spiking models: timesteps, readout, encoding and "layers", the spiking
     # layers in the order of the device's spike counters ({"name", "neurons"}).
     snn: dict | None = None
+    note: str | None = None  # the engine's note on this build (GeneratedModel.note)
 
     @property
     def spike_layers(self) -> list[str]:

@@ -35,7 +35,10 @@ class Capabilities:
     # otherwise outputs are compared with the float model.
     integer_reference: bool = False
     host_interpreter: bool = False  # can run samples in an interpreter on this computer
-    spiking: bool = False  # generates spiking models (lif layers, spike counters)
+    spiking: bool = False  # generates spiking models (lif layers)
+    # Its spiking models count every spiking layer's spikes on the device
+    # (bench_model_info.spike_counts); a peer without counters stores none.
+    spike_counters: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class GeneratedModel:
     # (BENCH_LAYER_MARK): {"name", "op", "macs"}.
     layers: tuple[dict, ...] = ()
     extra: dict = field(default_factory=dict)
+    # What the user should know about this build (e.g. a peer computing a
+    # spiking model with other semantics than its library's); the run's note.
+    note: str | None = None
 
 
 class HostInterpreter(ABC):

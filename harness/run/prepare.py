@@ -43,7 +43,7 @@ class Prepared:
     host: HostModel | None = None  # the engine's host interpreter, e.g. tflm without TFLM_ROOT
     calibration: dict | None = None  # recorded with the run
     quant: QuantConfig | None = None
-    note: str | None = None  # why the run is a host run, for the user
+    note: str | None = None  # why the run is a host run, or the engine's note on the build
 
     def target(self) -> Target:
         if self.host is not None:
@@ -98,4 +98,5 @@ def prepare(req: RunRequest) -> Prepared:
                         quant, on_host)
     fw = build_for(board, graph, engine, dtype, backend.link, quant=quant,
                    per_layer=req.per_layer)
-    return Prepared(req, board, backend, engine, dtype, graph, data, n, fw, None, record, quant)
+    return Prepared(req, board, backend, engine, dtype, graph, data, n, fw, None, record, quant,
+                    fw.note)

@@ -37,14 +37,16 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def spiking_fields(graph: Graph) -> dict:
+def spiking_fields(graph: Graph, counted: bool = True) -> dict:
     """A spiking run's T, readout, encoding and counted layers (the order of
     the device's spike counters) with their fan-outs, and its weighted
-    layers' geometry: what activity and cost are recomputed from."""
+    layers' geometry: what activity and cost are recomputed from; no
+    counted layers when the engine has no counters."""
     if not graph.spiking:
         return {}
+    layers = fanout.spike_layers(graph) if counted else []
     return {"timesteps": graph.timesteps, "readout": graph.readout, "encoding": graph.encoding,
-            "spike_layers": json.dumps(fanout.to_json(fanout.spike_layers(graph))),
+            "spike_layers": json.dumps(fanout.to_json(layers)),
             "synaptic_layers": json.dumps(fanout.to_json(fanout.synaptic_layers(graph)))}
 
 
@@ -62,7 +64,7 @@ def new_record(p: Prepared, backend: str) -> RunRecord:
         per_layer=int(req.per_layer), sweep_key=req.sweep_key,
         reference=p.engine.reference(p.dtype), task=p.data.task, top_k=req.top_k,
         psnr_peak=p.data.peak if p.data.task == Task.REGRESSION else None,
-        **spiking_fields(p.graph))
+        **spiking_fields(p.graph, p.engine.capabilities.spike_counters))
     if fw is None:  # a host interpreter: nothing was built for the board
         assert p.host is not None
         return RunRecord(**common, model_hash=graph_hash(p.graph).hex(),
@@ -74,7 +76,7 @@ def new_record(p: Prepared, backend: str) -> RunRecord:
         build_id=fw.build_id, clock_hz=p.board.clock_hz, rom_bytes=fw.memory.rom_bytes,
         ram_bytes=fw.memory.ram_bytes, arena_bytes=fw.arena_bytes,
         stack_reserved_bytes=fw.memory.stack_reserved_bytes, n_outputs=fw.n_outputs,
-        firmware_dir=str(fw.dir), meter=req.meter)
+        firmware_dir=str(fw.dir), meter=req.meter, note=p.note)
 
 
 def open_run(store: Store, p: Prepared, backend: str) -> tuple[int, int]:

@@ -18,7 +18,7 @@ class NativeEngine(Engine):
     capabilities = Capabilities(
         dtypes=(DType.FLOAT32, DType.INT16, DType.INT8),
         schemes={DType.INT8: (Scheme.POT, Scheme.AFFINE), DType.INT16: (Scheme.POT,)},
-        integer_reference=True, spiking=True)
+        integer_reference=True, spiking=True, spike_counters=True)
 
     def generate(self, graph: Graph, out_dir: Path, model_hash: bytes, dtype: DType,
                  quant: QuantConfig | None = None) -> GeneratedModel:

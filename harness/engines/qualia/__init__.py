@@ -1,6 +1,9 @@
 """The qualia engine: LEAT's Qualia-CodeGen (``qualia-codegen-core`` 2.6.0) as
 a peer, built with our runtime, board support and flags (engine.py; the
 rebuilt torch module in modules.py; Qualia's run and our wrapper in convert.py).
+Spiking graphs go through its SNN plugin (``qualia-codegen-plugin-snn``
+2.6.0): neurons.py says which IF/LIF it can compute, snn.py its formats
+and the T-step wrapper.
 
 Flow of ``generate()``:
 

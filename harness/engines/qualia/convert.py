@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from harness.engines.codegen.c import ModelInfo, model_info_c
+from harness.engines.qualia import snn
+from harness.engines.qualia.formats import frac_bits
 from harness.engines.qualia.modules import (
     Step,
     add_module,
@@ -39,17 +40,6 @@ MODEL_NAME = "qualia_net"  # Qualia's entry function and layer-name prefix
 # cost nothing extra on a Cortex-M4, so both integer types accumulate in 32.
 LONG_WIDTH: dict[str, int] = {DType.FLOAT32: 32, DType.INT16: 32, DType.INT8: 32}
 _WIDTH: dict[str, int] = {DType.FLOAT32: 32, DType.INT16: 16, DType.INT8: 8}
-
-
-def frac_bits(width: int, magnitude: float) -> int:
-    """Qualia's fractional bits for a tensor whose largest |value| is
-    ``magnitude`` (qualia-core ``Quantizer.fractional_bits``: ``bits - 1 +
-    maxWeight(max)``, maxWeight = -(floor(log2 m) + 1), or -1 for m = 0)."""
-    if not math.isfinite(magnitude):
-        raise EngineError(f"cannot pick a fixed-point format for a range of {magnitude}")
-    if magnitude == 0.0:
-        return width - 2
-    return width - 2 - math.floor(math.log2(magnitude))
 
 
 @dataclass
@@ -78,11 +68,16 @@ class QualiaBuild:
     input_quant: TensorQuant | None
     output_quant: TensorQuant | None
     layers: list[QualiaLayer] = field(default_factory=list)
-    formats: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    formats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Spiking graphs: the potentials (static in Qualia's IF/LIF files), the
+    # wrapper's step output and readout sum, and what differs from the model.
+    state_bytes: int = 0
+    readout_bytes: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def arena_bytes(self) -> int:
-        return sum(self.pool_bytes)
+        return sum(self.pool_bytes) + self.state_bytes + self.readout_bytes
 
 
 class _Collect(logging.Handler):
@@ -135,8 +130,10 @@ def _feeds_relu6(step: Step, steps: list[Step]) -> bool:
 
 
 def _annotate(modelgraph: Any, steps: list[Step], graph: Graph, dtype: str,  # noqa: ANN401
-              quant: QuantConfig | None) -> dict[str, dict[str, int | None]]:
-    """Set every node's Quantization; returns the formats chosen, by node."""
+              quant: QuantConfig | None) -> dict[str, dict[str, Any]]:
+    """Set every node's Quantization; returns the formats chosen, by node.
+    Spiking graphs: a spiking node's "weights" format is its potential's,
+    and some output formats are set by snn.snn_formats (see there)."""
     from qualia_codegen_core.graph import Quantization
     from qualia_codegen_core.graph.RoundMode import RoundMode
 
@@ -152,16 +149,21 @@ def _annotate(modelgraph: Any, steps: list[Step], graph: Graph, dtype: str,  # n
     assert quant is not None
     tensor_of = {s.module: s.range_of for s in steps}
     tensor_of["input"] = graph.input_name  # Qualia's TInputLayer is always named "input"
-    formats: dict[str, dict[str, int | None]] = {}
+    formats: dict[str, dict[str, Any]] = {}
     capped: list[str] = []
+    potential: dict[str, int] = {}
+    forced: dict[str, int] = {}
+    why: dict[str, str] = {}
+    if graph.spiking:
+        potential, forced, why = snn.snn_formats(graph, steps, dtype, quant)
     relu6_fed = {s.module for s in steps if _feeds_relu6(s, steps)}
     for node in modelgraph.nodes:
         name = node.layer.name
         if name not in tensor_of:
             raise EngineError(f"Qualia produced a node {name!r} that bench did not ask for")
         lo, hi = quant.calibration.range_of(tensor_of[name])
-        out_q = frac_bits(width, max(abs(lo), abs(hi)))
-        w_q: int | None = 0
+        out_q = forced.get(name, frac_bits(width, max(abs(lo), abs(hi))))
+        w_q: int | None = potential.get(name, 0)
         b_q: int | None = None
         weights = node.layer.weights
         if "kernel" in weights:
@@ -192,6 +194,10 @@ def _annotate(modelgraph: Any, steps: list[Step], graph: Graph, dtype: str,  # n
                               output_round_mode=RoundMode.NEAREST)
         formats[name] = {"output": out_q, "weights": w_q if weights else None, "bias": b_q,
                          "headroom_capped": name in capped}
+        if name in potential:
+            formats[name]["potential"] = potential[name]
+        if name in why:
+            formats[name]["set_for"] = why[name]
     return formats
 
 
@@ -221,18 +227,26 @@ def generate_qualia(graph: Graph, out_dir: Path, model_hash: bytes, dtype: str,
         raise EngineError(f"invalid graph: {e}") from e
     if len(graph.input_shape) > 3:
         raise EngineError(f"Qualia takes 1-D or 2-D inputs, not {graph.input_shape}")
+    notes = snn.spiking_notes(graph, dtype) if graph.spiking else []
     steps = plan(graph)
     module = build_module(graph, steps)
-    check_module(graph, module)
+    if graph.spiking:
+        snn.check_snn_module(graph, module)
+    else:
+        check_module(graph, module)
 
     out_dir = Path(out_dir)
     qdir = out_dir / "qualia"
     with _quiet_qualia() as log:
         _import_qualia()  # inside: its import warns that TensorFlow is absent
-        from qualia_codegen_core import Converter
         from qualia_codegen_core.Allocator import Allocator
         from qualia_codegen_core.graph.layers import TAddLayer
-        from qualia_codegen_core.graph.TorchModelGraph import TorchModelGraph
+
+        if graph.spiking:  # the SNN plugin's subclasses: IF/LIF templates and mappings
+            TorchModelGraph, Converter = snn.import_plugin()  # noqa: N806
+        else:
+            from qualia_codegen_core import Converter
+            from qualia_codegen_core.graph.TorchModelGraph import TorchModelGraph
 
         try:
             modelgraph = TorchModelGraph(module).convert(
@@ -287,13 +301,25 @@ def generate_qualia(graph: Graph, out_dir: Path, model_hash: bytes, dtype: str,
         iq, oq = nodes[0].q.output_scale_factor, nodes[-1].q.output_scale_factor
         in_q = TensorQuant(dtype, 2.0 ** -iq, 0, iq)
         out_q = TensorQuant(dtype, 2.0 ** -oq, 0, oq)
+    state_bytes = readout_bytes = 0
+    if graph.spiking:
+        in_shape = tuple(graph.sample_shape)  # iterate: T frames
+        state_bytes = sum(numel(la.out_shape) for la in graph.spiking_layers()) * itemsize
+        # step_out, and the int32 sum over T of an integer build
+        readout_bytes = numel(out_shape) * (itemsize + (4 if dtype != DType.FLOAT32 else 0))
     build = QualiaBuild(wrapper_c=out_dir / "model.c", unit_c=out_dir / "qualia_net.c",
                         qualia_dir=qdir, input_bytes=numel(in_shape) * itemsize,
                         output_bytes=numel(out_shape) * itemsize, pool_bytes=pool_bytes,
                         scratch_bytes=scratch, input_quant=in_q, output_quant=out_q,
-                        layers=layers, formats=formats)
+                        layers=layers, formats=formats, state_bytes=state_bytes,
+                        readout_bytes=readout_bytes, notes=notes)
     _mark_layers(qdir / "model.c", [li.name for li in layers])
-    build.wrapper_c.write_text(_wrapper_source(graph, build, dtype, model_hash[:8]))
+    if graph.spiking:
+        build.wrapper_c.write_text(snn.wrapper_source(
+            graph, dtype, model_hash[:8], MODEL_NAME, build.input_bytes, build.output_bytes,
+            build.arena_bytes))
+    else:
+        build.wrapper_c.write_text(_wrapper_source(graph, build, dtype, model_hash[:8]))
     build.unit_c.write_text(_UNIT)
     return build
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.engines.qualia.neurons import qualia_neuron
 from harness.errors import EngineError
 from harness.model.ir import Graph, Layer, numel
 
@@ -68,6 +69,8 @@ def plan(graph: Graph) -> list[Step]:
                 raise EngineError(f"{where}: the output of {src.name!r} is also read before "
                                   f"the activation; Qualia fuses every activation into its "
                                   f"producer")
+        elif op == "lif":
+            qualia_neuron(layer)  # refuses what Qualia's IF/LIF cannot compute
         elif op not in ("linear", "add", "global_avgpool"):
             raise EngineError(f"{where}: op not supported by the qualia engine")
         act = layer.params.get("activation")
@@ -149,6 +152,8 @@ def _module_for(step: Step, graph: Graph) -> Any:  # noqa: ANN401 (torch is impo
         return add_module()()
     if op == "flatten":
         return nn.Flatten()
+    if op == "lif":
+        return qualia_neuron(layer).module()
     raise EngineError(f"layer {layer.name!r}: op {op!r} has no Qualia equivalent")
 
 
