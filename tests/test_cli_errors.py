@@ -230,3 +230,17 @@ def test_int8_model_too_large_for_flash(fails: Fails, tmp_path: Path, tiny_data:
     msg = fails(*run_args(f"{src}:big8", str(tiny_data), "--dtype", "int8", "--quant", "pot",
                           "--calibrate", "8"))
     assert "does not fit stm32l452" in msg and "FLASH by" in msg
+
+
+@pytest.mark.parametrize("args", [
+    ["build", "--board", "apollo3", "--link", "semihost"],
+    ["build", "--board", "stm32l452", "--backend", "renode", "--link", "semihost"],
+    ["run", "--board", "stm32l452", "--backend", "renode", "--link", "semihost",
+     "--dataset", "digits"],
+])
+def test_semihosting_only_where_the_backend_carries_it(fails: Fails, tiny_model: str,
+                                                       args: list[str]) -> None:
+    """Semihosting firmware faults on a free-running core: refused before
+    anything is built, naming the links the backend has."""
+    msg = fails(*args, "--model", tiny_model)
+    assert "carries the uart link, not semihost" in msg and "BKPT" in msg

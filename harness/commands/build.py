@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from harness.backends import get_backend, get_board
+from harness.backends import get_board, resolve_board_backend
 from harness.build.firmware import Firmware
 from harness.commands import Command
 from harness.commands.options import add_data_dir, add_model, quant_request
@@ -57,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
     from harness.run.quantize import quant_for
 
     board = get_board(args.board)
+    _, backend = resolve_board_backend(board.name, args.backend or board.backends[0])
+    link = backend.check_link(args.link)  # before the model: a refusal costs nothing
     engine = get_engine(args.engine)
     graph = load_graph(args.model)
-    backend = get_backend(args.backend or board.backends[0])
-    link = args.link or backend.link
     dtype = engine.check_dtype(args.dtype)
     quant, _record = quant_for(graph, engine, dtype, args.dataset, quant_request(args),
                                args.data_dir)

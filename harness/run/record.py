@@ -60,7 +60,7 @@ def new_record(p: Prepared, backend: str) -> RunRecord:
         build_id=fw.build_id, clock_hz=p.board.clock_hz, rom_bytes=fw.memory.rom_bytes,
         ram_bytes=fw.memory.ram_bytes, arena_bytes=fw.arena_bytes,
         stack_reserved_bytes=fw.memory.stack_reserved_bytes, n_outputs=fw.n_outputs,
-        firmware_dir=str(fw.dir), meter=req.meter)
+        firmware_dir=str(fw.dir), meter=req.meter, link=fw.link)
 
 
 def open_run(store: Store, p: Prepared, backend: str) -> tuple[int, int]:
@@ -77,6 +77,9 @@ def open_run(store: Store, p: Prepared, backend: str) -> tuple[int, int]:
             shown = None if want is None else str(want)
             raise ConfigError(f"run {run_id} was made with {key} {row[key]!r}, not "
                               f"{shown!r}: resume it with the same arguments")
+    if row["link"] is not None and row["link"] != record.link:
+        raise ConfigError(f"run {run_id} was made with --link {row['link']}: resume it with "
+                          f"the same arguments")
     if bool(row["per_layer"]) != p.req.per_layer:
         made = "with" if row["per_layer"] else "without"
         raise ConfigError(f"run {run_id} was made {made} --per-layer: resume it with the same "

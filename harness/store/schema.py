@@ -64,6 +64,7 @@ class RunRecord:
     trace_file: str | None = column("TEXT", "the power trace (Parquet) of a measured run")
     meter: str | None = column("TEXT", "--meter URI the run was measured with")
     reference: str | None = column("TEXT", "outputs compared with: integer | float")
+    link: str | None = column("TEXT", "the firmware's host link: uart | semihost")
 
 
 # Columns the store itself keeps for every run, before the record's.
