@@ -1,0 +1,102 @@
+"""The device link under faults, on the real emulator: a relay between bench
+and QEMU (tests/sims/qemu_relay.py) damages frames in both directions.
+
+Real arm-none-eabi-gcc builds, real QEMU (behind the relay), real SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import Bench
+from hostc import needs_emulator
+
+from harness.store.store import Store
+
+sys.path.insert(0, str(Path(__file__).parent / "sims"))
+import qemu_relay  # noqa: E402
+
+pytestmark = needs_emulator
+N = 300  # samples of the semihosting fault-injection run
+# (link, samples, damage every Nth frame of each direction): at least one of
+# each fault in each direction. The USART moves 40 KB/s, semihosting MB/s:
+# the uart run is shorter and damaged more densely (17 %; semihost 5 %).
+FAULTY_RUNS = [("semihost", N, 20), ("uart", 100, 6)]
+
+Relay = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Relay:
+    """``relay(FAULT_EVERY=20, ...)``: an environment in which bench's
+    qemu-system-arm is the relay, configured by BENCH_RELAY_<key> = value."""
+    real = shutil.which("qemu-system-arm")
+    assert real is not None
+    bin_dir = qemu_relay.install(tmp_path / "relay-bin", real)
+    state = tmp_path / "relay-state"
+    state.mkdir()
+
+    def env(**settings: object) -> dict[str, str]:
+        return {**os.environ, "PATH": f"{bin_dir.parent}{os.pathsep}{os.environ['PATH']}",
+                "BENCH_RELAY_STATE": str(state),
+                **{f"BENCH_RELAY_{k}": str(v) for k, v in settings.items()}}
+
+    env.state = state  # type: ignore[attr-defined]
+    return env
+
+
+@pytest.fixture
+def data300(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(5)
+    path = tmp_path / "d300.npz"
+    np.savez(path, x=rng.normal(size=(N, 3, 32)).astype(np.float32),
+             y=rng.integers(0, 3, size=N))
+    return path
+
+
+def exported(bench_main: Bench, db: Path, run_id: int, out: Path) -> dict[str, np.ndarray]:
+    p = bench_main("export", str(run_id), "-o", str(out), "--db", str(db))
+    assert p.returncode == 0, p.stderr
+    with np.load(out) as f:
+        return {k: f[k] for k in f.files}
+
+
+def last_run(db: Path) -> int:
+    with Store(db) as store:
+        return store.run_ids()[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("link,samples,every", FAULTY_RUNS)
+def test_damaged_frames_lose_nothing(bench_main: Bench, relay: Relay, tiny_model: str,
+                                     data300: Path, tmp_path: Path, link: str, samples: int,
+                                     every: int) -> None:
+    """Frames of both directions damaged, every kind of damage in each: the
+    run completes with every sample once and the very outputs and
+    instruction counts of an undisturbed semihosting run."""
+    db = tmp_path / "r.db"
+    args = ["run", "--board", "stm32l452", "--model", tiny_model, "--dataset", str(data300),
+            "--db", str(db), "--limit", str(samples), "--json"]
+    clean = bench_main(*args, "--link", "semihost")  # the fast link, undisturbed
+    assert clean.returncode == 0, clean.stderr
+    want = exported(bench_main, db, last_run(db), tmp_path / "clean.npz")
+
+    faulty = bench_main(*args, "--link", link, env=relay(FAULT_EVERY=every, SEED=7))
+    assert faulty.returncode == 0, faulty.stderr
+    got = exported(bench_main, db, last_run(db), tmp_path / "faulty.npz")
+
+    faults, frames = qemu_relay.read_log(relay.state)  # type: ignore[attr-defined]
+    for direction in ("h2d", "d2h"):
+        kinds = {k for d, k in faults if d == direction}
+        assert kinds == set(qemu_relay.FAULTS), (direction, kinds)
+    assert len(faults) >= 0.02 * sum(frames.values()), (len(faults), frames)
+    assert list(got["index"]) == list(range(samples))  # none lost, none twice
+    for key in ("outputs", "counts", "labels", "predicted"):
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    assert str(got["count_kind"]) == "instructions"
