@@ -22,7 +22,9 @@ COLUMNS = ("run", "status", "board", "backend", "engine", "dtype", "quant_scheme
            "rom_ratio", "ram_ratio", "stack_ratio", "accuracy_delta_pp", "source",
            "published_metric", "published_value", "published_unit",
            # added with power meters: median energy per inference and how it was obtained
-           "energy_uj", "energy_kind")
+           "energy_uj", "energy_kind",
+           # samples whose outputs were NaN/inf: stored, never counted as predictions
+           "nonfinite_samples")
 # Columns that are a stored run's own fields, as the store has them.
 STORED = tuple(c for c in COLUMNS if c in {f.name for f in fields(RunSummary)})
 

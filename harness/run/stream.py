@@ -55,13 +55,17 @@ def stream(store: Store, run_id: int, target: Target, board: Board, data: Datase
                 assert facts is not None
                 store.update_run(run_id, energy_kind=estimate.LABEL,
                                  energy_basis=estimate.basis(board, facts, count.kind))
+        # NaN/inf outputs are what the device gave: stored and flagged, never
+        # an argmax (NaN's would be 0) nor an error figure (SQLite drops NaN).
+        nonfinite = int(np.count_nonzero(~np.isfinite(res.output)))
         store.add_sample(run_id, Sample(
-            idx=i, label=int(data.y[i]), predicted=int(np.argmax(res.output)),
+            idx=i, label=int(data.y[i]),
+            predicted=-1 if nonfinite else int(np.argmax(res.output)),
             count=count.value if count is not None else 0,
             raw_count=count.raw if count is not None else 0,
             stack_bytes=res.stack_bytes or 0,
-            max_abs_error=float(np.max(np.abs(res.output - reference[i]))),
-            output=res.output, layers=res.layers,
+            max_abs_error=None if nonfinite else float(np.max(np.abs(res.output - reference[i]))),
+            output=res.output, layers=res.layers, nonfinite_outputs=nonfinite,
             energy_uj=estimate.estimate_uj(count.value, count.kind, facts)  # type: ignore[union-attr,arg-type]
             if can_estimate else None))
         streamed.append(i)

@@ -82,7 +82,7 @@ class Sample:
 
     idx: int = required("INTEGER", "position in the dataset")
     label: int = required("INTEGER")
-    predicted: int = required("INTEGER")
+    predicted: int = required("INTEGER", "argmax of the outputs; -1: no prediction (NaN/inf)")
     count: int = required("INTEGER", "in the run's count_kind; 0 when that is NULL")
     raw_count: int = required("INTEGER", "as the device sent it (timer ticks or cycles)")
     stack_bytes: int = required("INTEGER", "stack high-water mark after this inference")
@@ -91,6 +91,8 @@ class Sample:
     # per-layer instructions, in manifest order (--per-layer): table layer_counts
     layers: tuple[int, ...] = field(default=(), metadata={"sql": None})
     energy_uj: float | None = column("REAL", "per inference; runs.energy_kind says which")
+    nonfinite_outputs: int | None = column(
+        "INTEGER", "how many outputs were NaN or inf: the sample is stored, no prediction")
 
 
 SAMPLE_HEAD = (("run_id", "INTEGER NOT NULL REFERENCES runs(run_id)", ""),)

@@ -35,7 +35,8 @@ class RunSummary(RunRecord):
     count_min: int | None = None
     count_max: int | None = None
     stack_bytes: int | None = None  # measured high-water mark
-    max_abs_error: float | None = None
+    max_abs_error: float | None = None  # over the samples whose outputs are finite
+    nonfinite_samples: int = 0  # samples with NaN/inf outputs: stored, never a prediction
     energy_uj: float | None = None  # median per inference
     energy_min_uj: float | None = None
     energy_max_uj: float | None = None
@@ -150,10 +151,11 @@ class Store:
             with self._db:
                 self._db.execute(
                     "INSERT INTO samples (run_id, idx, label, predicted, count, raw_count,"
-                    " stack_bytes, max_abs_error, output, energy_uj)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " stack_bytes, max_abs_error, output, energy_uj, nonfinite_outputs)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (run_id, s.idx, s.label, s.predicted, s.count, s.raw_count, s.stack_bytes,
-                     s.max_abs_error, s.output.astype("<f4").tobytes(), s.energy_uj))
+                     s.max_abs_error, s.output.astype("<f4").tobytes(), s.energy_uj,
+                     s.nonfinite_outputs))
                 self._db.executemany(
                     "INSERT INTO layer_counts (run_id, idx, layer, count) VALUES (?, ?, ?, ?)",
                     [(run_id, s.idx, i, c) for i, c in enumerate(s.layers)])
@@ -188,11 +190,12 @@ class Store:
 
     def samples(self, run_id: int) -> list[Sample]:
         rows = self._db.execute(
-            "SELECT idx, label, predicted, count, raw_count, stack_bytes, max_abs_error, output"
-            " FROM samples WHERE run_id = ? ORDER BY idx", (run_id,))
+            "SELECT idx, label, predicted, count, raw_count, stack_bytes, max_abs_error, output,"
+            " nonfinite_outputs FROM samples WHERE run_id = ? ORDER BY idx", (run_id,))
         return [Sample(idx=idx, label=label, predicted=pred, count=count, raw_count=raw,
-                       stack_bytes=stack, max_abs_error=err, output=np.frombuffer(out, "<f4"))
-                for idx, label, pred, count, raw, stack, err, out in rows]
+                       stack_bytes=stack, max_abs_error=err, output=np.frombuffer(out, "<f4"),
+                       nonfinite_outputs=bad)
+                for idx, label, pred, count, raw, stack, err, out, bad in rows]
 
     # -- summaries --------------------------------------------------------------
 
@@ -208,8 +211,8 @@ class Store:
                               accuracy=m.get("accuracy"), count_per_inference=count,
                               count_min=count, count_max=count)
         rows = self._db.execute(
-            "SELECT label = predicted, count, stack_bytes, max_abs_error, energy_uj FROM samples "
-            "WHERE run_id = ?", (run_id,)).fetchall()
+            "SELECT label = predicted, count, stack_bytes, max_abs_error, energy_uj, "
+            "COALESCE(nonfinite_outputs, 0) FROM samples WHERE run_id = ?", (run_id,)).fetchall()
         # Host runs (count_kind NULL) measured no count and no stack.
         counted = run["count_kind"] is not None
         counts = [r[1] for r in rows] if counted else []
@@ -224,6 +227,7 @@ class Store:
             count_min=min(counts) if counts else None, count_max=max(counts) if counts else None,
             stack_bytes=max((r[2] for r in rows), default=None) if counted else None,
             max_abs_error=max(errors) if errors else None,
+            nonfinite_samples=sum(1 for r in rows if r[5]),
             energy_uj=statistics.median(energy) if energy else None,
             energy_min_uj=min(energy) if energy else None,
             energy_max_uj=max(energy) if energy else None)
