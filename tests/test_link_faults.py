@@ -1,5 +1,6 @@
 """The device link under faults, on the real emulator: a relay between bench
-and QEMU (tests/sims/qemu_relay.py) damages frames in both directions.
+and QEMU (tests/sims/qemu_relay.py) damages frames in both directions, and
+QEMU is killed during the handshake.
 
 Real arm-none-eabi-gcc builds, real QEMU (behind the relay), real SQLite.
 """
@@ -100,3 +101,20 @@ def test_damaged_frames_lose_nothing(bench_main: Bench, relay: Relay, tiny_model
     for key in ("outputs", "counts", "labels", "predicted"):
         np.testing.assert_array_equal(got[key], want[key], err_msg=key)
     assert str(got["count_kind"]) == "instructions"
+
+
+@pytest.mark.parametrize("link", ["semihost", "uart"])
+def test_qemu_killed_during_the_handshake_is_one_true_line(
+        bench_main: Bench, relay: Relay, tiny_model: str, tiny_data: Path, tmp_path: Path,
+        link: str) -> None:
+    db = tmp_path / "r.db"
+    p = bench_main("run", "--board", "stm32l452", "--model", tiny_model, "--dataset",
+                   str(tiny_data), "--limit", "3", "--link", link, "--db", str(db),
+                   env=relay(KILL_ON_HELLO="1"))
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    line = lines[0]
+    assert line.startswith("bench: error: no handshake from stm32l452 on qemu"), line
+    assert "QEMU was killed by SIGKILL (not running)" in line and "is running" not in line
+    run_id = last_run(db)
+    assert f"--resume {run_id}" in line

@@ -104,8 +104,10 @@ def test_emulator_death_marks_incomplete_and_resume_finishes(
             killed.append(_kill_qemu_children())
 
     req = RunRequest("stm32l452", "qemu", tiny_model, str(tiny_data), limit=15, max_restarts=0)
-    with pytest.raises(BackendError, match="incomplete.*--resume"):
+    with pytest.raises(BackendError, match="incomplete.*--resume") as e:
         run(req, db, progress=progress)
+    # What is true of the emulator at that moment, however soon after the kill.
+    assert "QEMU was killed by SIGKILL (not running)" in str(e.value)
     assert killed == [1]
     with Store(db) as store:
         run_id = store.run_ids()[-1]
