@@ -1,6 +1,6 @@
 """The device link under faults, on the real emulator: a relay between bench
 and QEMU (tests/sims/qemu_relay.py) damages frames in both directions, and
-QEMU is killed during the handshake.
+QEMU is killed while starting, during the handshake and mid-run.
 
 Real arm-none-eabi-gcc builds, real QEMU (behind the relay), real SQLite.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,8 @@ import pytest
 from conftest import Bench
 from hostc import needs_emulator
 
+from harness.run.execute import run
+from harness.run.request import RunRequest
 from harness.store.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent / "sims"))
@@ -101,6 +104,35 @@ def test_damaged_frames_lose_nothing(bench_main: Bench, relay: Relay, tiny_model
     for key in ("outputs", "counts", "labels", "predicted"):
         np.testing.assert_array_equal(got[key], want[key], err_msg=key)
     assert str(got["count_kind"]) == "instructions"
+
+
+def test_qemu_killed_while_starting_keeps_the_instruction_counter(
+        relay: Relay, tiny_model: str, tiny_data: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """QEMU dies of SIGKILL as it starts (launches 1 and 3) and mid-run
+    (launch 2, at sample 3): every start is retried with the plugin, so the
+    whole run is counted by it, as an undisturbed run is."""
+    clean = run(RunRequest("stm32l452", "qemu", tiny_model, str(tiny_data), limit=8),
+                tmp_path / "clean.db")
+    for key, value in relay(KILL_AT_START="1,3").items():
+        monkeypatch.setenv(key, value)
+    state: Path = relay.state  # type: ignore[attr-defined]
+
+    def progress(done: int, total: int) -> None:
+        if done == 3:
+            pid = qemu_relay.qemu_pid(state, 2)
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+
+    db = tmp_path / "r.db"
+    s = run(RunRequest("stm32l452", "qemu", tiny_model, str(tiny_data), limit=8), db,
+            progress=progress)
+    assert (state / "launches").read_text() == "4"
+    assert s.status == "complete" and s.samples == 8
+    assert s.timer_kind == clean.timer_kind == "tcg_plugin"
+    with Store(db) as a, Store(tmp_path / "clean.db") as b:
+        assert ([x.count for x in a.samples(s.run_id)]
+                == [x.count for x in b.samples(clean.run_id)])
 
 
 @pytest.mark.parametrize("link", ["semihost", "uart"])

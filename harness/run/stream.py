@@ -34,6 +34,11 @@ def stream(store: Store, run_id: int, target: Target, board: Board, data: Datase
     facts = estimate.power_facts(board)
     restarts = 0
     target.start()
+    stored_kind = store.run_row(run_id)["timer_kind"]
+    if done and stored_kind not in (None, target.timer_kind):
+        raise BackendError(f"run {run_id} was counted by {stored_kind}, this target counts "
+                           f"{target.timer_kind}: a run never mixes count sources (start a new "
+                           f"run, or resume where {stored_kind} is available)")
     store.update_run(run_id, timer_kind=target.timer_kind)
     pos = 0
     while pos < len(todo):

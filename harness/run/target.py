@@ -114,7 +114,13 @@ class DeviceTarget(Target):
             self.close()
             raise
         check_device(self.info, self.fw)
-        self.timer_kind = self.session.count_source or self.info.timer_kind
+        counts = self.session.count_source or self.info.timer_kind
+        if self.timer_kind is not None and counts != self.timer_kind:
+            # A restart that counts differently would mix two units in one run.
+            self.close()
+            raise BackendError(f"{self.backend} restarted counting {counts}, not "
+                               f"{self.timer_kind} as before: a run never mixes count sources")
+        self.timer_kind = counts
 
     def infer(self, x: np.ndarray, index: int) -> Result:
         assert self.link is not None and self.session is not None, "start() first"
