@@ -12,6 +12,7 @@ from harness.errors import BenchError, ConfigError
 from harness.kinds import RunStatus
 from harness.model.ir import graph_hash, numel
 from harness.paths import ROOT
+from harness.processes import Interrupted
 from harness.run.prepare import Prepared
 from harness.store.schema import RunRecord
 from harness.store.store import Store, input_shape_text
@@ -68,9 +69,12 @@ def open_run(store: Store, p: Prepared, backend: str) -> tuple[int, int]:
     --resume the stored one, refused when it was made differently."""
     record = new_record(p, backend)
     if p.req.resume is None:
-        return store.create_run(record), p.n
+        run_id = store.create_run(record)
+        store.hold_run(run_id)
+        return run_id, p.n
     run_id = p.req.resume
     row = store.run_row(run_id)
+    store.hold_run(run_id)  # before anything is changed: a second --resume stops here
     for key in SAME_ON_RESUME:
         want = getattr(record, key)
         if row[key] != want:
@@ -91,13 +95,18 @@ def open_run(store: Store, p: Prepared, backend: str) -> tuple[int, int]:
 @contextlib.contextmanager
 def incomplete_on_failure(store: Store, run_id: int) -> Iterator[None]:
     """Whatever stops a run keeps what it stored and marks it incomplete; a
-    BenchError's one line then says how to continue it."""
+    BenchError's or an interrupt's one line then says how to continue it."""
     try:
         yield
     except BaseException as e:
-        note = str(e) if isinstance(e, BenchError) else f"interrupted ({type(e).__name__})"
-        store.finish_run(run_id, RunStatus.INCOMPLETE, note=note)
+        hint = f"run {run_id} is stored as incomplete: continue it with --resume {run_id}"
         if isinstance(e, BenchError):
-            raise type(e)(f"{e}; run {run_id} is stored as incomplete: continue it with "
-                          f"--resume {run_id}") from e
+            store.finish_run(run_id, RunStatus.INCOMPLETE, note=str(e))
+            raise type(e)(f"{e}; {hint}") from e
+        if isinstance(e, KeyboardInterrupt):
+            signum = e.signum if isinstance(e, Interrupted) else 2
+            store.finish_run(run_id, RunStatus.INCOMPLETE,
+                             note=f"interrupted ({Interrupted('', signum).signal_name})")
+            raise Interrupted(hint, signum) from e
+        store.finish_run(run_id, RunStatus.INCOMPLETE, note=f"interrupted ({type(e).__name__})")
         raise

@@ -6,7 +6,10 @@ in flight and ``bench run --resume RUN_ID`` continues where the run stopped.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import sqlite3
 import statistics
 from dataclasses import asdict, dataclass
@@ -52,6 +55,7 @@ def _now() -> str:
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._locks: int | None = None  # the run lock file, once a run is held
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=30)
@@ -73,6 +77,29 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+        if self._locks is not None:
+            os.close(self._locks)  # releases the runs held
+            self._locks = None
+
+    def hold_run(self, run_id: int) -> None:
+        """Hold ``run_id`` while this store is open: another bench process
+        that wants it (a second --resume of it) is refused, instead of both
+        storing the same samples. A byte-range lock at offset ``run_id`` of
+        a file beside the database: the kernel drops it when this process
+        ends, however it ends, so no stale lock outlives a killed run.
+        (POSIX locks belong to the process: one process holds a run once.)"""
+        lock_path = self.path.with_name(self.path.name + "-runlock")
+        try:
+            if self._locks is None:
+                self._locks = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.lockf(self._locks, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, run_id)
+        except OSError as e:
+            if e.errno in (errno.EACCES, errno.EAGAIN):
+                raise ConfigError(f"run {run_id} in {self.path} is being measured by another "
+                                  f"bench process right now: let it finish, or stop it, "
+                                  f"before resuming it") from e
+            raise StoreError(f"cannot lock run {run_id} ({lock_path}): "
+                             f"{e.strerror or e}") from e
 
     def __enter__(self) -> Store:
         return self

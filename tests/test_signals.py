@@ -1,0 +1,138 @@
+"""Signals and processes, as a user and a CI runner send them: Ctrl-C and
+SIGTERM stop a run or a sweep at once leaving it resumable, SIGKILL of a
+sweep's main process or of its process group leaves no worker or emulator
+behind, and one run is measured by one process at a time.
+
+Real bench processes, real QEMU, real SQLite, real signals. Every process a
+test starts carries a marker in its environment, which its children
+(workers, QEMU) inherit: ``left()`` finds any still running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import Bench
+from hostc import needs_emulator
+
+pytestmark = needs_emulator
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = [sys.executable, "-m", "harness.cli"]
+MARK = "BENCH_TEST_MARK"
+
+
+def left(mark: str) -> list[str]:
+    """Processes still running (zombies aside) whose environment has ``mark``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if f"{MARK}={mark}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(f"{proc.name}: {(proc / 'cmdline').read_bytes()[:120]!r}")
+        except OSError:
+            continue  # gone meanwhile, or a zombie
+    return found
+
+
+def no_process_left(mark: str, within_s: float = 5.0) -> None:
+    deadline = time.monotonic() + within_s
+    while (still := left(mark)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not still, still
+
+
+def start(*args: str, mark: str) -> subprocess.Popen:
+    """bench in a session of its own, SIGINT as a terminal leaves it (the
+    test runner may ignore it, and children inherit that)."""
+    return subprocess.Popen(
+        [*BENCH, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, MARK: mark}, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    if not db.exists():
+        return []
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        return con.execute(sql).fetchall()
+    except sqlite3.OperationalError:  # the tables are not made yet
+        return []
+    finally:
+        con.close()
+
+
+def stored(db: Path) -> int:
+    rows = query(db, "SELECT count(*) FROM samples")
+    return rows[0][0] if rows else 0
+
+
+def wait_until(cond: Callable[[], bool], proc: subprocess.Popen, what: str,
+               timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert proc.poll() is None, f"bench ended before {what}: {proc.communicate()[1]}"
+        assert time.monotonic() < deadline, f"never {what}"
+        time.sleep(0.05)
+
+
+def one_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+@pytest.fixture
+def long_data(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(11)
+    path = tmp_path / "long.npz"
+    np.savez(path, x=rng.normal(size=(3000, 3, 32)).astype(np.float32),
+             y=rng.integers(0, 3, size=3000))
+    return path
+
+
+@pytest.mark.slow
+def test_a_run_is_measured_by_one_process_and_sigterm_stops_it_resumable(
+        bench_main: Bench, tiny_model: str, long_data: Path, tmp_path: Path) -> None:
+    """While a run streams, a --resume of it is refused with one line and
+    stores nothing; SIGTERM then stops the run as Ctrl-C does: marked
+    incomplete, one line saying how to resume, its emulator gone."""
+    db = tmp_path / "r.db"
+    mark = uuid.uuid4().hex
+    # The console UART (about 100 samples/s here): slow enough to be caught mid-run.
+    args = ["run", "--board", "stm32l452", "--model", tiny_model, "--dataset", str(long_data),
+            "--link", "uart", "--db", str(db)]
+    first = start(*args, mark=mark)
+    wait_until(lambda: stored(db) >= 10, first, "10 samples were stored")
+    run_id = query(db, "SELECT max(run_id) FROM runs")[0][0]
+
+    second = bench_main(*args, "--resume", str(run_id))  # another process: this one
+    assert second.returncode == 2, second.stderr
+    assert one_line(second.stderr) == (
+        f"bench: error: run {run_id} in {db} is being measured by another bench process right "
+        f"now: let it finish, or stop it, before resuming it")
+    assert first.poll() is None  # the first goes on, undisturbed
+    assert query(db, "SELECT status FROM runs") == [("running",)]
+
+    first.send_signal(signal.SIGTERM)
+    _, err = first.communicate(timeout=30)
+    assert first.returncode == 128 + signal.SIGTERM, err
+    assert one_line(err) == (f"bench: interrupted (SIGTERM): run {run_id} is stored as "
+                             f"incomplete: continue it with --resume {run_id}")
+    assert query(db, "SELECT status, note FROM runs") == [("incomplete",
+                                                           "interrupted (SIGTERM)")]
+    # Every sample once (the primary key would refuse a second) and in order.
+    idx = [r[0] for r in query(db, "SELECT idx FROM samples ORDER BY idx")]
+    assert idx == list(range(len(idx))) and len(idx) >= 10
+    no_process_left(mark)
