@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from collections.abc import Callable
@@ -136,3 +137,84 @@ def test_a_run_is_measured_by_one_process_and_sigterm_stops_it_resumable(
     idx = [r[0] for r in query(db, "SELECT idx FROM samples ORDER BY idx")]
     assert idx == list(range(len(idx))) and len(idx) >= 10
     no_process_left(mark)
+
+
+SWEEP_SAMPLES = 1500  # per run: about 2 s of streaming each, time to stop it mid-way
+# How a sweep is stopped, in a row: (name, signal, to the whole process group?)
+WAYS = [("mid-start-up", signal.SIGKILL, False), ("Ctrl-C", signal.SIGINT, True),
+        ("SIGTERM", signal.SIGTERM, False), ("SIGKILL of the parent", signal.SIGKILL, False),
+        ("SIGKILL of the group", signal.SIGKILL, True)]
+
+
+@pytest.mark.slow
+def test_a_sweep_stopped_five_ways_resumes_to_the_end_leaving_no_process(
+        tiny_model: str, tmp_path: Path) -> None:
+    """One sweep stopped five ways in a row, resumed after each: a stop
+    by signal ends it within seconds with one line saying how to resume, and
+    no run left 'running'; after any stop no bench, worker or QEMU process is
+    left; finished runs are never redone, interrupted ones continue; at the
+    end every run is complete with every sample once."""
+    rng = np.random.default_rng(3)
+    data = tmp_path / "many.npz"
+    np.savez(data, x=rng.normal(size=(SWEEP_SAMPLES, 3, 32)).astype(np.float32),
+             y=rng.integers(0, 3, size=SWEEP_SAMPLES))
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(textwrap.dedent(f"""
+        name = "stopped"
+        engines = ["native"]
+        dtypes = ["float32", "int8"]
+        [[target]]
+        board = "stm32l452"
+        backend = "qemu"
+        [[model]]
+        model = "{tiny_model}"
+        dataset = "{data}"
+        [quant]
+        calibrate = 20
+    """))
+    db = tmp_path / "s.db"
+    runs_sql = ("SELECT r.run_id, r.status, r.finished_at, (SELECT count(*) FROM samples s "
+                "WHERE s.run_id = r.run_id) FROM runs r ORDER BY r.run_id")
+    for i, (way, sig, group) in enumerate(WAYS):
+        mark = uuid.uuid4().hex
+        before = {r[0]: r for r in query(db, runs_sql)}
+        n0 = stored(db)
+        proc = start("sweep", str(sweep), "--workers", "1", "--db", str(db),
+                     *(["--resume"] if i else []), mark=mark)
+        if way == "mid-start-up":  # the workers exist, no sample is stored yet
+            wait_until(lambda: len(left(mark)) >= 3, proc, "the workers started")  # noqa: B023
+            assert stored(db) == n0
+        else:
+            wait_until(lambda: stored(db) >= n0 + 30, proc, f"samples were stored ({way})")  # noqa: B023
+        sent = time.monotonic()
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+        assert proc.returncode in (128 + sig, -sig), (way, proc.returncode, err)
+        if sig != signal.SIGKILL:
+            assert took < 10, (way, took)
+            # The banner, then bench's one line; nothing from the workers.
+            banner, line = err.strip().splitlines()
+            assert banner.startswith("sweep stopped: 2 runs, 1 worker"), err
+            assert line.startswith(f"bench: interrupted ({signal.Signals(sig).name}): sweep 1 "
+                                   f"stopped; "), err
+            assert err.rstrip().endswith(f"'bench sweep {sweep} --resume --db {db}'"), err
+            assert all(status != "running" for _, status, _, _ in query(db, runs_sql)), way
+        no_process_left(mark)
+        after = {r[0]: r for r in query(db, runs_sql)}
+        for run_id, row in before.items():
+            if row[1] == "complete":
+                assert after[run_id] == row, way  # a finished run is never redone
+
+    final = subprocess.run([*BENCH, "sweep", str(sweep), "--db", str(db), "--resume"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr
+    rows = query(db, runs_sql)
+    assert [(status, n) for _, status, _, n in rows] == [("complete", SWEEP_SAMPLES)] * 2, rows
+    for run_id, *_ in rows:
+        idx = [r[0] for r in query(db, f"SELECT idx FROM samples WHERE run_id = {run_id} "
+                                       f"ORDER BY idx")]
+        assert idx == list(range(SWEEP_SAMPLES))

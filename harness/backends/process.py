@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from harness.backends.base import Session
 from harness.errors import BackendError
+from harness.processes import dies_with_us
 
 PORT_TRIES = 5
 VERSION = re.compile(r"\d+\.\d+(?:\.\d+)*")
@@ -135,8 +136,10 @@ def start_on_free_port(name: str, command: Callable[[int], list[str]],
         log = temp_log(f"bench-{name.lower()}-")
         with log.open("w") as out:
             try:
+                # The emulator dies with us, however we end (a sweep worker
+                # killed by SIGKILL runs no cleanup).
                 proc = subprocess.Popen(command(port), stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT)
+                                        stderr=subprocess.STDOUT, preexec_fn=dies_with_us())
             except OSError as e:
                 log.unlink(missing_ok=True)
                 raise BackendError(f"{name} did not start: {e}") from e

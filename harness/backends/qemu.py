@@ -44,6 +44,7 @@ from harness.boards import Board
 from harness.checks import Check, output
 from harness.errors import BackendError, ToolMissingError
 from harness.kinds import CountKind, LinkKind
+from harness.processes import dies_with_us
 
 QEMU = "qemu-system-arm"
 ICOUNT = "shift=0,align=off,sleep=on"
@@ -243,7 +244,8 @@ class QemuBackend(Backend):
         try:
             with log.open("w") as err:
                 proc = subprocess.Popen(self.command(board, elf, LinkKind.SEMIHOST, plugin=plugin),
-                                        stdin=master, stdout=master, stderr=err)
+                                        stdin=master, stdout=master, stderr=err,
+                                        preexec_fn=dies_with_us())
         finally:
             os.close(master)
         return QemuSession(proc, os.ttyname(slave), log, pty_fd=slave, plugin=plugin)
