@@ -8,7 +8,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 
-from harness.errors import BenchError, ConfigError
+from harness.errors import BenchError, ConfigError, StoreError
 from harness.kinds import RunStatus
 from harness.model.ir import graph_hash, numel
 from harness.paths import ROOT
@@ -99,14 +99,23 @@ def incomplete_on_failure(store: Store, run_id: int) -> Iterator[None]:
     try:
         yield
     except BaseException as e:
-        hint = f"run {run_id} is stored as incomplete: continue it with --resume {run_id}"
         if isinstance(e, BenchError):
-            store.finish_run(run_id, RunStatus.INCOMPLETE, note=str(e))
+            note = str(e)
+        elif isinstance(e, KeyboardInterrupt):
+            signum = e.signum if isinstance(e, Interrupted) else 2
+            note = f"interrupted ({Interrupted('', signum).signal_name})"
+        else:
+            note = f"interrupted ({type(e).__name__})"
+        try:
+            store.finish_run(run_id, RunStatus.INCOMPLETE, note=note)
+            hint = f"run {run_id} is stored as incomplete: continue it with --resume {run_id}"
+        except StoreError:
+            # Still no room (the store has checkpointed its WAL to make
+            # some): the run stays 'running', and resumes all the same.
+            hint = (f"run {run_id} could not be marked incomplete: continue it with --resume "
+                    f"{run_id} once {store.path} can be written")
+        if isinstance(e, BenchError):
             raise type(e)(f"{e}; {hint}") from e
         if isinstance(e, KeyboardInterrupt):
-            signum = e.signum if isinstance(e, Interrupted) else 2
-            store.finish_run(run_id, RunStatus.INCOMPLETE,
-                             note=f"interrupted ({Interrupted('', signum).signal_name})")
             raise Interrupted(hint, signum) from e
-        store.finish_run(run_id, RunStatus.INCOMPLETE, note=f"interrupted ({type(e).__name__})")
         raise

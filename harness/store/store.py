@@ -6,6 +6,7 @@ in flight and ``bench run --resume RUN_ID`` continues where the run stopped.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -48,6 +49,9 @@ class RunSummary(RunRecord):
         return asdict(self)
 
 
+WAL_LIMIT_BYTES = 1 << 20
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -61,6 +65,9 @@ class Store:
             self._db = sqlite3.connect(path, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # After each checkpoint the WAL file is cut back to this size:
+            # a long run does not keep megabytes of it on disk.
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
             self._db.executescript(SCHEMA)
             self._migrate()
         except (sqlite3.Error, OSError) as e:
@@ -112,7 +119,15 @@ class Store:
             with self._db:
                 return self._db.execute(sql, args)
         except sqlite3.Error as e:
-            raise StoreError(f"cannot write to {self.path}: {e}") from e
+            raise self._write_failed(e) from e
+
+    def _write_failed(self, e: sqlite3.Error) -> StoreError:
+        """A write failed (a full disk, most often) and was rolled back.
+        Checkpoint the WAL into the database and truncate it: the space it
+        held is then free for the small write that marks the run incomplete."""
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return StoreError(f"cannot write to {self.path}: {e}")
 
     # -- runs -------------------------------------------------------------------
 
@@ -187,7 +202,7 @@ class Store:
                     "INSERT INTO layer_counts (run_id, idx, layer, count) VALUES (?, ?, ?, ?)",
                     [(run_id, s.idx, i, c) for i, c in enumerate(s.layers)])
         except sqlite3.Error as e:
-            raise StoreError(f"cannot write to {self.path}: {e}") from e
+            raise self._write_failed(e) from e
 
     def set_energy(self, run_id: int, energy_uj: dict[int, float], **run: object) -> None:
         """Per-sample energy and the run's energy fields, in one transaction."""
@@ -200,7 +215,7 @@ class Store:
                     self._db.execute(f"UPDATE runs SET {sets} WHERE run_id = ?",
                                      (*run.values(), run_id))
         except sqlite3.Error as e:
-            raise StoreError(f"cannot write to {self.path}: {e}") from e
+            raise self._write_failed(e) from e
 
     def layer_counts(self, run_id: int) -> dict[int, list[int]]:
         """Sample index -> per-layer instructions, for samples that have them."""
