@@ -16,6 +16,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -57,9 +58,16 @@ def _now() -> str:
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    """The results database. ``readonly``: for commands that only read
+    (report, export): the file must exist (nothing is created) and is never
+    written, so it can sit on a read-only disk or in a folder of another user."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = path
         self._locks: int | None = None  # the run lock file, once a run is held
+        if readonly:
+            self._db = _open_readonly(path)
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=30)
@@ -276,6 +284,34 @@ class Store:
 
     def summaries(self) -> list[RunSummary]:
         return [self.summary(r) for r in self.run_ids()]
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """``path`` opened for reading only (SQLite's ``mode=ro``). A WAL
+    database whose folder cannot be written (a read-only disk) cannot get
+    the shared-memory file even a reader needs: it is then opened
+    ``immutable``, which it is, as far as anyone here can change it."""
+    if not path.is_file():
+        raise StoreError(f"no results database at {path}: give --db the file that 'bench run' "
+                         f"or 'bench sweep' wrote")
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    for extra in ("", "&immutable=1"):
+        try:
+            db = sqlite3.connect(uri + extra, uri=True, timeout=30)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open results database {path}: {e}") from e
+        try:
+            db.execute("SELECT count(*) FROM runs").fetchone()
+            return db
+        except sqlite3.OperationalError as e:
+            db.close()
+            if "no such table" in str(e):
+                raise StoreError(f"{path} is not a bench results database (no runs table)") from e
+            error = e
+        except sqlite3.DatabaseError as e:  # not a database at all
+            db.close()
+            raise StoreError(f"{path} is not a bench results database: {e}") from e
+    raise StoreError(f"cannot read results database {path}: {error}")
 
 
 def input_shape_text(shape: tuple[int, ...]) -> str:
