@@ -28,6 +28,8 @@ from harness.link import (
     Link,
     LinkLost,
     frame,
+    parse_hello,
+    parse_result,
 )
 
 BUILD = b"\x42" * 8
@@ -196,3 +198,31 @@ def test_an_input_of_the_wrong_size_is_never_sent() -> None:
         with pytest.raises(ProtocolError, match="the device takes 256"):
             link.infer(bytes(IN_BYTES + 4))
         assert [t for t, _ in device.seen] == [1]  # only the HELLO went out
+
+
+INFO = parse_hello(hello_ack("b", BUILD))
+
+
+@settings(deadline=None)
+@given(st.binary(max_size=200), st.integers(0, 0xFFFF))
+def test_any_reply_body_is_an_inference_or_one_protocol_error(body: bytes, seq: int) -> None:
+    """Whatever body a CRC-valid frame carries, the host's parsers return a
+    checked result or raise ProtocolError (one line): never another error."""
+    for parse in (parse_hello, lambda p: parse_result(p, INFO, seq)):
+        try:
+            parse(body)
+        except ProtocolError:
+            pass
+
+
+@settings(deadline=None)
+@given(st.integers(0, 2**64 - 1), st.integers(0, INFO.stack_size_bytes), st.sampled_from([0, 1, 2]),
+       st.lists(st.integers(0, 2**32 - 1), max_size=8), st.binary(min_size=OUT_BYTES,
+                                                                  max_size=OUT_BYTES))
+def test_a_well_formed_result_reads_back_as_sent(count: int, stack: int, timer: int,
+                                                 layers: list[int], out: bytes) -> None:
+    body = (RESULT_HEADER.pack(count, stack, timer, 0, len(layers))
+            + struct.pack(f"<{len(layers)}I", *layers) + out)
+    got = parse_result(body, INFO)
+    assert (got.count, got.stack_bytes, got.layers, got.output) == (count, stack, tuple(layers),
+                                                                    out)
