@@ -150,3 +150,75 @@ def test_qemu_killed_during_the_handshake_is_one_true_line(
     assert "QEMU was killed by SIGKILL (not running)" in line and "is running" not in line
     run_id = last_run(db)
     assert f"--resume {run_id}" in line
+
+
+KILLS = 10
+
+
+@pytest.mark.slow
+def test_qemu_killed_at_random_points_resumed_each_time_equals_a_clean_run(
+        bench_main: Bench, tiny_model: str, data300: Path, tmp_path: Path) -> None:
+    """QEMU killed KILLS times at random points of a 300-sample run (each a
+    random moment after a random sample: mid-exchange as often as not), the
+    run resumed after each: every sample stored once, with the outputs and
+    instruction counts of an uninterrupted run (bench export of both)."""
+    import random
+    import subprocess
+    import threading
+
+    from harness.errors import BackendError
+
+    rng = random.Random(12)
+    db = tmp_path / "k.db"
+    clean = run(RunRequest("stm32l452", "qemu", tiny_model, str(data300), limit=N), db)
+    want = exported(bench_main, db, clean.run_id, tmp_path / "clean.npz")
+
+    def qemu_pid() -> int:
+        pids = subprocess.run(["pgrep", "-P", str(os.getpid()), "qemu-system-arm"],
+                              capture_output=True, text=True).stdout.split()
+        assert len(pids) == 1, pids
+        return int(pids[0])
+
+    at = sorted(rng.sample(range(1, N - 30), KILLS))  # the last lands well before the end
+    run_id: int | None = None
+    kills = 0
+    for attempt in range(KILLS + 1):
+        timers: list[threading.Timer] = []
+        first: list[int] = []
+        pid: list[int] = []
+
+        def progress(done: int, total: int) -> None:
+            # At the chosen sample, once this attempt has streamed one (not
+            # while QEMU starts); QEMU's pid is found at once, the kill lands
+            # a random moment later (pgrep alone can take longer than the run).
+            first.append(done) if not first else None  # noqa: B023
+            if attempt == KILLS or timers or done == first[0]:  # noqa: B023
+                return
+            if not pid:  # noqa: B023
+                pid.append(qemu_pid())  # noqa: B023
+            if done >= at[attempt]:  # noqa: B023
+                timers.append(threading.Timer(rng.uniform(0, 0.004), os.kill,  # noqa: B023
+                                              (pid[0], signal.SIGKILL)))  # noqa: B023
+                timers[0].start()  # noqa: B023
+
+        req = RunRequest("stm32l452", "qemu", tiny_model, str(data300), limit=N,
+                         resume=run_id, max_restarts=0)
+        try:
+            s = run(req, db, progress=progress)
+        except BackendError as e:
+            assert "QEMU was killed by SIGKILL" in str(e) and "--resume" in str(e), e
+            kills += 1
+            with Store(db) as store:
+                run_id = store.run_ids()[-1]
+                assert store.run_row(run_id)["status"] == "incomplete"
+            continue
+        finally:
+            for t in timers:
+                t.join()
+        assert s.status == "complete" and s.samples == N
+        break
+    assert kills == KILLS, kills  # every kill landed while the run was streaming
+    got = exported(bench_main, db, s.run_id, tmp_path / "killed.npz")
+    assert list(got["index"]) == list(range(N))  # none lost, none twice
+    for key in ("outputs", "counts", "labels", "predicted"):
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
