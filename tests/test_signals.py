@@ -46,6 +46,32 @@ def left(mark: str) -> list[str]:
     return found
 
 
+def tcp_sockets(mark: str) -> list[tuple[str, int]]:
+    """(local address, port) of every TCP socket the marked processes hold,
+    listening or connected (Linux /proc)."""
+    inodes: set[str] = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            if f"{MARK}={mark}".encode() not in (proc / "environ").read_bytes().split(b"\0"):
+                continue
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:["):-1])
+        except OSError:
+            continue
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ip_hex, port_hex = fields[1].rsplit(":", 1)
+                ip = (".".join(str(int(ip_hex[i:i + 2], 16)) for i in (6, 4, 2, 0))
+                      if len(ip_hex) == 8 else ip_hex)
+                found.append((ip, int(port_hex, 16)))
+    return found
+
+
 def no_process_left(mark: str, within_s: float = 5.0) -> None:
     deadline = time.monotonic() + within_s
     while (still := left(mark)) and time.monotonic() < deadline:
@@ -117,6 +143,9 @@ def test_a_run_is_measured_by_one_process_and_sigterm_stops_it_resumable(
     first = start(*args, mark=mark)
     wait_until(lambda: stored(db) >= 10, first, "10 samples were stored")
     run_id = query(db, "SELECT max(run_id) FROM runs")[0][0]
+    # QEMU's console socket and bench's end of it: on the loopback only.
+    sockets = tcp_sockets(mark)
+    assert sockets and {ip for ip, _ in sockets} == {"127.0.0.1"}, sockets
 
     second = bench_main(*args, "--resume", str(run_id))  # another process: this one
     assert second.returncode == 2, second.stderr
