@@ -8,7 +8,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test check lint bench clean
+.PHONY: setup demo test check lint bench fuzz clean
 
 setup: $(STAMP)
 	@bash scripts/install-system.sh
@@ -42,6 +42,29 @@ test: setup
 check: setup
 	$(VENV)/bin/ruff check harness tests examples benchmarks
 	$(PY) -m pytest -q -m "not emulator and not slow"
+
+# The firmware's frame loop (firmware/runtime/main.c) under libFuzzer, built
+# for the host with clang's address and undefined-behaviour sanitizers (see
+# firmware/fuzz/frame_loop_fuzz.c). Runs FUZZ_TIME seconds; the corpus it
+# grows stays in build/fuzz/corpus for the next run; a crash is written to
+# build/fuzz/ and fails the target.
+FUZZ_TIME ?= 60
+FUZZ_DIR  := build/fuzz
+FUZZ_SRC  := firmware/runtime/main.c firmware/runtime/crc32.c firmware/runtime/bench_marks.c \
+             firmware/fuzz/frame_loop_fuzz.c
+
+fuzz:
+	@bash scripts/install-system.sh
+	@mkdir -p $(FUZZ_DIR)/corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -Wall -Wextra -Werror -Ifirmware/runtime -DBENCH_MAX_PAYLOAD=64 -DBENCH_OUTPUT_BYTES=12 \
+	  -Dmain=bench_firmware_main $(FUZZ_SRC) \
+	  -Wl,--defsym=_sstack=fuzz_stack -Wl,--defsym=_estack=fuzz_stack+64 -o $(FUZZ_DIR)/frame_loop
+	@$(FUZZ_DIR)/frame_loop -max_total_time=$(FUZZ_TIME) -timeout=10 -print_final_stats=1 \
+	  -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus > $(FUZZ_DIR)/log 2>&1 \
+	  || { tail -n 40 $(FUZZ_DIR)/log; exit 1; }
+	@grep -E '^(Done|stat::number_of_executed_units|stat::new_units_added)' $(FUZZ_DIR)/log
+	@echo "fuzz: no crash ($(FUZZ_DIR)/log)"
 
 bench: setup
 	$(PY) benchmarks/link_throughput.py --samples 1000

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from harness.commands import COMMANDS, Command
 from harness.errors import BenchError
+from harness.processes import Interrupted, stop_signals_interrupt
 
 EPILOG = """examples:
   bench demo
@@ -46,13 +47,18 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return int(args.run(args))
+        # SIGTERM (a CI job cancelled, kill PID) and SIGHUP stop a run as
+        # Ctrl-C does: what was stored stays, the run is marked incomplete.
+        with stop_signals_interrupt():
+            return int(args.run(args))
     except BenchError as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = e.signum if isinstance(e, Interrupted) else 2
+        name = e.signal_name if isinstance(e, Interrupted) else "SIGINT"
+        print(f"bench: interrupted ({name})" + (f": {e}" if str(e) else ""), file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

@@ -97,9 +97,7 @@ def profile_run(run_id: int, db: Path, samples: int = DEFAULT_SAMPLES) -> Profil
     """The run's stored per-layer counts, or a fresh measurement of its model."""
     if samples <= 0:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
-    if not db.exists():
-        raise ConfigError(f"no results database at {db}")
-    with Store(db) as store:
+    with Store(db, readonly=True) as store:
         row = store.run_row(run_id)
         stored = store.layer_counts(run_id)
         totals = {s.idx: s.count for s in store.samples(run_id)}

@@ -38,12 +38,18 @@ import hashlib
 import itertools
 import json
 import multiprocessing
+import os
+import signal
+import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from multiprocessing.managers import SyncManager
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from queue import Empty
+from types import FrameType
 
 from harness import kinds
 from harness.backends import get_backend, resolve_board_backend
@@ -52,6 +58,7 @@ from harness.engines import ENGINES, get_engine
 from harness.errors import BenchError, ConfigError
 from harness.kinds import DType, RunStatus, WeightLayout
 from harness.model.snn_options import KERNELS, SnnOptions
+from harness.processes import STOP_SIGNALS, Interrupted, die_with_parent, stop_signals_interrupt
 from harness.quant.calibrate import DEFAULT_SAMPLES, METHODS
 from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import Store
@@ -241,6 +248,24 @@ def _request(entry: Entry, sweep_id: int, resume: int | None,
                                          weights=q.get("weights", WeightLayout.PACKED)))
 
 
+# How long stopped workers get to mark their runs incomplete and end their
+# emulators (QEMU ends in under a second) before they are killed.
+STOP_GRACE_S = 5.0
+
+
+def _exit_quietly(signum: int, _frame: FrameType | None) -> None:
+    os._exit(128 + signum)
+
+
+def _worker_start(parent_pid: int) -> None:
+    """In each worker as it starts: die with the sweep's main process, and
+    leave quietly (no traceback) when stopped between runs."""
+    die_with_parent(parent_pid)
+    for s in STOP_SIGNALS:
+        if signal.getsignal(s) is not signal.SIG_IGN:
+            signal.signal(s, _exit_quietly)
+
+
 def _work(entry: Entry, sweep_id: int, resume: int | None, db: str,
           queue: multiprocessing.Queue, data_dir: Path | None = None) -> Outcome:
     """In a worker process: one run, progress sent to the parent."""
@@ -250,7 +275,13 @@ def _work(entry: Entry, sweep_id: int, resume: int | None, db: str,
         queue.put((entry.key, done, total))
 
     try:
-        summary = run(_request(entry, sweep_id, resume, data_dir), Path(db), progress)
+        # Stopped during the run: the run is marked incomplete first.
+        with stop_signals_interrupt():
+            summary = run(_request(entry, sweep_id, resume, data_dir), Path(db), progress)
+    except Interrupted as e:
+        # A stopped worker starts no other run (the pool may have queued one
+        # for it already): it ends here, its run stored and its emulator gone.
+        os._exit(128 + e.signum)
     except BenchError as e:
         with Store(Path(db)) as store:
             run_id = store.sweep_runs(sweep_id).get(entry.key, (None, ""))[0]
@@ -287,8 +318,14 @@ def run_sweep(plan: Plan, db: Path, workers: int, resume: bool,
             todo.append((e, run_id))  # None: a new run; else continue the stored one
 
     ctx = multiprocessing.get_context("spawn")  # no torch/thread state forked into workers
-    with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=workers,
-                                                       mp_context=ctx) as pool:
+    # The manager (progress queue) and the workers die with this process, so
+    # a sweep killed outright (SIGKILL) leaves none of them running queued runs.
+    manager = SyncManager(ctx=ctx)
+    manager.start(die_with_parent, (os.getpid(),))
+    ours = set(multiprocessing.active_children())
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_start,
+                               initargs=(os.getpid(),))
+    try:
         queue = manager.Queue()
         futures: dict[Future, Entry] = {
             pool.submit(_work, e, sweep_id, run_id, str(db), queue, plan.data_dir): e
@@ -307,11 +344,57 @@ def run_sweep(plan: Plan, db: Path, workers: int, resume: bool,
                 if progress:
                     progress("finished", entry.key, 0, 0)
         _drain(queue, progress)
+        pool.shutdown()
+    except BaseException as e:
+        # Ctrl-C, SIGTERM or an error of our own: no queued run starts, the
+        # running ones are stopped (each marks its run incomplete), and the
+        # sweep says how to go on.
+        _stop_workers(pool, set(multiprocessing.active_children()) - ours)
+        _mark_unfinished(db, sweep_id)
+        if isinstance(e, KeyboardInterrupt):
+            signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
+            raise Interrupted(f"sweep {sweep_id} stopped; finished runs are stored, the others "
+                              f"are incomplete: continue it with --resume", signum) from e
+        raise
+    finally:
+        manager.shutdown()
     results = [outcomes[e.key] for e in plan.entries]
     with Store(db) as store:
         ok = all(o.status in (RunStatus.COMPLETE, "skipped") for o in results)
         store.finish_sweep(sweep_id, RunStatus.COMPLETE if ok else RunStatus.INCOMPLETE)
     return sweep_id, results
+
+
+def _stop_workers(pool: ProcessPoolExecutor, workers: Iterable[BaseProcess]) -> None:
+    """Cancel what is queued, ask the running workers to stop (SIGTERM: each
+    marks its run incomplete and ends its emulator), kill any still there
+    after STOP_GRACE_S."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    workers = list(workers)
+    for w in workers:
+        if w.is_alive():
+            w.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for w in workers:
+        w.join(max(0.0, deadline - time.monotonic()))
+        if w.is_alive():
+            w.kill()  # its emulator dies with it (PR_SET_PDEATHSIG)
+            w.join()
+
+
+def _mark_unfinished(db: Path, sweep_id: int) -> None:
+    """The sweep and any run of it a killed worker left 'running' are
+    incomplete; a run another bench process holds is left to it."""
+    with Store(db) as store:
+        store.finish_sweep(sweep_id, RunStatus.INCOMPLETE)
+        for run_id, status in store.sweep_runs(sweep_id).values():
+            if status != RunStatus.RUNNING:
+                continue
+            try:
+                store.hold_run(run_id)
+            except ConfigError:
+                continue
+            store.finish_run(run_id, RunStatus.INCOMPLETE, note="interrupted (sweep stopped)")
 
 
 def _drain(queue: multiprocessing.Queue, progress: Progress | None) -> None:

@@ -13,6 +13,11 @@ if command -v qemu-system-arm >/dev/null; then
   [ "${ver:-0}" -ge 9 ] && qemu_ok=1
 fi
 command -v gcc >/dev/null || need+=(gcc)
+# clang and its libFuzzer/sanitizer runtimes: 'make fuzz' (the runtimes are
+# only recommended by clang, and recommends are not installed here).
+command -v clang >/dev/null || need+=(clang)
+compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a' >/dev/null \
+  || need+=(libclang-rt-14-dev)
 python3 -c 'import venv' 2>/dev/null || need+=(python3-venv)
 
 if [ ${#need[@]} -eq 0 ] && [ $qemu_ok -eq 1 ]; then

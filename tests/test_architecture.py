@@ -13,7 +13,7 @@ HARNESS = Path(__file__).resolve().parents[1] / "harness"
 
 # Lowest first. A module may import its own layer and the ones below.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "paths", "kinds", "registry", "checks"),
+    ("errors", "paths", "kinds", "registry", "checks", "processes"),
     ("model", "datasets", "boards", "link", "metrics", "store", "train", "snn_metrics",
      "snn_energy"),
     ("quant",),

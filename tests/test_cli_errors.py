@@ -261,3 +261,15 @@ def test_task_the_model_cannot_serve(fails: Fails, tmp_path: Path) -> None:
     assert "task='anomaly'" in msg
     msg = fails(*run_args(f"{tmp_path / 'ae.py'}:digits_ae", "digits"))
     assert "dataset digits is a 10-class classification set but the model has 64" in msg
+@pytest.mark.parametrize("args", [
+    ["build", "--board", "apollo3", "--link", "semihost"],
+    ["build", "--board", "stm32l452", "--backend", "renode", "--link", "semihost"],
+    ["run", "--board", "stm32l452", "--backend", "renode", "--link", "semihost",
+     "--dataset", "digits"],
+])
+def test_semihosting_only_where_the_backend_carries_it(fails: Fails, tiny_model: str,
+                                                       args: list[str]) -> None:
+    """Semihosting firmware faults on a free-running core: refused before
+    anything is built, naming the links the backend has."""
+    msg = fails(*args, "--model", tiny_model)
+    assert "carries the uart link, not semihost" in msg and "BKPT" in msg

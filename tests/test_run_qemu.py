@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -103,8 +104,10 @@ def test_emulator_death_marks_incomplete_and_resume_finishes(
             killed.append(_kill_qemu_children())
 
     req = RunRequest("stm32l452", "qemu", tiny_model, str(tiny_data), limit=15, max_restarts=0)
-    with pytest.raises(BackendError, match="incomplete.*--resume"):
+    with pytest.raises(BackendError, match="incomplete.*--resume") as e:
         run(req, db, progress=progress)
+    # What is true of the emulator at that moment, however soon after the kill.
+    assert "QEMU was killed by SIGKILL (not running)" in str(e.value)
     assert killed == [1]
     with Store(db) as store:
         run_id = store.run_ids()[-1]
@@ -212,3 +215,45 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert s.status == "complete" and s.samples == 40
     assert s.accuracy is not None and s.accuracy > 0.9
     assert s.max_abs_error is not None and s.max_abs_error < 1e-4
+
+
+def test_nonfinite_outputs_are_stored_flagged_never_predictions(
+        bench: Bench, tmp_path: Path) -> None:
+    """Logits that overflow float32 on the device: each such sample is
+    stored with its outputs, flagged, predicts nothing (counted wrong) and
+    stays out of the error figure, and the summary and report say how many."""
+    src = tmp_path / "wide.py"
+    src.write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+        def wide():
+            torch.manual_seed(0)
+            m = nn.Sequential(nn.Flatten(), nn.Linear(96, 3))
+            with torch.no_grad():
+                m[1].weight[0].fill_(1e10)
+            m.input_shape = (3, 32)
+            return m.eval()
+    """))
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(12, 3, 32)).astype(np.float32)
+    x[:4] *= 1e29  # 1e29 x 1e10 is past float32's 3.4e38: inf on the device
+    data = tmp_path / "big.npz"
+    np.savez(data, x=x, y=rng.integers(0, 3, size=12))
+    db = tmp_path / "r.db"
+    res = json.loads(bench("run", "--board", "stm32l452", "--model", f"{src}:wide", "--dataset",
+                           str(data), "--db", str(db), "--json").stdout)
+    with Store(db) as store:
+        samples = store.samples(res["run_id"])
+    bad = [s for s in samples if not np.all(np.isfinite(s.output))]
+    good = [s for s in samples if np.all(np.isfinite(s.output))]
+    assert {s.idx for s in bad} == {0, 1, 2, 3} and len(good) == 8
+    assert all(s.predicted == -1 and s.nonfinite_outputs and s.max_abs_error is None
+               for s in bad)
+    assert all(s.predicted >= 0 and s.nonfinite_outputs == 0 for s in good)
+    assert res["nonfinite_samples"] == 4 and res["samples"] == 12
+    correct = sum(s.predicted == s.label for s in good)
+    assert res["accuracy"] == pytest.approx(correct / 12)
+    assert res["max_abs_error"] == pytest.approx(max(s.max_abs_error for s in good))
+    shown = bench("report", "--db", str(db), "--format", "csv").stdout.splitlines()
+    row = dict(zip(shown[0].split(","), shown[1].split(","), strict=True))
+    assert row["nonfinite_samples"] == "4"

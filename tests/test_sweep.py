@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import Bench
 from hostc import needs_emulator
@@ -69,72 +65,6 @@ def test_example_sweep_runs_and_resume_redoes_nothing(tmp_path: Path) -> None:
     assert {r["status"] for r in second} == {"skipped"}
     assert [r["run_id"] for r in second] == [r["run_id"] for r in first]
     assert runs(db) == stored  # nothing redone, nothing added
-
-
-SAMPLES = 1500  # enough for a run to take a few seconds: time to kill it mid-way
-
-
-def _write_sweep(tmp_path: Path, tiny_model: str) -> Path:
-    rng = np.random.default_rng(3)
-    data = tmp_path / "many.npz"
-    np.savez(data, x=rng.normal(size=(SAMPLES, 3, 32)).astype(np.float32),
-             y=rng.integers(0, 3, size=SAMPLES))
-    sweep = tmp_path / "s.toml"
-    sweep.write_text(textwrap.dedent(f"""
-        name = "killed"
-        engines = ["native"]
-        dtypes = ["float32", "int8", "int16"]
-        [[target]]
-        board = "stm32l452"
-        backend = "qemu"
-        [[model]]
-        model = "{tiny_model}"
-        dataset = "{data}"
-        [quant]
-        calibrate = 20
-    """))
-    return sweep
-
-
-@pytest.mark.slow
-def test_killed_sweep_resumes_without_redoing_finished_runs(tiny_model: str,
-                                                            tmp_path: Path) -> None:
-    db = tmp_path / "sweep.db"
-    sweep = _write_sweep(tmp_path, tiny_model)
-    proc = subprocess.Popen([*BENCH, "sweep", str(sweep), "--workers", "1", "--db", str(db)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    deadline = time.monotonic() + 300
-    try:
-        # Kill the whole sweep (workers and emulators) once one run has
-        # finished and the next has stored samples but not all of them.
-        while time.monotonic() < deadline:
-            state = runs(db) if db.exists() else {}
-            done = [r for r, (s, _, _) in state.items() if s == "complete"]
-            partial = [r for r, (s, _, n) in state.items()
-                       if s != "complete" and 0 < n < SAMPLES]
-            if done and partial:
-                break
-            assert proc.poll() is None, "the sweep finished before it could be killed"
-            time.sleep(0.05)
-        else:
-            pytest.fail("the sweep never reached a state worth killing")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    before = runs(db)
-
-    p = bench("sweep", str(sweep), "--db", str(db), "--resume", "--json")
-    assert p.returncode == 0, p.stderr
-    after = runs(db)
-    assert len(after) == 3
-    assert all(s == "complete" and n == SAMPLES for s, _, n in after.values())
-    for run_id in done:
-        assert after[run_id] == before[run_id]  # finished runs untouched
-    for run_id in partial:
-        assert after[run_id][0] == "complete"  # the interrupted run continued, same id
-    statuses = {r["run_id"]: r["status"] for r in json.loads(p.stdout)["runs"]}
-    assert all(statuses[r] == "skipped" for r in done)
 
 
 @pytest.mark.parametrize("text,expect", [

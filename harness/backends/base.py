@@ -106,6 +106,7 @@ class Backend(ABC):
     description: ClassVar[str]
     emulator: ClassVar[bool] = False  # runs firmware on this computer (no board)
     link: ClassVar[LinkKind] = LinkKind.UART  # the firmware link it loads by default
+    links: ClassVar[tuple[LinkKind, ...]] = (LinkKind.UART,)  # every link it can carry
     # Its board.toml table as a dataclass; None when it needs no board facts.
     Facts: ClassVar[type | None] = None
 
@@ -117,6 +118,18 @@ class Backend(ABC):
             flags = " and ".join(f"--{k.replace('_', '-')}" for k in given)
             raise ConfigError(f"{flags} {'does' if len(given) == 1 else 'do'} not apply to "
                               f"--backend {self.name}")
+
+    def check_link(self, link: str | None) -> LinkKind:
+        """The link firmware for this backend is built with: ``link``, or the
+        backend's default; one it cannot carry is refused."""
+        if link is None:
+            return self.link
+        if link not in self.links:
+            why = (" (Arm semihosting needs an emulator or a debugger: a free-running core "
+                   "faults on its BKPT)" if link == LinkKind.SEMIHOST else "")
+            raise ConfigError(f"backend {self.name} carries the {' or '.join(self.links)} link, "
+                              f"not {link}{why}")
+        return LinkKind(link)
 
     def options_used(self) -> tuple[str, ...]:
         """Which Options fields this backend takes."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -19,6 +20,7 @@ from typing import TypeVar
 
 from harness.backends.base import Session
 from harness.errors import BackendError
+from harness.processes import dies_with_us
 
 PORT_TRIES = 5
 VERSION = re.compile(r"\d+\.\d+(?:\.\d+)*")
@@ -55,6 +57,19 @@ def tool_version(exe_name: str) -> str | None:
     return found.group(0) if found else "unknown version"
 
 
+def exit_state(code: int | None) -> str:
+    """A process's return code in words: "is running but not answering",
+    "was killed by SIGKILL", "exited with code 1"."""
+    if code is None:
+        return "is running but not answering"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name} (not running)"
+        except ValueError:
+            return f"was killed by signal {-code} (not running)"
+    return f"exited with code {code}"
+
+
 class EmulatorSession(Session):
     """An emulator process and its log; closing the session ends both."""
 
@@ -69,16 +84,23 @@ class EmulatorSession(Session):
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def why_dead(self) -> str:
+    def why_dead(self, settle_s: float = 1.0) -> str:
+        """What state the emulator is in, for a message. A process killed a
+        moment ago has closed its end of the link before the kernel reports
+        it gone: give it ``settle_s`` to be so, then say what is true."""
         code = self.proc.poll()
+        if code is None and settle_s > 0:
+            try:
+                code = self.proc.wait(timeout=settle_s)
+            except subprocess.TimeoutExpired:
+                pass
         tail = ""
         try:
             lines = [ln for ln in self.log.read_text(errors="replace").splitlines() if ln.strip()]
             tail = lines[-1].strip() if lines else ""
         except OSError:
             pass
-        state = "running" if code is None else f"exited with code {code}"
-        return f"{self.emulator} {state}" + (f": {tail}" if tail else "")
+        return f"{self.emulator} {exit_state(code)}" + (f": {tail}" if tail else "")
 
     def release(self) -> None:
         """What the session holds besides the process (files, descriptors)."""
@@ -114,8 +136,10 @@ def start_on_free_port(name: str, command: Callable[[int], list[str]],
         log = temp_log(f"bench-{name.lower()}-")
         with log.open("w") as out:
             try:
+                # The emulator dies with us, however we end (a sweep worker
+                # killed by SIGKILL runs no cleanup).
                 proc = subprocess.Popen(command(port), stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT)
+                                        stderr=subprocess.STDOUT, preexec_fn=dies_with_us())
             except OSError as e:
                 log.unlink(missing_ok=True)
                 raise BackendError(f"{name} did not start: {e}") from e

@@ -44,6 +44,7 @@ from harness.boards import Board
 from harness.checks import Check, output
 from harness.errors import BackendError, ToolMissingError
 from harness.kinds import CountKind, LinkKind
+from harness.processes import dies_with_us
 
 QEMU = "qemu-system-arm"
 ICOUNT = "shift=0,align=off,sleep=on"
@@ -124,6 +125,7 @@ class QemuBackend(Backend):
     description = "QEMU 10 system emulator, -icount (instruction counts, no cycle model)"
     emulator = True
     link = LinkKind.SEMIHOST
+    links = (LinkKind.SEMIHOST, LinkKind.UART)
     Facts = QemuFacts
 
     def available(self) -> tuple[bool, str]:
@@ -176,15 +178,25 @@ class QemuBackend(Backend):
         return plugin
 
     def _checked(self, board: Board, session: QemuSession,
-                 restart: Callable[[], QemuSession]) -> QemuSession:
-        """Wait until QEMU has loaded the plugin; if it could not, warn and
-        start again without it (restart())."""
-        if session.plugin is None or session.plugin.counts.wait_ready(session.alive):
-            return session
-        why = session.why_dead()
-        session.close()
-        _warn_no_plugin(board, f"QEMU did not load the plugin: {why}")
-        return restart()
+                 again: Callable[[bool], QemuSession]) -> QemuSession:
+        """Wait until QEMU has loaded the plugin. If QEMU refused the plugin
+        (it said so and exited), warn and start again without it
+        (``again(False)``); if it died otherwise (killed while starting) or
+        never said, start again with the same instrumentation, once: counts
+        from another source would not be the counts asked for."""
+        for attempt in range(2):
+            if session.plugin is None or session.plugin.counts.wait_ready(session.alive):
+                return session
+            code = session.proc.poll()
+            why = session.why_dead(settle_s=0)
+            refused = code is not None and code > 0 and "plugin" in why.lower()
+            session.close()
+            if refused:
+                _warn_no_plugin(board, f"QEMU did not load the plugin: {why}")
+                return again(False)
+            if attempt == 0:
+                session = again(True)
+        raise BackendError(f"QEMU did not start with its instruction counter, twice: {why}")
 
     def command(self, board: Board, elf: Path, link: str, port: int = 0,
                 plugin: _Plugin | None = None) -> list[str]:
@@ -220,7 +232,8 @@ class QemuBackend(Backend):
             raise BackendError(f"QEMU cannot carry the {link!r} link")
         start = self._start_pty if link == LinkKind.SEMIHOST else self._start_tcp
         return self._checked(board, start(board, elf, self._plugin(board, elf)),
-                             lambda: start(board, elf, None))
+                             lambda plugin: start(board, elf,
+                                                  self._plugin(board, elf) if plugin else None))
 
     def _start_pty(self, board: Board, elf: Path, plugin: _Plugin | None) -> QemuSession:
         # QEMU's stdin/stdout = the pty's master side; the host opens the
@@ -231,7 +244,8 @@ class QemuBackend(Backend):
         try:
             with log.open("w") as err:
                 proc = subprocess.Popen(self.command(board, elf, LinkKind.SEMIHOST, plugin=plugin),
-                                        stdin=master, stdout=master, stderr=err)
+                                        stdin=master, stdout=master, stderr=err,
+                                        preexec_fn=dies_with_us())
         finally:
             os.close(master)
         return QemuSession(proc, os.ttyname(slave), log, pty_fd=slave, plugin=plugin)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from harness.backends import get_backend, get_board
+from harness.backends import get_board, resolve_board_backend
 from harness.build.firmware import Firmware
 from harness.commands import Command
 from harness.commands.options import add_data_dir, add_model, quant_request, snn_options
@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from harness.run.quantize import quant_for
 
     board = get_board(args.board)
+    _, backend = resolve_board_backend(board.name, args.backend or board.backends[0])
+    link = backend.check_link(args.link)  # before the model: a refusal costs nothing
     engine = get_engine(args.engine)
     graph = load_graph(args.model, snn_options(args))
     if graph.spiking:
@@ -67,8 +69,6 @@ def run(args: argparse.Namespace) -> int:
         data = load_dataset(args.dataset, args.data_dir) if args.dataset else None
         graph = snn_kernels.pick(graph, args.snn_kernels or "auto",
                                  data.x if data is not None else None)
-    backend = get_backend(args.backend or board.backends[0])
-    link = args.link or backend.link
     dtype = engine.check_dtype(args.dtype)
     quant, _record = quant_for(graph, engine, dtype, args.dataset, quant_request(args),
                                args.data_dir)

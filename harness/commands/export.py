@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    with Store(args.db) as store:
+    with Store(args.db, readonly=True) as store:
         row = store.run_row(args.run_id)
         samples = store.samples(args.run_id)
     if not samples:

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.db.exists():
         raise ConfigError(f"no results database at {args.db}: run 'bench run' or 'bench demo'")
-    with Store(args.db) as store:
+    with Store(args.db, readonly=True) as store:
         summaries = store.summaries()
     if not args.cpi > 0:
         raise ConfigError(f"--cpi must be positive, got {args.cpi:g}")

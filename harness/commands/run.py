@@ -16,6 +16,7 @@ from harness.commands.options import (
     snn_options,
 )
 from harness.commands.show import print_summary, run_with_progress
+from harness.kinds import LinkKind
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="qemu",
                    help=f"where to run ({', '.join(BACKENDS)}; default: qemu; see 'bench "
                    f"boards')")
+    p.add_argument("--link", choices=list(LinkKind),
+                   help="host link where the backend has two: semihost (QEMU's fast path, its "
+                   "default) or uart (the board's console USART, as on a real board)")
     p.add_argument("--dataset", required=True,
                    help="registry name, NAME:SPLIT (e.g. uci-har, uci-har:train; a bare name "
                    "is its test split) or a .npz file with x and y; see 'bench datasets'")
@@ -57,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     req = RunRequest(board=args.board, backend=args.backend, model=args.model,
                      dataset=args.dataset, engine=args.engine, dtype=args.dtype,
                      limit=args.limit, resume=args.resume, per_layer=args.per_layer,
+                     link=args.link,
                      quant=quant_request(args), meter=args.meter, meter_rate=args.meter_rate,
                      meter_duration=args.meter_duration, data_dir=args.data_dir,
                      snn=snn_options(args), top_k=args.top_k)

@@ -86,8 +86,12 @@ def summary_rows(s: RunSummary) -> list[tuple[str, str]]:
         ("RAM (static)", f"{kb(s.ram_bytes)} (arena {kb(s.arena_bytes)})"),
         ("stack (measured)", kb(s.stack_bytes)),
         (f"max |{'output' if s.backend == HOST_BACKEND else 'device'} - {reference_name(s)}|",
-         "-" if s.max_abs_error is None else f"{s.max_abs_error:.2e}"),
+         ("-" if s.max_abs_error is None else f"{s.max_abs_error:.2e}")
+         + (" (finite samples only)" if s.nonfinite_samples else "")),
     ]
+    if s.nonfinite_samples:
+        rows.append(("NaN/inf outputs", f"{s.nonfinite_samples} of {s.samples} samples: stored "
+                     f"and flagged, counted as wrong, no prediction"))
     if s.energy_uj is not None:
         spread = ("" if s.energy_min_uj == s.energy_max_uj else
                   f" (min {s.energy_min_uj:,.3f}, max {s.energy_max_uj:,.3f})")

@@ -15,6 +15,8 @@ from harness.commands import Command
 from harness.commands.options import add_db
 from harness.commands.show import err, kb, out
 from harness.errors import BenchError
+from harness.paths import DEFAULT_DB
+from harness.processes import Interrupted
 from harness.store.store import Store
 
 
@@ -29,6 +31,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _sweep(args)
+    except Interrupted as e:
+        resume = f"bench sweep {args.file} --resume" + ("" if args.db == DEFAULT_DB
+                                                         else f" --db {args.db}")
+        raise Interrupted(str(e).replace("--resume", f"'{resume}'"), e.signum) from e
+
+
+def _sweep(args: argparse.Namespace) -> int:
     from harness.sweep import check_plan, load_plan, run_sweep
 
     plan = load_plan(args.file)

@@ -27,7 +27,9 @@ COLUMNS = ("run", "status", "board", "backend", "engine", "dtype", "quant_scheme
            "energy_uj", "energy_kind",
            # added with tasks: the dataset's task and its metric (harness/metrics.py)
            "task", "metric", "metric_value", "metric_delta", "top_k", "top_k_accuracy_pct",
-           "auc", "mse", "psnr_db")
+           "auc", "mse", "psnr_db",
+           # samples whose outputs were NaN/inf: stored, never counted as predictions
+           "nonfinite_samples")
 # Columns that are a stored run's own fields, as the store has them.
 STORED = tuple(c for c in COLUMNS if c in {f.name for f in fields(RunSummary)})
 

@@ -63,6 +63,7 @@ def prepare(req: RunRequest) -> Prepared:
             flag = "--per-layer" if req.per_layer else "--meter"
             raise ConfigError(f"{flag} needs firmware on a target; {on_host}")
     else:
+        link = backend.check_link(req.link)
         ok, why = backend.available()
         if not ok:
             raise ToolMissingError(why)
@@ -96,7 +97,7 @@ def prepare(req: RunRequest) -> Prepared:
         host = engine.host_model(graph, out, dtype, quant)
         return Prepared(req, board, backend, engine, dtype, graph, data, n, None, host, record,
                         quant, on_host)
-    fw = build_for(board, graph, engine, dtype, backend.link, quant=quant,
+    fw = build_for(board, graph, engine, dtype, link, quant=quant,
                    per_layer=req.per_layer)
     return Prepared(req, board, backend, engine, dtype, graph, data, n, fw, None, record, quant,
                     fw.note)

@@ -8,11 +8,12 @@ import json
 import subprocess
 from collections.abc import Iterator
 
-from harness.errors import BenchError, ConfigError
+from harness.errors import BenchError, ConfigError, StoreError
 from harness.kinds import RunStatus, Task
 from harness.model import fanout
 from harness.model.ir import Graph, graph_hash, numel
 from harness.paths import ROOT
+from harness.processes import Interrupted
 from harness.run.prepare import Prepared
 from harness.store.schema import RunRecord
 from harness.store.store import Store, input_shape_text
@@ -76,7 +77,7 @@ def new_record(p: Prepared, backend: str) -> RunRecord:
         build_id=fw.build_id, clock_hz=p.board.clock_hz, rom_bytes=fw.memory.rom_bytes,
         ram_bytes=fw.memory.ram_bytes, arena_bytes=fw.arena_bytes,
         stack_reserved_bytes=fw.memory.stack_reserved_bytes, n_outputs=fw.n_outputs,
-        firmware_dir=str(fw.dir), meter=req.meter, note=p.note)
+        firmware_dir=str(fw.dir), meter=req.meter, note=p.note, link=fw.link)
 
 
 def open_run(store: Store, p: Prepared, backend: str) -> tuple[int, int]:
@@ -84,15 +85,21 @@ def open_run(store: Store, p: Prepared, backend: str) -> tuple[int, int]:
     --resume the stored one, refused when it was made differently."""
     record = new_record(p, backend)
     if p.req.resume is None:
-        return store.create_run(record), p.n
+        run_id = store.create_run(record)
+        store.hold_run(run_id)
+        return run_id, p.n
     run_id = p.req.resume
     row = store.run_row(run_id)
+    store.hold_run(run_id)  # before anything is changed: a second --resume stops here
     for key in SAME_ON_RESUME:
         want = getattr(record, key)
         if row[key] != want:
             shown = None if want is None else str(want)
             raise ConfigError(f"run {run_id} was made with {key} {row[key]!r}, not "
                               f"{shown!r}: resume it with the same arguments")
+    if row["link"] is not None and row["link"] != record.link:
+        raise ConfigError(f"run {run_id} was made with --link {row['link']}: resume it with "
+                          f"the same arguments")
     if bool(row["per_layer"]) != p.req.per_layer:
         made = "with" if row["per_layer"] else "without"
         raise ConfigError(f"run {run_id} was made {made} --per-layer: resume it with the same "
@@ -104,13 +111,27 @@ def open_run(store: Store, p: Prepared, backend: str) -> tuple[int, int]:
 @contextlib.contextmanager
 def incomplete_on_failure(store: Store, run_id: int) -> Iterator[None]:
     """Whatever stops a run keeps what it stored and marks it incomplete; a
-    BenchError's one line then says how to continue it."""
+    BenchError's or an interrupt's one line then says how to continue it."""
     try:
         yield
     except BaseException as e:
-        note = str(e) if isinstance(e, BenchError) else f"interrupted ({type(e).__name__})"
-        store.finish_run(run_id, RunStatus.INCOMPLETE, note=note)
         if isinstance(e, BenchError):
-            raise type(e)(f"{e}; run {run_id} is stored as incomplete: continue it with "
-                          f"--resume {run_id}") from e
+            note = str(e)
+        elif isinstance(e, KeyboardInterrupt):
+            signum = e.signum if isinstance(e, Interrupted) else 2
+            note = f"interrupted ({Interrupted('', signum).signal_name})"
+        else:
+            note = f"interrupted ({type(e).__name__})"
+        try:
+            store.finish_run(run_id, RunStatus.INCOMPLETE, note=note)
+            hint = f"run {run_id} is stored as incomplete: continue it with --resume {run_id}"
+        except StoreError:
+            # Still no room (the store has checkpointed its WAL to make
+            # some): the run stays 'running', and resumes all the same.
+            hint = (f"run {run_id} could not be marked incomplete: continue it with --resume "
+                    f"{run_id} once {store.path} can be written")
+        if isinstance(e, BenchError):
+            raise type(e)(f"{e}; {hint}") from e
+        if isinstance(e, KeyboardInterrupt):
+            raise Interrupted(hint, signum) from e
         raise

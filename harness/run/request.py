@@ -37,6 +37,7 @@ class RunRequest:
     max_restarts: int = MAX_RESTARTS
     quant: QuantRequest = QuantRequest()
     per_layer: bool = False  # -DBENCH_PER_LAYER build, per-layer instructions stored
+    link: str | None = None  # "uart" | "semihost"; None: the backend's default
     sweep_key: str | None = None  # set by bench sweep: which entry of which sweep
     meter: str | None = None  # power meter URI: measure energy per inference
     meter_rate: float | None = None  # Hz; None: the meter's default

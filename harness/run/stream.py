@@ -35,6 +35,11 @@ def stream(store: Store, run_id: int, target: Target, board: Board, data: Datase
     facts = estimate.power_facts(board)
     restarts = 0
     target.start()
+    stored_kind = store.run_row(run_id)["timer_kind"]
+    if done and stored_kind not in (None, target.timer_kind):
+        raise BackendError(f"run {run_id} was counted by {stored_kind}, this target counts "
+                           f"{target.timer_kind}: a run never mixes count sources (start a new "
+                           f"run, or resume where {stored_kind} is available)")
     store.update_run(run_id, timer_kind=target.timer_kind)
     pos = 0
     while pos < len(todo):
@@ -57,16 +62,20 @@ def stream(store: Store, run_id: int, target: Target, board: Board, data: Datase
                 store.update_run(run_id, energy_kind=estimate.LABEL,
                                  energy_basis=estimate.basis(board, facts, count.kind))
         classes = data.task == Task.CLASSIFICATION
+        # NaN/inf outputs are what the device gave: stored and flagged, never
+        # an argmax (NaN's would be 0) nor an error figure (SQLite drops NaN).
+        nonfinite = int(np.count_nonzero(~np.isfinite(res.output)))
         store.add_sample(run_id, Sample(
             idx=i, label=data.label(i),
-            predicted=int(np.argmax(res.output)) if classes else NO_CLASS,
+            predicted=int(np.argmax(res.output)) if classes and not nonfinite else NO_CLASS,
             count=count.value if count is not None else 0,
             raw_count=count.raw if count is not None else 0,
             stack_bytes=res.stack_bytes or 0,
-            max_abs_error=float(np.max(np.abs(res.output - reference[i]))),
-            output=res.output, layers=res.layers, spikes=res.spikes,
-            score=sample_score(data.task, res.output, data.x[i],
-                               data.y[i] if data.task == Task.REGRESSION else None),
+            max_abs_error=None if nonfinite else float(np.max(np.abs(res.output - reference[i]))),
+            output=res.output, layers=res.layers, spikes=res.spikes, nonfinite_outputs=nonfinite,
+            score=None if nonfinite else sample_score(
+                data.task, res.output, data.x[i],
+                data.y[i] if data.task == Task.REGRESSION else None),
             energy_uj=estimate.estimate_uj(count.value, count.kind, facts)  # type: ignore[union-attr,arg-type]
             if can_estimate else None))
         streamed.append(i)

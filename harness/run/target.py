@@ -21,7 +21,7 @@ from harness.build.firmware import Firmware
 from harness.engines.base import HostInterpreter, HostModel
 from harness.errors import BackendError, BenchError, ProtocolError
 from harness.kinds import HOST_BACKEND, CountKind
-from harness.link import DeviceInfo, DeviceSilent, Link
+from harness.link import DeviceInfo, DeviceSilent, Link, LinkLost
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,9 @@ def check_device(info: DeviceInfo, fw: Firmware) -> None:
                             f"{fw.model_hash[:16]}")
     if info.input_bytes != fw.input_bytes or info.output_bytes != fw.output_bytes:
         raise ProtocolError("device tensor sizes differ from the build's manifest")
+    if info.input_dtype != fw.input_dtype or info.output_dtype != fw.output_dtype:
+        raise ProtocolError(f"device tensors are {info.input_dtype} in, {info.output_dtype} out; "
+                            f"the build's are {fw.input_dtype}, {fw.output_dtype}")
 
 
 class DeviceTarget(Target):
@@ -100,34 +103,40 @@ class DeviceTarget(Target):
         self.close()
         self.session = self.backend_impl.start(self.board, self.fw.elf, self.fw.link)
         try:
-            self.link = Link(self.session.url, baudrate=self.session.baudrate)
+            self.link = Link(self.session.url, baudrate=self.session.baudrate,
+                             max_payload=max(self.fw.input_bytes, 64))
             self.info = self.link.hello()
-        except DeviceSilent as e:
+        except (DeviceSilent, LinkLost) as e:
             why = self.session.why_dead()
             self.close()
-            raise BackendError(f"no handshake from {self.board.name} on {self.backend} "
-                               f"({why}): {e}") from e
+            raise BackendError(f"no handshake from {self.board.name} on {self.backend}: "
+                               f"{why}") from e
         except BenchError:
             self.close()
             raise
         check_device(self.info, self.fw)
-        self.timer_kind = self.session.count_source or self.info.timer_kind
+        counts = self.session.count_source or self.info.timer_kind
+        if self.timer_kind is not None and counts != self.timer_kind:
+            # A restart that counts differently would mix two units in one run.
+            self.close()
+            raise BackendError(f"{self.backend} restarted counting {counts}, not "
+                               f"{self.timer_kind} as before: a run never mixes count sources")
+        self.timer_kind = counts
 
     def infer(self, x: np.ndarray, index: int) -> Result:
         assert self.link is not None and self.session is not None, "start() first"
         try:
             res = self.link.infer(self.fw.encode_input(x))
-        except (DeviceSilent, OSError) as e:
+        except (DeviceSilent, LinkLost) as e:
             raise TargetLost(self.session.why_dead()) from e
         count, layers = self._count(res.count, res.timer_kind, index)
-        out = self.fw.decode_output(res.output)
-        if out.size != self.fw.n_outputs:
-            raise ProtocolError(f"device returned {out.size} outputs, expected "
-                                f"{self.fw.n_outputs}", frame=index)
+        # The link checked the size against the handshake, the handshake
+        # against the build: the outputs decode whole.
         if len(res.spikes) != len(self.fw.spike_layers):
             raise ProtocolError(f"device returned {len(res.spikes)} spike counts, the build has "
                                 f"{len(self.fw.spike_layers)} spiking layers", frame=index)
-        return Result(out, count, layers, res.stack_bytes, res.spikes)
+        return Result(self.fw.decode_output(res.output), count, layers, res.stack_bytes,
+                      res.spikes)
 
     def _count(self, raw: int, timer_kind: str, index: int) -> tuple[Count, tuple[int, ...]]:
         """The emulator's exact count when the session has one (raw stays the

@@ -75,6 +75,7 @@ class RunRecord:
                               "(NULL: classification, stored before tasks)")
     top_k: int | None = column("INTEGER", "classification: the k of the top-k accuracy asked for")
     psnr_peak: float | None = column("REAL", "regression: the peak value of the PSNR")
+    link: str | None = column("TEXT", "the firmware's host link: uart | semihost")
 
 
 # Columns the store itself keeps for every run, before the record's.
@@ -93,7 +94,7 @@ class Sample:
     idx: int = required("INTEGER", "position in the dataset")
     label: int = required("INTEGER", "class; anomaly: 1 anomalous, 0 normal; regression: -1")
     predicted: int = required("INTEGER", "argmax of the outputs; -1 where the task has no "
-                              "classes")
+                              "classes or the outputs are not finite (NaN/inf)")
     count: int = required("INTEGER", "in the run's count_kind; 0 when that is NULL")
     raw_count: int = required("INTEGER", "as the device sent it (timer ticks or cycles)")
     stack_bytes: int = required("INTEGER", "stack high-water mark after this inference")
@@ -106,6 +107,8 @@ class Sample:
     energy_uj: float | None = column("REAL", "per inference; runs.energy_kind says which")
     score: float | None = column("REAL", "anomaly: reconstruction MSE (output vs input); "
                                  "regression: MSE vs the target; NULL for classification")
+    nonfinite_outputs: int | None = column(
+        "INTEGER", "how many outputs were NaN or inf: the sample is stored, no prediction")
 
 
 SAMPLE_HEAD = (("run_id", "INTEGER NOT NULL REFERENCES runs(run_id)", ""),)

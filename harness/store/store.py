@@ -6,12 +6,17 @@ in flight and ``bench run --resume RUN_ID`` continues where the run stopped.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
+import os
 import sqlite3
 import statistics
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -45,7 +50,8 @@ class RunSummary(RunRecord):
     count_min: int | None = None
     count_max: int | None = None
     stack_bytes: int | None = None  # measured high-water mark
-    max_abs_error: float | None = None
+    max_abs_error: float | None = None  # over the samples whose outputs are finite
+    nonfinite_samples: int = 0  # samples with NaN/inf outputs: stored, never a prediction
     energy_uj: float | None = None  # median per inference
     energy_min_uj: float | None = None
     energy_max_uj: float | None = None
@@ -64,18 +70,32 @@ class RunSummary(RunRecord):
         return asdict(self)
 
 
+WAL_LIMIT_BYTES = 1 << 20
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    """The results database. ``readonly``: for commands that only read
+    (report, export): the file must exist (nothing is created) and is never
+    written, so it can sit on a read-only disk or in a folder of another user."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = path
+        self._locks: int | None = None  # the run lock file, once a run is held
+        if readonly:
+            self._db = _open_readonly(path)
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # After each checkpoint the WAL file is cut back to this size:
+            # a long run does not keep megabytes of it on disk.
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
             self._db.executescript(SCHEMA)
             self._migrate()
         except (sqlite3.Error, OSError) as e:
@@ -92,6 +112,29 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+        if self._locks is not None:
+            os.close(self._locks)  # releases the runs held
+            self._locks = None
+
+    def hold_run(self, run_id: int) -> None:
+        """Hold ``run_id`` while this store is open: another bench process
+        that wants it (a second --resume of it) is refused, instead of both
+        storing the same samples. A byte-range lock at offset ``run_id`` of
+        a file beside the database: the kernel drops it when this process
+        ends, however it ends, so no stale lock outlives a killed run.
+        (POSIX locks belong to the process: one process holds a run once.)"""
+        lock_path = self.path.with_name(self.path.name + "-runlock")
+        try:
+            if self._locks is None:
+                self._locks = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.lockf(self._locks, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, run_id)
+        except OSError as e:
+            if e.errno in (errno.EACCES, errno.EAGAIN):
+                raise ConfigError(f"run {run_id} in {self.path} is being measured by another "
+                                  f"bench process right now: let it finish, or stop it, "
+                                  f"before resuming it") from e
+            raise StoreError(f"cannot lock run {run_id} ({lock_path}): "
+                             f"{e.strerror or e}") from e
 
     def __enter__(self) -> Store:
         return self
@@ -104,7 +147,15 @@ class Store:
             with self._db:
                 return self._db.execute(sql, args)
         except sqlite3.Error as e:
-            raise StoreError(f"cannot write to {self.path}: {e}") from e
+            raise self._write_failed(e) from e
+
+    def _write_failed(self, e: sqlite3.Error) -> StoreError:
+        """A write failed (a full disk, most often) and was rolled back.
+        Checkpoint the WAL into the database and truncate it: the space it
+        held is then free for the small write that marks the run incomplete."""
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return StoreError(f"cannot write to {self.path}: {e}")
 
     # -- runs -------------------------------------------------------------------
 
@@ -170,10 +221,11 @@ class Store:
             with self._db:
                 self._db.execute(
                     "INSERT INTO samples (run_id, idx, label, predicted, count, raw_count,"
-                    " stack_bytes, max_abs_error, output, energy_uj, score)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " stack_bytes, max_abs_error, output, energy_uj, score, nonfinite_outputs)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (run_id, s.idx, s.label, s.predicted, s.count, s.raw_count, s.stack_bytes,
-                     s.max_abs_error, s.output.astype("<f4").tobytes(), s.energy_uj, s.score))
+                     s.max_abs_error, s.output.astype("<f4").tobytes(), s.energy_uj, s.score,
+                     s.nonfinite_outputs))
                 self._db.executemany(
                     "INSERT INTO layer_counts (run_id, idx, layer, count) VALUES (?, ?, ?, ?)",
                     [(run_id, s.idx, i, c) for i, c in enumerate(s.layers)])
@@ -181,7 +233,7 @@ class Store:
                     "INSERT INTO spike_counts (run_id, idx, layer, spikes) VALUES (?, ?, ?, ?)",
                     [(run_id, s.idx, i, c) for i, c in enumerate(s.spikes)])
         except sqlite3.Error as e:
-            raise StoreError(f"cannot write to {self.path}: {e}") from e
+            raise self._write_failed(e) from e
 
     def set_energy(self, run_id: int, energy_uj: dict[int, float], **run: object) -> None:
         """Per-sample energy and the run's energy fields, in one transaction."""
@@ -194,7 +246,7 @@ class Store:
                     self._db.execute(f"UPDATE runs SET {sets} WHERE run_id = ?",
                                      (*run.values(), run_id))
         except sqlite3.Error as e:
-            raise StoreError(f"cannot write to {self.path}: {e}") from e
+            raise self._write_failed(e) from e
 
     def layer_counts(self, run_id: int) -> dict[int, list[int]]:
         """Sample index -> per-layer instructions, for samples that have them."""
@@ -244,12 +296,12 @@ class Store:
     def samples(self, run_id: int) -> list[Sample]:
         rows = self._db.execute(
             "SELECT idx, label, predicted, count, raw_count, stack_bytes, max_abs_error, output,"
-            " score FROM samples WHERE run_id = ? ORDER BY idx", (run_id,))
+            " score, nonfinite_outputs FROM samples WHERE run_id = ? ORDER BY idx", (run_id,))
         spikes = self.spike_counts(run_id)
         return [Sample(idx=idx, label=label, predicted=pred, count=count, raw_count=raw,
                        stack_bytes=stack, max_abs_error=err, output=np.frombuffer(out, "<f4"),
-                       score=score, spikes=tuple(spikes.get(idx, ())))
-                for idx, label, pred, count, raw, stack, err, out, score in rows]
+                       score=score, nonfinite_outputs=bad, spikes=tuple(spikes.get(idx, ())))
+                for idx, label, pred, count, raw, stack, err, out, score, bad in rows]
 
     # -- summaries --------------------------------------------------------------
 
@@ -270,9 +322,9 @@ class Store:
         task = task_of(run.get("task"))
         top_k = run.get("top_k")
         rows = self._db.execute(
-            "SELECT label, count, stack_bytes, max_abs_error, energy_uj, predicted, score"
-            + (", output" if top_k else "") + " FROM samples WHERE run_id = ? ORDER BY idx",
-            (run_id,)).fetchall()
+            "SELECT label, count, stack_bytes, max_abs_error, energy_uj, predicted, score, "
+            "COALESCE(nonfinite_outputs, 0)" + (", output" if top_k else "")
+            + " FROM samples WHERE run_id = ? ORDER BY idx", (run_id,)).fetchall()
         # Host runs (count_kind NULL) measured no count and no stack.
         counted = run["count_kind"] is not None
         counts = [r[1] for r in rows] if counted else []
@@ -283,7 +335,7 @@ class Store:
         # The task's metric, recomputed from the stored samples (metrics.py).
         score = score_run(task, np.array([r[0] for r in rows], dtype=np.int64),
                           np.array([r[5] for r in rows], dtype=np.int64),
-                          [np.frombuffer(r[7], "<f4") for r in rows] if top_k else [],
+                          [np.frombuffer(r[8], "<f4") for r in rows] if top_k else [],
                           [r[6] for r in rows], top_k=top_k, peak=run.get("psnr_peak"))
         return RunSummary(
             **record, **head, samples=len(rows),
@@ -295,12 +347,41 @@ class Store:
             count_min=min(counts) if counts else None, count_max=max(counts) if counts else None,
             stack_bytes=max((r[2] for r in rows), default=None) if counted else None,
             max_abs_error=max(errors) if errors else None,
+            nonfinite_samples=sum(1 for r in rows if r[7]),
             energy_uj=statistics.median(energy) if energy else None,
             energy_min_uj=min(energy) if energy else None,
             energy_max_uj=max(energy) if energy else None, **self._spiking(run))
 
     def summaries(self) -> list[RunSummary]:
         return [self.summary(r) for r in self.run_ids()]
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """``path`` opened for reading only (SQLite's ``mode=ro``). A WAL
+    database whose folder cannot be written (a read-only disk) cannot get
+    the shared-memory file even a reader needs: it is then opened
+    ``immutable``, which it is, as far as anyone here can change it."""
+    if not path.is_file():
+        raise StoreError(f"no results database at {path}: give --db the file that 'bench run' "
+                         f"or 'bench sweep' wrote")
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    for extra in ("", "&immutable=1"):
+        try:
+            db = sqlite3.connect(uri + extra, uri=True, timeout=30)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open results database {path}: {e}") from e
+        try:
+            db.execute("SELECT count(*) FROM runs").fetchone()
+            return db
+        except sqlite3.OperationalError as e:
+            db.close()
+            if "no such table" in str(e):
+                raise StoreError(f"{path} is not a bench results database (no runs table)") from e
+            error = e
+        except sqlite3.DatabaseError as e:  # not a database at all
+            db.close()
+            raise StoreError(f"{path} is not a bench results database: {e}") from e
+    raise StoreError(f"cannot read results database {path}: {error}")
 
 
 def input_shape_text(shape: tuple[int, ...]) -> str:
