@@ -20,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
     from harness.demo import prepare_demo_model
     from harness.run.request import RunRequest
 
-    err.print("[bold]1/3[/] training the example CNN on scikit-learn digits (CPU) ...")
+    err.print("[bold]1/3[/] training the example CNN on scikit-learn digits (CPU; the "
+              "weights are cached after the first time) ...")
     model_path, test_acc = prepare_demo_model(RESULTS / "demo")
     err.print(f"    PyTorch test accuracy {100 * test_acc:.2f} %, exported to {model_path}")
     err.print("[bold]2/3[/] building firmware (native engine, float32) for stm32l452 ...")
