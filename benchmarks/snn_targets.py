@@ -56,8 +56,8 @@ def measure(name: str, dataset: str, limit: int | None, db: Path) -> list[list[s
     rows = [[name, "library (PyTorch)", f"{100 * lib_acc:.2f} %", "-", "-",
              f"{sum(lib_total.values()) / n:,.1f}", "-"]]
     for dtype in ("float32", "int16", "int8"):
-        req = RunRequest("stm32l452", "qemu", spec, dataset, dtype=dtype, limit=n,
-                         quant=QuantRequest(scheme="pot", samples=300))
+        quant = QuantRequest() if dtype == "float32" else QuantRequest(scheme="pot", samples=300)
+        req = RunRequest("stm32l452", "qemu", spec, dataset, dtype=dtype, limit=n, quant=quant)
         s = run(req, db)
         with Store(db) as store:
             samples = store.samples(s.run_id)

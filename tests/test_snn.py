@@ -247,12 +247,12 @@ def test_event_kernels_go_where_the_input_is_spikes() -> None:
     assert [layer.name for layer in candidates(conv)] == ["4"]
     readout = load_graph(f"{ZOO}:spikingjelly_readout")  # flatten, linear, lif, linear
     assert [layer.name for layer in candidates(readout)] == ["3"]
-    assert choose(readout, "event").layers[3].params["kernel"] == "event"
-    assert choose(readout, "dense").layers[3].params["kernel"] == "dense"
-    assert "kernel" not in choose(readout, "event").layers[1].params
+    assert choose(readout, "event").layers[3].params["spikes_in"] == "event"
+    assert choose(readout, "dense").layers[3].params["spikes_in"] == "dense"
+    assert "spikes_in" not in choose(readout, "event").layers[1].params
     x = np.random.default_rng(0).standard_normal((8, 1, 8, 8)).astype(np.float32)
-    assert pick(readout, "auto", x).layers[3].params["kernel"] == "event"  # rates < 0.9
-    assert pick(readout, "auto", None).layers[3].params["kernel"] == "dense"
+    assert pick(readout, "auto", x).layers[3].params["spikes_in"] == "event"  # rates < 0.9
+    assert pick(readout, "auto", None).layers[3].params["spikes_in"] == "dense"
 
 
 def test_event_kernel_is_bit_exact_with_dense(tmp_path: Path, host_objects: list[Path]) -> None:

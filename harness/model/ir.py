@@ -12,7 +12,8 @@ Ops and their ``params`` (all shapes/tuples are per spatial dim, 1-D ops use
 conv1d, conv2d     kernel, stride, padding, dilation (always 1s), groups,
                    activation (None | "relu" | "relu6"); weight
                    (C_out, C_in/groups, *kernel), bias (C_out,) or None
-linear             activation; weight (out, in), bias (out,) or None
+linear             activation; weight (out, in), bias (out,) or None; fed with
+                   spikes: spikes_in ("event" | "dense", the kernel kind)
 relu, relu6        -
 maxpool1d/2d       kernel, stride, padding (padding counts as -inf)
 avgpool1d/2d       kernel, stride, padding, count_include_pad

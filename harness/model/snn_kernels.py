@@ -43,7 +43,7 @@ def input_rates(graph: Graph, x: np.ndarray) -> dict[str, float]:
 
 
 def choose(graph: Graph, mode: str, rates: dict[str, float] | None = None) -> Graph:
-    """``graph`` with params["kernel"] = "event" or "dense" on every candidate:
+    """``graph`` with params["spikes_in"] = "event" or "dense" on every candidate:
     all event, all dense, or ``auto`` by the rates (dense where unknown)."""
     layers = []
     chosen = {layer.name for layer in candidates(graph)}
@@ -55,7 +55,7 @@ def choose(graph: Graph, mode: str, rates: dict[str, float] | None = None) -> Gr
             event = mode == "event" or (mode == "auto" and rate is not None
                                         and rate < CROSSOVER_RATE)
             layer = replace(layer, params={**layer.params,
-                                           "kernel": "event" if event else "dense"})
+                                           "spikes_in": "event" if event else "dense"})
         layers.append(layer)
     return replace(graph, layers=layers)
 

@@ -195,7 +195,7 @@ class _Emitter(CModel):
                 f"static const bench_linear_params {p}_params = {{.in_features = {n_in}, "
                 f".out_features = {n_out}, .activation = {act}}};"
             )
-            if layer.params.get("kernel") == "event":
+            if layer.params.get("spikes_in") == "event":
                 # Spikes in: walk the active inputs, each adding a weight row.
                 kernel = "bench_linear_events_f32"
                 w = self.weight(p, "weight_t", np.ascontiguousarray(layer.weight.T))
