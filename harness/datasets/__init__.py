@@ -14,10 +14,13 @@ archive from ``--data-dir`` (or ``BENCH_DATA``). Nothing is fetched.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.npyio import NpzFile
 
 from harness.datasets.base import TEST, Dataset, DatasetSource, Origin
 from harness.errors import ConfigError
@@ -108,22 +111,46 @@ def calibration_spec(spec: str) -> str:
 
 
 def load_npz(path: Path) -> Dataset:
+    """A user's .npz: ``x`` (N x sample shape, real numbers that fit float32,
+    the device's input type) and ``y`` (N class labels, 0 or more); ConfigError
+    naming the file and what is wrong otherwise."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, NpzFile):  # a .npy under an .npz name
+            raise ConfigError(f"{path} is a single .npy array, not an .npz: save x and y "
+                              f"with numpy.savez(path, x=x, y=y)")
+        with loaded as f:
             missing = [k for k in ("x", "y") if k not in f.files]
             if missing:
                 raise ConfigError(f"{path} lacks array(s) {', '.join(missing)}: a dataset .npz "
                                   f"holds x (N x sample shape) and y (N integer labels); "
                                   f"it has {', '.join(f.files) or 'nothing'}")
             x, y = f["x"], f["y"]
+    except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise ConfigError(f"{path} is not a complete .npz file ({e}): is it truncated?") from e
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot read dataset {path}: {e}") from e
     if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
         raise ConfigError(f"{path}: x must be N x sample shape and y N labels "
                           f"(got x {x.shape}, y {y.shape})")
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise ConfigError(f"{path}: x holds complex numbers ({x.dtype}); the device takes real "
+                          f"inputs: give the real part, the magnitude, or both as channels")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise ConfigError(f"{path}: x must hold numbers, not {x.dtype}")
     if not np.issubdtype(y.dtype, np.integer):
         raise ConfigError(f"{path}: y must hold integer class labels, not {y.dtype}")
+    if len(y) and y.min() < 0:
+        raise ConfigError(f"{path}: y holds negative labels ({y.min()}); class labels are "
+                          f"0, 1, 2, ...")
     if not np.all(np.isfinite(x)):
         raise ConfigError(f"{path}: x holds NaN or infinite values")
-    return Dataset(name=path.name, x=x.astype(np.float32), y=y.astype(np.int64),
-                   classes=int(y.max()) + 1 if len(y) else 0)
+    with np.errstate(over="ignore"):  # said below, as the error
+        x32 = x.astype(np.float32)
+    if not np.all(np.isfinite(x32)):
+        # float64 beyond float32's range becomes inf on the way to the device
+        raise ConfigError(f"{path}: x holds values beyond float32's range (largest magnitude "
+                          f"{float(np.abs(x).max()):.3g}, float32 holds up to 3.4e+38): "
+                          f"scale the data")
+    return Dataset(name=path.name, x=x32, y=y.astype(np.int64),
+                   classes=int(y.max()) + 1 if len(y) else 0, classes_known=False)

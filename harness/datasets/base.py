@@ -26,6 +26,8 @@ class Dataset:
     classes: int
     task: Task = Task.CLASSIFICATION
     class_names: tuple[str, ...] = ()  # label i is class_names[i], when known
+    # False for a user's .npz: ``classes`` is then only its largest label + 1
+    classes_known: bool = True
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -47,6 +49,20 @@ class Dataset:
             raise ConfigError(
                 f"dataset {self.name} has samples of shape {self.sample_shape} but the model "
                 f"takes {tuple(input_shape)} (x must be N x {' x '.join(map(str, input_shape))})")
+
+    def check_outputs(self, outputs: int) -> None:
+        """ConfigError unless a model with ``outputs`` logits can score these
+        labels: otherwise accuracy is silently 0 % or meaningless."""
+        if self.task is not Task.CLASSIFICATION:
+            return
+        if self.classes_known and self.classes != outputs:
+            raise ConfigError(f"dataset {self.name} has {self.classes} classes but the model "
+                              f"gives {outputs} outputs: is it the model for this dataset?")
+        top = int(self.y.max()) if len(self.y) else -1
+        if top >= outputs:
+            raise ConfigError(f"dataset {self.name} has label {top} but the model gives "
+                              f"{outputs} outputs (classes 0 to {outputs - 1}): labels must "
+                              f"index the model's outputs")
 
 
 class Origin(StrEnum):

@@ -16,7 +16,7 @@ from harness.engines import get_engine
 from harness.engines.base import Engine, HostModel
 from harness.errors import ConfigError, ToolMissingError
 from harness.kinds import DType
-from harness.model.ir import Graph, graph_hash
+from harness.model.ir import Graph, graph_hash, numel
 from harness.model.load import load_graph
 from harness.paths import build_root
 from harness.quant import QuantConfig
@@ -71,6 +71,7 @@ def prepare(req: RunRequest) -> Prepared:
     graph = load_graph(req.model)
     data = load_dataset(req.dataset, req.data_dir)
     data.check_fits(graph.input_shape)
+    data.check_outputs(numel(graph.output_shape))
     if req.meter is not None and req.resume is not None:
         raise ConfigError("--meter cannot be combined with --resume: a run's energy comes from "
                           "one trace; start a new run")

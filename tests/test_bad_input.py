@@ -1,0 +1,185 @@
+"""The bad-input battery (issue 12): every kind of bad input a user can give,
+through the real command line. Each must end with a non-zero exit, exactly
+one ``bench: error:`` line on stderr, no traceback, and the results database
+(holding a finished run) byte for byte as it was.
+
+Each case is one test id, so ``pytest --co -q tests/test_bad_input.py``
+counts the bad inputs tried, and a run of this file the ones handled.
+Almost all fail before any build; the few that need the cross compiler are
+marked ``emulator``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY_MODEL, Bench
+
+from harness.kinds import RunStatus
+from harness.store.schema import RunRecord, Sample
+from harness.store.store import Store
+
+BENCH = [sys.executable, "-m", "harness.cli"]
+N = 12  # samples in the good data set
+
+
+@dataclass
+class Files:
+    """A scratch directory of good and bad inputs, and a store with a run."""
+
+    dir: Path
+    db: Path
+    model: str  # a good model, file.py:factory (3 x 32 in, 3 classes out)
+    data: Path  # a good data set for it
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def npz(self, name: str, **arrays: np.ndarray) -> Path:
+        p = self.dir / name
+        np.savez(p, **arrays)
+        return p
+
+    def write(self, name: str, text: str | bytes) -> Path:
+        p = self.dir / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            p.write_bytes(text)
+        else:
+            p.write_text(textwrap.dedent(text))
+        return p
+
+    def model_file(self, name: str, source: str) -> str:
+        """file.py:net for a model file holding ``source``."""
+        return f"{self.write(name + '.py', source)}:net"
+
+    def store_bytes(self) -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in sorted(self.dir.glob(self.db.name + "*"))}
+
+
+BINARY = bytes(range(256)) * 8  # not UTF-8, not JSON, not TOML, not a zip
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Files:
+    (tmp_path / "tiny.py").write_text(TINY_MODEL)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(N, 3, 32)).astype(np.float32)
+    y = rng.integers(0, 3, size=N)
+    data = tmp_path / "good.npz"
+    np.savez(data, x=x, y=y)
+    db = tmp_path / "r.db"
+    with Store(db) as store:  # a finished run with its samples: what must not change
+        run_id = store.create_run(RunRecord(
+            board="stm32l452", backend="qemu", engine="native", dtype="float32", model="m",
+            model_hash="h", dataset="good.npz", dataset_hash="h", samples_planned=2))
+        for i in range(2):
+            store.add_sample(run_id, Sample(idx=i, label=1, predicted=1, count=100 + i,
+                                            raw_count=100 + i, stack_bytes=64, max_abs_error=0.0,
+                                            output=np.array([0.1, 0.8, 0.1], np.float32)))
+        store.finish_run(run_id, RunStatus.COMPLETE)
+    return Files(tmp_path, db, f"{tmp_path / 'tiny.py'}:tiny", data)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: the command line it makes and what its line must say."""
+
+    args: Callable[[Files], list[str]]
+    says: tuple[str, ...]  # all in the error line (case-insensitive)
+    process: bool = False  # in a real process: the point is what reaches stderr
+    marks: tuple = ()
+
+
+def run_on(files: Files, data: str | Path, *extra: str, model: str | None = None) -> list[str]:
+    return ["run", "--board", "stm32l452", "--model", model or files.model, "--dataset",
+            str(data), "--db", str(files.db), *extra]
+
+
+def build_on(files: Files, *extra: str, model: str | None = None) -> list[str]:
+    return ["build", "--board", "stm32l452", "--model", model or files.model, *extra]
+
+
+X = np.random.default_rng(2).normal(size=(N, 3, 32))
+Y = np.arange(N) % 3
+
+
+def _truncated_npz(f: Files) -> list[str]:
+    whole = f.data.read_bytes()
+    return run_on(f, f.write("cut.npz", whole[:len(whole) // 2]))
+
+
+def _npy_named_npz(f: Files) -> list[str]:
+    np.save(f.path("arr.npy"), X)
+    f.path("arr.npy").rename(f.path("arr.npz"))
+    return run_on(f, f.path("arr.npz"))
+
+
+CASES: dict[str, Case] = {
+    # -- data files ---------------------------------------------------------------
+    "npz truncated": Case(_truncated_npz, ("cut.npz", "not a complete .npz")),
+    "npy renamed npz": Case(_npy_named_npz, ("arr.npz", "single .npy array")),
+    "x holds strings": Case(lambda f: run_on(f, f.npz("s.npz", x=X.astype(str), y=Y)),
+                            ("s.npz", "x must hold numbers")),
+    "x complex": Case(lambda f: run_on(f, f.npz("c.npz", x=X + 1j, y=Y)),
+                      ("c.npz", "complex")),
+    "x overflows float32": Case(lambda f: run_on(f, f.npz("big.npz", x=X * 1e48, y=Y)),
+                                ("big.npz", "float32", "e+48")),
+    "negative labels": Case(lambda f: run_on(f, f.npz("neg.npz", x=X, y=Y - 1)),
+                            ("neg.npz", "negative")),
+    "labels beyond the model's classes": Case(
+        lambda f: run_on(f, f.npz("lab.npz", x=X, y=Y + 5)),
+        ("lab.npz", "label 7", "3 outputs")),
+    "registry classes differ from the outputs": Case(
+        lambda f: run_on(f, "digits", model=f.model_file("m640", """
+            from torch import nn
+            def net():
+                m = nn.Sequential(nn.Flatten(), nn.Linear(64, 640))
+                m.input_shape = (1, 8, 8)
+                return m
+            """)), ("digits", "10 classes", "640 outputs")),
+    "data dir missing": Case(
+        lambda f: run_on(f, "uci-har-archive", "--data-dir", str(f.path("nope"))),
+        ("nope", "does not exist")),
+}
+
+
+def refused(p: subprocess.CompletedProcess) -> str:
+    """The one error line of a refused command."""
+    assert p.returncode != 0, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr, p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("bench: error: "), lines[0]
+    return lines[0]
+
+
+def _params() -> list:
+    return [pytest.param(name, case, id=name.replace(" ", "-"), marks=case.marks)
+            for name, case in CASES.items()]
+
+
+@pytest.mark.parametrize("name, case", _params())
+def test_bad_input_is_one_clear_line(name: str, case: Case, files: Files,
+                                     bench_main: Bench) -> None:
+    before = files.store_bytes()
+    args = case.args(files)
+    if case.process:
+        p = subprocess.run([*BENCH, *args], capture_output=True, text=True, timeout=600,
+                           env={**os.environ}, cwd=files.dir)
+    else:
+        p = bench_main(*args, cwd=files.dir)
+    line = refused(p)
+    for word in case.says:
+        assert word.lower() in line.lower(), f"{word!r} not in: {line}"
+    assert files.store_bytes() == before, "the results database changed"
+    with Store(files.db) as store:
+        assert store.run_ids() == [1] and len(store.samples(1)) == 2
