@@ -122,6 +122,9 @@ def load_plan(path: Path) -> Plan:
         raw = tomllib.loads(Path(path).read_text())
     except OSError as e:
         raise ConfigError(f"cannot read sweep file {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"sweep file {path} is not text ({e.reason} at byte {e.start}): a "
+                          f"sweep is a TOML file, see examples/sweep.toml") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML: {e}") from e
     unknown = set(raw) - _TOP_KEYS

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from harness.store.schema import RunRecord, Sample
 from harness.store.store import Store
 
 BENCH = [sys.executable, "-m", "harness.cli"]
+ROOT = Path(__file__).resolve().parents[1]
 N = 12  # samples in the good data set
 
 
@@ -123,6 +125,25 @@ def _npy_named_npz(f: Files) -> list[str]:
     return run_on(f, f.path("arr.npz"))
 
 
+def _zip_of(path: Path, members: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        for name, text in members.items():
+            z.writestr(name, text)
+    return path
+
+
+def _pt2_bytes() -> bytes:
+    """A real torch.export archive of a tiny model."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(96, 3))
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 3, 32),)), buf)
+    return buf.getvalue()
+
+
 CASES: dict[str, Case] = {
     # -- data files ---------------------------------------------------------------
     "npz truncated": Case(_truncated_npz, ("cut.npz", "not a complete .npz")),
@@ -146,6 +167,43 @@ CASES: dict[str, Case] = {
                 m.input_shape = (1, 8, 8)
                 return m
             """)), ("digits", "10 classes", "640 outputs")),
+    # -- files of the wrong kind ---------------------------------------------------
+    "binary file as --ranges": Case(
+        lambda f: run_on(f, f.data, "--dtype", "int8", "--ranges",
+                         str(f.write("ranges.json", BINARY))),
+        ("ranges.json", "calibration", "not text")),
+    "--ranges with a NaN range": Case(
+        lambda f: run_on(f, f.data, "--dtype", "int8", "--ranges", str(f.write(
+            "nan.json", '{"method": "minmax", "samples": 8, "ranges": {"input": [NaN, 1.0]}}'))),
+        ("nan.json", "'input'", "finite")),
+    "binary file as sweep TOML": Case(
+        lambda f: ["sweep", str(f.write("sweep.toml", BINARY)), "--db", str(f.db)],
+        ("sweep.toml", "not text")),
+    "binary file as c_info": Case(
+        lambda f: ["import-cubeai", str(f.write("st/network_c_info.json", BINARY)), "--board",
+                   "stm32l452", "--db", str(f.db)],
+        ("network_c_info.json", "not text")),
+    "binary file as .pt2": Case(
+        lambda f: build_on(f, model=str(f.write("model.pt2", BINARY))),
+        ("model.pt2", "not a zip file")),
+    "truncated .pt2": Case(
+        lambda f: build_on(f, model=str(f.write("cut.pt2", _pt2_bytes()[:3000]))),
+        ("cut.pt2", "not a zip file")),
+    "zip that is not a .pt2 (real process: no torch log lines)": Case(
+        lambda f: build_on(f, model=str(_zip_of(f.path("junk.pt2"), {"hello.txt": "hi"}))),
+        ("junk.pt2", "not in a subdirectory"), process=True, marks=(pytest.mark.slow,)),
+    "model file calls sys.exit": Case(
+        lambda f: run_on(f, f.data, model=f.model_file("exits", """
+            import sys
+            sys.exit("no GPU found")
+            def net(): pass
+            """)), ("exits.py", "sys.exit", "no GPU found")),
+    "factory calls sys.exit": Case(
+        lambda f: run_on(f, f.data, model=f.model_file("exits2", """
+            import sys
+            def net():
+                sys.exit(3)
+            """)), ("net()", "sys.exit", "3")),
     "data dir missing": Case(
         lambda f: run_on(f, "uci-har-archive", "--data-dir", str(f.path("nope"))),
         ("nope", "does not exist")),
@@ -173,8 +231,11 @@ def test_bad_input_is_one_clear_line(name: str, case: Case, files: Files,
     before = files.store_bytes()
     args = case.args(files)
     if case.process:
+        # this checkout's harness, whatever the environment has installed
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
         p = subprocess.run([*BENCH, *args], capture_output=True, text=True, timeout=600,
-                           env={**os.environ}, cwd=files.dir)
+                           env=env, cwd=files.dir)
     else:
         p = bench_main(*args, cwd=files.dir)
     line = refused(p)

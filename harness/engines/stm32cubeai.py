@@ -205,6 +205,9 @@ def read_c_info(path: Path) -> CubeAiInfo:
         d = json.loads(Path(path).read_text())
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not text ({e.reason} at byte {e.start}): an ST Edge AI "
+                          f"c_info file is JSON") from e
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path} is not JSON: {e}") from e
     if not isinstance(d, dict) or d.get("json_schema_version") != "2.0":
