@@ -63,6 +63,21 @@ class Files:
         """file.py:net for a model file holding ``source``."""
         return f"{self.write(name + '.py', source)}:net"
 
+    def read_only(self) -> Path:
+        """A directory nobody may write in: a read-only one, or for root (whom
+        permissions do not stop) /sys."""
+        ro = self.dir / "read-only"
+        ro.mkdir(exist_ok=True)
+        ro.chmod(0o555)
+        if not os.access(ro, os.W_OK):
+            return ro
+        try:
+            with open("/sys/bench-write-probe", "w"):
+                pass
+        except OSError:
+            return Path("/sys")
+        pytest.skip("no unwritable directory here")
+
     def store_bytes(self) -> dict[str, bytes]:
         return {p.name: p.read_bytes() for p in sorted(self.dir.glob(self.db.name + "*"))}
 
@@ -204,6 +219,21 @@ CASES: dict[str, Case] = {
             def net():
                 sys.exit(3)
             """)), ("net()", "sys.exit", "3")),
+    # -- output paths ---------------------------------------------------------------
+    "build -o an existing file": Case(
+        lambda f: build_on(f, "-o", str(f.write("fw", "a file"))), ("fw", "not a directory")),
+    "build -o in a read-only place": Case(
+        lambda f: build_on(f, "-o", str(f.read_only() / "fw")), ("cannot create", "fw")),
+    "report -o a directory": Case(
+        lambda f: ["report", "--db", str(f.db), "-o", str(f.dir)], ("is a directory",)),
+    "report -o in a read-only place": Case(
+        lambda f: ["report", "--db", str(f.db), "-o", str(f.read_only() / "rep.md")],
+        ("cannot write", "rep.md")),
+    "export -o a directory": Case(
+        lambda f: ["export", "1", "--db", str(f.db), "-o", str(f.dir)], ("is a directory",)),
+    "export -o in a read-only place": Case(
+        lambda f: ["export", "1", "--db", str(f.db), "-o", str(f.read_only() / "out.npz")],
+        ("cannot write", "out.npz")),
     "data dir missing": Case(
         lambda f: run_on(f, "uci-har-archive", "--data-dir", str(f.path("nope"))),
         ("nope", "does not exist")),
@@ -244,3 +274,14 @@ def test_bad_input_is_one_clear_line(name: str, case: Case, files: Files,
     assert files.store_bytes() == before, "the results database changed"
     with Store(files.db) as store:
         assert store.run_ids() == [1] and len(store.samples(1)) == 2
+
+
+def test_export_writes_the_file_it_names(files: Files, bench_main: Bench) -> None:
+    """numpy.savez adds .npz to a bare name: the export said it wrote 'out'
+    and wrote 'out.npz'."""
+    out = files.path("out")
+    p = bench_main("export", "1", "--db", str(files.db), "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    assert str(out) in p.stdout and out.is_file() and not files.path("out.npz").exists()
+    with np.load(out) as f:
+        assert f["counts"].tolist() == [100, 101]

@@ -9,6 +9,7 @@ from harness.commands import Command
 from harness.commands.options import add_db
 from harness.commands.show import out
 from harness.errors import ConfigError
+from harness.paths import output_file, write_failed
 from harness.report.render import FORMATS
 from harness.store.store import Store
 
@@ -37,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.db.exists():
         raise ConfigError(f"no results database at {args.db}: run 'bench run' or 'bench demo'")
+    if args.output:
+        output_file(args.output, "report")  # before any plot is written beside it
     with Store(args.db) as store:
         summaries = store.summaries()
     if not args.cpi > 0:
@@ -44,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
     comparison = compare(summaries, args.baseline,
                          published.load() if args.published else None, cpi=args.cpi)
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(render(comparison, args.format, args.output))
+        try:  # md writes its plots beside the file
+            args.output.write_text(render(comparison, args.format, args.output))
+        except OSError as e:
+            raise write_failed(args.output, "report", e) from e
         out.print(f"wrote {args.output}")
     else:
         print(render(comparison, args.format), end="")
