@@ -11,6 +11,7 @@ marked ``emulator``.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -147,6 +148,64 @@ def _zip_of(path: Path, members: dict[str, str]) -> Path:
     return path
 
 
+def _sweep(f: Files, dtypes: str, scheme: str | None = None, limit: str = "4",
+           calibrate: str = "8", weights: str | None = None) -> list[str]:
+    quant = f"scheme = {scheme}\n" if scheme else ""
+    quant += f"weights = {weights}\n" if weights else ""
+    path = f.write("sweep.toml", f"""
+        name = "bad"
+        limit = {limit}
+        engines = ["native"]
+        {dtypes}
+
+        [[target]]
+        board = "stm32l452"
+        backend = "qemu"
+
+        [[model]]
+        model = "tiny.py:tiny"
+        dataset = "good.npz"
+
+        [quant]
+        calibrate = {calibrate}
+        """ + quant)
+    return ["sweep", str(path), "--db", str(f.db), "--workers", "1"]
+
+
+def _c_info(weights: int = 6144, io: list[int] | None = None, macc: int = 99) -> dict:
+    """An ST Edge AI c_info file (JSON schema 2.0, as tests/test_peers.py writes it)."""
+    return {
+        "json_schema_version": "2.0",
+        "environment": {
+            "generated_model": {"name": "network"},
+            "tools": [{"version": {"major": 2, "minor": 1, "micro": 0},
+                       "input_model": {"name": "tiny_int8.tflite", "type": "tflite"}}]},
+        "graphs": [{"nodes": [{"name": "conv_0", "id": 0, "macc": 5376},
+                              {"name": "dense_2", "id": 2, "macc": macc}]}],
+        "memory_footprint": {"weights": weights, "activations": 1408, "io": io or [96, 3],
+                             "series": "stm32l4", "kernel_ram": 1892, "kernel_flash": 9120},
+    }
+
+
+VALIDATE = """ST Edge AI Core v2.1.0-20194
+ST.AI Profiling results v2.0 - "network"
+nb sample(s)   :   12
+duration       :   0.262 ms by sample (0.261/0.263/0.001)
+CPU cycles     :   20960
+
+Output              acc       rmse          mae           l2r
+TARGET c-model #1   41.67%    0.120089211   0.025269194   0.245565161
+"""
+
+
+def _cubeai(f: Files, info: dict, validate: str | None = None) -> list[str]:
+    out = f.dir / "st_ai_output"
+    f.write("st_ai_output/network_c_info.json", json.dumps(info))
+    if validate is not None:
+        f.write("st_ai_output/network_validate_report.txt", validate)
+    return ["import-cubeai", str(out), "--board", "stm32l452", "--db", str(f.db)]
+
+
 def _pt2_bytes() -> bytes:
     """A real torch.export archive of a tiny model."""
     import io
@@ -234,6 +293,39 @@ CASES: dict[str, Case] = {
     "export -o in a read-only place": Case(
         lambda f: ["export", "1", "--db", str(f.db), "-o", str(f.read_only() / "out.npz")],
         ("cannot write", "out.npz")),
+    # -- sweep files ----------------------------------------------------------------
+    "sweep dtype int4": Case(lambda f: _sweep(f, 'dtypes = ["int4"]'), ("int4", "int8")),
+    "sweep unknown [quant] scheme": Case(
+        lambda f: _sweep(f, 'dtypes = ["int8"]', scheme='"pot2"'), ("pot2", "affine")),
+    "sweep limit = true": Case(lambda f: _sweep(f, 'dtypes = ["float32"]', limit="true"),
+                               ("limit", "positive integer")),
+    "sweep [quant] calibrate = 0": Case(
+        lambda f: _sweep(f, 'dtypes = ["int8"]', calibrate="0"), ("calibrate", "positive")),
+    "sweep [quant] weights unknown": Case(
+        lambda f: _sweep(f, 'dtypes = ["int8"]', weights='"narrow"'), ("narrow", "packed")),
+    # -- report and import ------------------------------------------------------------
+    "report --cpi inf": Case(lambda f: ["report", "--db", str(f.db), "--cpi", "inf"],
+                             ("--cpi", "inf")),
+    "report --cpi nan": Case(lambda f: ["report", "--db", str(f.db), "--cpi", "nan"],
+                             ("--cpi", "nan")),
+    "c_info with negative weights": Case(
+        lambda f: _cubeai(f, _c_info(weights=-6144)), ("network_c_info.json", "weights", "-6144")),
+    "c_info with a negative io size": Case(
+        lambda f: _cubeai(f, _c_info(io=[96, -3])), ("network_c_info.json", "io", "-3")),
+    "c_info with a negative macc": Case(
+        lambda f: _cubeai(f, _c_info(macc=-99)), ("network_c_info.json", "macc", "-99")),
+    "validate report with accuracy 4167 %": Case(
+        lambda f: _cubeai(f, _c_info(), VALIDATE.replace("41.67%", "4167.00%")),
+        ("network_validate_report.txt", "accuracy", "4167")),
+    "validate report with 0 samples": Case(
+        lambda f: _cubeai(f, _c_info(), VALIDATE.replace(":   12", ":   0")),
+        ("network_validate_report.txt", "sample")),
+    # -- builds that cannot work -----------------------------------------------------------
+    "semihosting firmware for the Apollo3": Case(
+        lambda f: ["build", "--board", "apollo3", "--model", f.model, "--link", "semihost"],
+        ("semihost", "ambiq-uart")),
+    "semihosting firmware for a probe": Case(
+        lambda f: build_on(f, "--backend", "probe", "--link", "semihost"), ("semihost", "probe")),
     "data dir missing": Case(
         lambda f: run_on(f, "uci-har-archive", "--data-dir", str(f.path("nope"))),
         ("nope", "does not exist")),

@@ -124,6 +124,7 @@ class QemuBackend(Backend):
     description = "QEMU 10 system emulator, -icount (instruction counts, no cycle model)"
     emulator = True
     link = LinkKind.SEMIHOST
+    links = (LinkKind.SEMIHOST, LinkKind.UART)
     Facts = QemuFacts
 
     def available(self) -> tuple[bool, str]:

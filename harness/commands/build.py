@@ -13,6 +13,7 @@ from harness.build.firmware import Firmware
 from harness.commands import Command
 from harness.commands.options import add_data_dir, add_model, quant_request
 from harness.commands.show import out
+from harness.errors import ConfigError
 from harness.kinds import LinkKind
 
 
@@ -58,9 +59,17 @@ def run(args: argparse.Namespace) -> int:
 
     board = get_board(args.board)
     engine = get_engine(args.engine)
-    graph = load_graph(args.model)
     backend = get_backend(args.backend or board.backends[0])
     link = args.link or backend.link
+    if link not in backend.links:  # before any work: the firmware could not run there
+        where = [b for b in board.backends if link in get_backend(b).links]
+        raise ConfigError(
+            f"--link {link}: firmware for {board.name} on {backend.name} ({backend.title}) "
+            f"must use {' or '.join(backend.links)}"
+            + (f"; {link} is for --backend {' or '.join(where)}" if where else
+               f"; no backend of {board.name} carries {link} (semihosting firmware faults on "
+               f"a real core without a debugger)"))
+    graph = load_graph(args.model)
     dtype = engine.check_dtype(args.dtype)
     quant, _record = quant_for(graph, engine, dtype, args.dataset, quant_request(args),
                                args.data_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from harness.commands import Command
@@ -42,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
         output_file(args.output, "report")  # before any plot is written beside it
     with Store(args.db) as store:
         summaries = store.summaries()
-    if not args.cpi > 0:
-        raise ConfigError(f"--cpi must be positive, got {args.cpi:g}")
+    if not (math.isfinite(args.cpi) and args.cpi > 0):  # inf made every latency inf
+        raise ConfigError(f"--cpi must be a positive number, got {args.cpi:g}")
     comparison = compare(summaries, args.baseline,
                          published.load() if args.published else None, cpi=args.cpi)
     if args.output:
