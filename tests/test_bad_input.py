@@ -326,6 +326,23 @@ CASES: dict[str, Case] = {
         ("semihost", "ambiq-uart")),
     "semihosting firmware for a probe": Case(
         lambda f: build_on(f, "--backend", "probe", "--link", "semihost"), ("semihost", "probe")),
+    "model far too large for the flash (51 MB of weights)": Case(
+        lambda f: build_on(f, model=f.model_file("huge", """
+            from torch import nn
+            def net():
+                m = nn.Sequential(nn.Flatten(), nn.Linear(96, 140_000))
+                m.input_shape = (3, 32)
+                return m
+            """)), ("does not fit stm32l452", "FLASH by", "54,320,000", "nothing was built")),
+    "activations far beyond the RAM": Case(
+        lambda f: build_on(f, model=f.model_file("wide", """
+            from torch import nn
+            def net():
+                m = nn.Sequential(nn.Conv2d(3, 64, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                                  nn.Flatten(), nn.Linear(64, 2))
+                m.input_shape = (3, 128, 128)
+                return m
+            """)), ("does not fit stm32l452", "RAM by", "4,064,256", "nothing was built")),
     "data dir missing": Case(
         lambda f: run_on(f, "uci-har-archive", "--data-dir", str(f.path("nope"))),
         ("nope", "does not exist")),
@@ -377,3 +394,18 @@ def test_export_writes_the_file_it_names(files: Files, bench_main: Bench) -> Non
     assert str(out) in p.stdout and out.is_file() and not files.path("out.npz").exists()
     with np.load(out) as f:
         assert f["counts"].tolist() == [100, 101]
+
+
+@pytest.mark.parametrize("factory", ["digits_cnn.py:digits_cnn", "har_cnn.py:har_cnn",
+                                     "resnet8.py:resnet8"])
+def test_the_fit_check_passes_models_that_fit(factory: str) -> None:
+    """The check before a build uses lower bounds: the example models, which
+    build and run on the STM32L452, pass it in every dtype."""
+    from harness.backends import get_board
+    from harness.build.fit import check_fits
+    from harness.kinds import DType
+    from harness.model.load import load_graph
+
+    graph = load_graph(str(ROOT / "examples" / factory))
+    for dtype in DType:
+        check_fits(get_board("stm32l452"), graph, dtype)

@@ -19,6 +19,7 @@ from pathlib import Path
 from harness.boards import Board
 from harness.build import toolchain
 from harness.build.firmware import Firmware
+from harness.build.fit import check_fits
 from harness.build.memory import memory_report
 from harness.engines.base import Engine, GeneratedModel
 from harness.errors import BuildError, ConfigError
@@ -52,6 +53,7 @@ def build(board: Board, graph: Graph, engine: Engine, dtype: str, out_dir: Path,
     if link not in LINKS:
         raise ConfigError(f"unknown link {link!r}; known: {', '.join(LINKS)}")
     dtype = engine.check_dtype(dtype)
+    check_fits(board, graph, dtype)  # before minutes of gcc on a weights header
     cc = toolchain.compiler()
     model_hash = graph_hash(graph)
     output_dir(out_dir, "build directory")
