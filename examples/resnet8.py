@@ -4,16 +4,29 @@ Input: one 3x32x32 image; output: 10 class logits. Layout as the MLPerf Tiny
 reference (Keras) model: conv3x3 16 + BN + ReLU, then three residual stacks
 of 16, 32 and 64 filters; the last two downsample by 2 (stride-2 first conv)
 and carry a 1x1 stride-2 conv on the shortcut; global average pooling and a
-linear layer. Use as ``bench run --model examples/resnet8.py:resnet8``. The
-factory returns an untrained model with a fixed seed and BatchNorm
-statistics that are not the identity (so folding is exercised); train it
-before expecting accuracy.
+linear layer. Use as ``bench run --model examples/resnet8.py:resnet8``.
+
+``resnet8`` returns an untrained model with a fixed seed and BatchNorm
+statistics that are not the identity (so folding is exercised): no
+CIFAR-10 training set installs offline (``cifar10-smoke`` is 20 test
+images), so its accuracy means nothing; its instructions, ROM and RAM are
+those of the real model. ``resnet8_cifar10`` trains it on your copy of
+CIFAR-10 (``BENCH_DATA`` = the directory with ``cifar-10-python.tar.gz`` or
+``cifar-10-batches-py/``; see README "Datasets"; 50,000 images, hours of
+CPU) and caches the weights (harness/train.py); without the archive it
+stops with one line. Images are [0, 1] floats (bench's cifar10), not the
+0..255 pixels MLPerf Tiny's reference was trained on.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from harness.datasets import Dataset
+from harness.train import Recipe, trained
+
+RECIPE = Recipe(dataset="cifar10:train", epochs=30, lr=1e-3, batch=32, seed=0)
 
 
 class Stack(nn.Module):
@@ -73,6 +86,16 @@ def resnet8() -> ResNet8:
     torch.manual_seed(0)
     with torch.no_grad():
         return _randomize_bn(ResNet8())
+
+
+def _build(_data: Dataset) -> ResNet8:
+    torch.manual_seed(0)
+    return ResNet8()
+
+
+def resnet8_cifar10() -> ResNet8:
+    """ResNet-8 trained on your CIFAR-10 archive (BENCH_DATA), cached."""
+    return trained("resnet8_cifar10", _build, RECIPE)
 
 
 def random_dataset(path: str, n: int = 64, seed: int = 0) -> None:

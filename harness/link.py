@@ -37,7 +37,7 @@ DTYPES = {0: DType.FLOAT32, 1: DType.INT16, 2: DType.INT8}  # bench_model.h benc
 TIMER_KINDS = {0: "none", 1: "dwt_cycles", 2: "systick"}
 
 HELLO_ACK = struct.Struct("<HBBIB3xIIIII8s8s16s16sI")
-RESULT_HEADER = struct.Struct("<QIBBH")
+RESULT_HEADER = struct.Struct("<QIBBH")  # count, stack, timer kind, spike counts S, layer counts L
 
 
 class DeviceSilent(ProtocolError):
@@ -71,6 +71,7 @@ class Inference:
     timer_kind: str
     stack_bytes: int
     output: bytes
+    spikes: tuple[int, ...] = ()  # spiking models: spikes per layer over the sample's timesteps
 
 
 def frame(msg_type: int, seq: int, payload: bytes = b"") -> bytes:
@@ -216,6 +217,11 @@ class Link:
         p = self.request(MSG_INFER, tensor, MSG_RESULT)
         if len(p) < RESULT_HEADER.size:
             raise ProtocolError(f"result too short ({len(p)} bytes)", frame=self._seq)
-        count, stack, timer, _reserved, n_layers = RESULT_HEADER.unpack_from(p)
+        count, stack, timer, n_spikes, n_layers = RESULT_HEADER.unpack_from(p)
+        body = RESULT_HEADER.size + 4 * n_layers
+        if len(p) < body + 4 * n_spikes:
+            raise ProtocolError(f"result too short ({len(p)} bytes) for its {n_layers} layer "
+                                f"and {n_spikes} spike counts", frame=self._seq)
+        spikes = struct.unpack_from(f"<{n_spikes}I", p, body)
         return Inference(count=count, timer_kind=TIMER_KINDS.get(timer, str(timer)),
-                         stack_bytes=stack, output=p[RESULT_HEADER.size + 4 * n_layers:])
+                         stack_bytes=stack, output=p[body + 4 * n_spikes:], spikes=spikes)

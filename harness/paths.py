@@ -35,6 +35,19 @@ def dataset_cache_root() -> Path:
     return Path(os.environ.get(DATA_CACHE_VAR) or RESULTS / "cache" / "datasets")
 
 
+MODEL_CACHE_VAR = "BENCH_MODEL_CACHE"
+
+
+def model_cache_root() -> Path:
+    """Trained example weights (harness/train.py): ``$BENCH_MODEL_CACHE``, else
+    ``$XDG_CACHE_HOME/bench/models``, else ``~/.cache/bench/models``."""
+    value = os.environ.get(MODEL_CACHE_VAR)
+    if value:
+        return Path(value)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "bench" / "models"
+
+
 def output_dir(path: Path, what: str) -> Path:
     """``path`` made (with its parents) as a directory bench can write in;
     ConfigError naming ``what`` it is for when it cannot be."""

@@ -74,7 +74,8 @@ def summarize(run_id: int, source: str, fw: Firmware, totals: list[int],
         insns = _median([c[i] for c in per_sample])
         macs = int(info.get("macs", 0))
         layers.append(LayerProfile(
-            index=i, name=str(info.get("name", i)), op=str(info.get("op", "?")), macs=macs,
+            index=i, name=str(info.get("name", i)) + (f" t={info['t']}" if "t" in info else ""),
+            op=str(info.get("op", "?")), macs=macs,
             instructions=insns, percent=100.0 * insns / total if total else 0.0,
             macs_per_instruction=macs / insns if macs and insns else None))
     return Profile(run_id=run_id, source=source, samples=len(per_sample), total=total,

@@ -13,7 +13,7 @@ A sweep file (TOML) names what to measure; see examples/sweep.toml:
 
     [[model]]               # one or more, each with its dataset
     model = "examples/har_cnn.py:har_cnn"
-    dataset = "har-synth"
+    dataset = "uci-har"
 
     data_dir = "~/datasets"  # optional: the archive loaders' --data-dir (else BENCH_DATA)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.paths import BUILD_DIR_VAR, DATA_CACHE_VAR
+from harness.paths import BUILD_DIR_VAR, DATA_CACHE_VAR, MODEL_CACHE_VAR
 
 # One torch thread per test process (and the bench processes tests start), set
 # before torch is imported: the models here are tiny, and two workers each
@@ -105,6 +105,23 @@ def session_dataset_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         os.environ.pop(DATA_CACHE_VAR, None)
     else:
         os.environ[DATA_CACHE_VAR] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Trained example weights (harness/train.py) go to a directory of this
+    session shared by the xdist workers, never the user's cache: a test that
+    trains an example pays for it once per session, and only then."""
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "models"
+    cache.mkdir(exist_ok=True)
+    old = os.environ.get(MODEL_CACHE_VAR)
+    os.environ[MODEL_CACHE_VAR] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop(MODEL_CACHE_VAR, None)
+    else:
+        os.environ[MODEL_CACHE_VAR] = old
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@
  * stdin:  uint32 n, then n inputs of bench_model_info.input_bytes each.
  * stdout: a header (uint32 input_bytes, output_bytes, arena_bytes; uint8
  *         input_dtype, output_dtype; 8 bytes model_hash; 16 bytes engine name,
- *         zero padded), then n outputs of output_bytes each.
+ *         zero padded), then n outputs of output_bytes each, each followed by
+ *         a spiking model's spike_layers uint32 spike counts.
  * Checks on the way: bench_model_run returns 0, leaves the input untouched
  * and writes nothing past output_bytes. Exit code 0 only if all hold.
  */
@@ -67,6 +68,9 @@ int main(void)
             }
         }
         fwrite(output, 1, info->output_bytes, stdout);
+        if (info->spike_layers > 0u) {
+            fwrite(info->spike_counts, sizeof(uint32_t), info->spike_layers, stdout);
+        }
     }
     free(input);
     free(saved);

@@ -14,7 +14,7 @@ HARNESS = Path(__file__).resolve().parents[1] / "harness"
 # Lowest first. A module may import its own layer and the ones below.
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "paths", "kinds", "registry", "checks"),
-    ("model", "datasets", "boards", "link", "store", "train"),
+    ("model", "datasets", "boards", "link", "metrics", "store", "train"),
     ("quant",),
     ("engines", "export"),
     ("build",),

@@ -230,3 +230,34 @@ def test_int8_model_too_large_for_flash(fails: Fails, tmp_path: Path, tiny_data:
     msg = fails(*run_args(f"{src}:big8", str(tiny_data), "--dtype", "int8", "--quant", "pot",
                           "--calibrate", "8"))
     assert "does not fit stm32l452" in msg and "FLASH by" in msg
+
+
+AUTOENCODER = textwrap.dedent("""
+    import torch
+    from torch import nn
+
+    def ae():
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Linear(640, 8), nn.ReLU(), nn.Linear(8, 640))
+        m.input_shape = (640,)
+        return m.eval()
+
+    def digits_ae():
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Flatten(), nn.Linear(64, 64))
+        m.input_shape = (1, 8, 8)
+        return m.eval()
+""")
+
+
+def test_task_the_model_cannot_serve(fails: Fails, tmp_path: Path) -> None:
+    """The issue's case: 640 outputs for a 10-class set; and an autoencoder
+    on a registry classification set."""
+    (tmp_path / "ae.py").write_text(AUTOENCODER)
+    data = tmp_path / "ten.npz"
+    np.savez(data, x=np.zeros((10, 640), np.float32), y=np.arange(10))
+    msg = fails(*run_args(f"{tmp_path / 'ae.py'}:ae", str(data)))
+    assert "ten.npz is a 10-class classification set but the model has 640 outputs" in msg
+    assert "task='anomaly'" in msg
+    msg = fails(*run_args(f"{tmp_path / 'ae.py'}:digits_ae", "digits"))
+    assert "dataset digits is a 10-class classification set but the model has 64" in msg

@@ -122,9 +122,9 @@ def test_macs_and_json_summary() -> None:
 
 
 def test_examples_import_and_sizes() -> None:
-    har, har_shape = load_model(f"{EXAMPLES / 'har_cnn.py'}:har_cnn")
-    assert har_shape == (6, 128)
-    digits, digits_shape = load_model(f"{EXAMPLES / 'digits_cnn.py'}:digits_cnn")
+    har, har_shape = load_model(f"{EXAMPLES / 'har_cnn.py'}:har_cnn_untrained")
+    assert har_shape == (9, 128)
+    digits, digits_shape = load_model(f"{EXAMPLES / 'digits_cnn.py'}:digits_cnn_untrained")
     assert digits_shape == (1, 8, 8)
     assert sum(p.numel() for p in digits.parameters()) < 20_000
     for module, shape, n_out in ((har, har_shape, 6), (digits, digits_shape, 10)):
@@ -135,7 +135,7 @@ def test_examples_import_and_sizes() -> None:
     digits_ops = [layer.op for layer in import_graph(digits, digits_shape).layers]
     assert "add" in digits_ops and "global_avgpool" in digits_ops
     # Deterministic: same seed, same weights.
-    again, _ = load_model(f"{EXAMPLES / 'digits_cnn.py'}:digits_cnn")
+    again, _ = load_model(f"{EXAMPLES / 'digits_cnn.py'}:digits_cnn_untrained")
     assert all(torch.equal(a, b) for a, b in zip(digits.parameters(), again.parameters(),
                                                    strict=True))
 

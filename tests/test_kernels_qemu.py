@@ -45,7 +45,7 @@ MODELS = {
     "conv1d_net": f"{ZOO}:conv1d_net",  # odd K, depthwise, grouped, ReLU6 (generic paths)
     "conv2d_net": f"{ZOO}:conv2d_net",  # C_in = 2 rows padded, stride 2, non-square
     "residual_net": f"{ZOO}:residual_net",
-    "digits_cnn": f"{EXAMPLES / 'digits_cnn.py'}:digits_cnn",  # C_in = 1, 3x3 borders
+    "digits_cnn": f"{EXAMPLES / 'digits_cnn.py'}:digits_cnn_untrained",  # C_in = 1, 3x3 borders
     # Depthwise (SIMD channel quads, clipped windows) and linear (two rows of
     # SMLAD) dominate; odd channel counts and widths hit the tails.
     "ds_net": f"{ZOO}:ds_net",

@@ -29,8 +29,8 @@ EXAMPLES = HERE.parent / "examples"
 SPECS = {
     **{name: f"{ZOO}:{name}" for name in
        ["conv1d_net", "conv2d_net", "residual_net", "mlp", "adaptive_net", "passthrough"]},
-    "har_cnn": f"{EXAMPLES / 'har_cnn.py'}:har_cnn",
-    "digits_cnn": f"{EXAMPLES / 'digits_cnn.py'}:digits_cnn",
+    "har_cnn": f"{EXAMPLES / 'har_cnn.py'}:har_cnn_untrained",
+    "digits_cnn": f"{EXAMPLES / 'digits_cnn.py'}:digits_cnn_untrained",
 }
 ARM = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O2",
        "-Wdouble-promotion"]

@@ -32,8 +32,8 @@ SPECS = {
     **{name: f"{ZOO}:{name}" for name in
        ["conv1d_net", "conv2d_net", "residual_net", "mlp", "adaptive_net", "ds_net",
         "dw2d_odd_net"]},
-    "har_cnn": f"{EXAMPLES / 'har_cnn.py'}:har_cnn",
-    "digits_cnn": f"{EXAMPLES / 'digits_cnn.py'}:digits_cnn",
+    "har_cnn": f"{EXAMPLES / 'har_cnn.py'}:har_cnn_untrained",
+    "digits_cnn": f"{EXAMPLES / 'digits_cnn.py'}:digits_cnn_untrained",
 }
 VARIANTS = [("int8", "pot"), ("int8", "affine"), ("int16", "pot")]
 # Bit-exactness also covers the int8 "wide" weight layout.

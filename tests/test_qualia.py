@@ -31,8 +31,8 @@ from harness.store.store import Store
 
 pytest.importorskip("qualia_codegen_core")
 needs_tools = emulator_test  # QEMU and arm-none-eabi-gcc (make setup)
-HAR = f"{ROOT / 'examples' / 'har_cnn.py'}:har_cnn"
-DIGITS = f"{ROOT / 'examples' / 'digits_cnn.py'}:digits_cnn"
+HAR = f"{ROOT / 'examples' / 'har_cnn.py'}:har_cnn_untrained"
+DIGITS = f"{ROOT / 'examples' / 'digits_cnn.py'}:digits_cnn_untrained"
 
 
 def graph_of(spec: str):  # noqa: ANN201

@@ -119,7 +119,7 @@ def test_markdown_equals_store(bench: Bench, store: tuple[Path, dict], tmp_path:
         r = rows[str(s.run_id)]
         base = runs["native", s.dtype]
         assert r["per inference"] == f"{s.count_per_inference:,} instructions"
-        assert r["accuracy %"] == f"{100 * s.accuracy:.2f}"
+        assert r["metric"] == f"top-1 {100 * s.accuracy:.2f} %"
         assert r["ROM"] == f"{s.rom_bytes:,}" and r["RAM"] == f"{s.ram_bytes:,}"
         assert r["stack"] == f"{s.stack_bytes:,}"
         assert r["count vs base"] == f"{s.count_per_inference / base.count_per_inference:.2f}x"
@@ -170,14 +170,14 @@ def test_latex_booktabs_per_group(bench: Bench, store: tuple[Path, dict]) -> Non
     text = bench("report", "--db", str(db), "--format", "latex").stdout
     assert text.count("\\begin{tabular}") == 1 == text.count("\\bottomrule")
     assert "\\toprule" in text and "\\midrule" in text
-    assert "accuracy \\%" in text
+    assert "metric" in text and "top-1" in text
     body = text[text.index("\\begin{tabular}"):text.index("\\end{tabular}")]
     assert not re.search(r"(?<!\\)[_%#$]", body), "unescaped LaTeX special character"
     for s in runs.values():
         line = next(ln for ln in text.splitlines() if ln.startswith(f"{s.run_id} & "))
         cells = [c.strip() for c in line.removesuffix("\\\\").split("&")]
         assert f"{s.count_per_inference:,} instructions" in cells
-        assert f"{s.rom_bytes:,}" in cells and f"{100 * s.accuracy:.2f}" in cells
+        assert f"{s.rom_bytes:,}" in cells and f"top-1 {100 * s.accuracy:.2f} \\%" in cells
 
 
 def test_published_rows_are_marked_and_never_in_ratios(bench: Bench,

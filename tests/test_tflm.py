@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ZOO = HERE / "model_zoo.py"
 SPECS = {
     **{name: f"{ZOO}:{name}" for name in ["conv1d_net", "conv2d_net", "residual_net", "mlp"]},
-    "digits_cnn": f"{HERE.parent / 'examples' / 'digits_cnn.py'}:digits_cnn",
+    "digits_cnn": f"{HERE.parent / 'examples' / 'digits_cnn.py'}:digits_cnn_untrained",
 }
 
 

@@ -137,6 +137,76 @@ bench_status bench_relu6_f32(int32_t size, const float *input, float *output);
 bench_status bench_add_f32(bench_activation activation, int32_t size,
                            const float *input1, const float *input2, float *output);
 
+/* Spiking neurons (harness/model/neuron.py has the same step in numpy). */
+typedef enum {
+    BENCH_RESET_SUBTRACT = 0, /* v -= threshold on a spike */
+    BENCH_RESET_ZERO = 1,     /* v = v_reset on a spike (a hard reset) */
+    BENCH_RESET_NONE = 2,
+} bench_reset;
+
+typedef struct {
+    float decay;      /* multiplies the potential every step */
+    float gain;       /* multiplies the input current */
+    float offset;     /* added every step */
+    float threshold;
+    float v_reset;    /* BENCH_RESET_ZERO: the potential after a spike */
+    bench_reset reset;
+    int32_t fire_ge;    /* 1: spike when v >= threshold (SpikingJelly); 0: v > threshold */
+    int32_t pre_reset;  /* 1: a step first resets the last step's spike (snnTorch) */
+    int32_t post_reset; /* 1: a spike resets the potential in the step it fires */
+} bench_lif_params;
+
+/**
+ * @brief One timestep of a layer of spiking neurons, float32.
+ *        r = pre_reset ? fire(v) : 0
+ *        h = decay * (reset zero && r ? v_reset : v) + gain * current + offset
+ *            - (reset subtract && r ? threshold : 0)
+ *        s = fire(h); d = post_reset ? s - r : 0
+ *        v = h - d * threshold (subtract); zero: v_reset if d = 1, h + (h - v_reset)
+ *            if d = -1, else h; none: h
+ * @param[in]     params   the layer's neuron
+ * @param[in]     size     neurons in the layer
+ * @param[in]     current  size input currents
+ * @param[in,out] state    size membrane potentials, kept between steps
+ * @param[out]    spikes   size values 0.0f / 1.0f; may be current (in place)
+ * @param[in,out] count    spikes fired are added to it
+ */
+bench_status bench_lif_f32(const bench_lif_params *params, int32_t size, const float *current,
+                           float *state, float *spikes, uint32_t *count);
+
+/**
+ * @brief Fully connected layer on spikes, event-driven: only the active
+ *        inputs are visited, each adding its weight row. Its cost grows with
+ *        the input's spikes, not with in_features x out_features. Same
+ *        result, bit for bit, as bench_linear_f32 on a 0/1 input (the same
+ *        additions in the same order).
+ * @param[in]  params    in/out features, fused activation
+ * @param[in]  input     in_features spikes, 0.0f or 1.0f
+ * @param[in]  weight_t  the weight transposed: (in_features, out_features)
+ * @param[in]  bias      out_features values, or NULL
+ * @param[out] output    out_features values
+ */
+bench_status bench_linear_events_f32(const bench_linear_params *params, const float *input,
+                                     const float *weight_t, const float *bias, float *output);
+
+typedef struct {
+    float decay;  /* multiplies the potential every step */
+    float gain;   /* multiplies the input current */
+    float offset; /* added every step */
+} bench_li_params;
+
+/**
+ * @brief One timestep of a layer of leaky integrators (never fire), float32.
+ *        v = decay * v + gain * current + offset; output = v
+ * @param[in]     params   the layer's integrator
+ * @param[in]     size     neurons in the layer
+ * @param[in]     current  size input currents
+ * @param[in,out] state    size potentials, kept between steps
+ * @param[out]    output   size values (the potentials); may be current (in place)
+ */
+bench_status bench_li_f32(const bench_li_params *params, int32_t size, const float *current,
+                          float *state, float *output);
+
 #ifdef __cplusplus
 }
 #endif

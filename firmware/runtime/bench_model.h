@@ -28,9 +28,12 @@ typedef struct {
     uint32_t arena_bytes;   /* activation memory planned by the generator */
     uint8_t input_dtype;    /* bench_dtype */
     uint8_t output_dtype;   /* bench_dtype */
-    uint8_t reserved[2];
+    uint16_t spike_layers;  /* spiking models: layers whose spikes are counted; else 0 */
     uint8_t model_hash[8];  /* first 8 bytes of the model's sha256 */
     const char *engine;     /* "native", ... */
+    /* spike_layers counters, summed over the last inference's timesteps
+     * (bench_model_run() zeroes them); NULL when spike_layers is 0. */
+    const uint32_t *spike_counts;
 } bench_model_info_t;
 
 extern const bench_model_info_t bench_model_info;

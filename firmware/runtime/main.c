@@ -24,6 +24,9 @@
 #ifndef BENCH_BUILD_ID
 #define BENCH_BUILD_ID 0ull
 #endif
+#ifndef BENCH_SPIKE_LAYERS
+#define BENCH_SPIKE_LAYERS 0u /* spike counters a RESULT carries (spiking models) */
+#endif
 
 #define RX_FRAME_BYTES (BENCH_HEADER_BYTES + BENCH_MAX_PAYLOAD + BENCH_CRC_BYTES)
 
@@ -33,7 +36,8 @@ static const uint64_t build_id_word = BENCH_BUILD_ID;
 
 /* uint32_t storage keeps the payload (offset 8) 4-byte aligned. */
 static uint32_t rx_words[(RX_FRAME_BYTES + 3u) / 4u];
-static uint32_t out_words[(BENCH_RESULT_HEADER_BYTES + BENCH_OUTPUT_BYTES + 3u) / 4u];
+static uint32_t out_words[(BENCH_RESULT_HEADER_BYTES + 4u * BENCH_SPIKE_LAYERS +
+                           BENCH_OUTPUT_BYTES + 3u) / 4u];
 
 static void put_u16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void put_u32(uint8_t *p, uint32_t v)
@@ -123,16 +127,23 @@ static void send_hello(uint32_t seq)
 static void run_inference(uint32_t seq, const uint8_t *input, uint32_t len)
 {
     uint8_t *out = (uint8_t *)out_words;
+    const uint32_t spike_layers = bench_model_info.spike_layers;
     if (len != bench_model_info.input_bytes) {
         send_error(seq, BENCH_ERR_LENGTH);
         return;
     }
+    if (spike_layers > BENCH_SPIKE_LAYERS) {
+        send_error(seq, BENCH_ERR_MODEL); /* built with too small a RESULT buffer */
+        return;
+    }
+    /* Spike counters go between the header and the outputs. */
+    uint8_t *outputs = out + BENCH_RESULT_HEADER_BYTES + 4u * spike_layers;
     bench_timer_kind kind = BENCH_TIMER_NONE;
     board_trigger(1);
     board_timer_start();
     /* Inside the timer's region, so no idle interrupt lands between the marks. */
     bench_mark_start();
-    int32_t status = bench_model_run(input, out + BENCH_RESULT_HEADER_BYTES);
+    int32_t status = bench_model_run(input, outputs);
     bench_mark_stop();
     uint64_t count = board_timer_stop(&kind);
     board_trigger(0);
@@ -144,9 +155,13 @@ static void run_inference(uint32_t seq, const uint8_t *input, uint32_t len)
     put_u32(&out[4], (uint32_t)(count >> 32));
     put_u32(&out[8], stack_high_water());
     out[12] = (uint8_t)kind;
-    out[13] = 0;
+    out[13] = (uint8_t)spike_layers;
     put_u16(&out[14], 0); /* per-layer counts: none yet */
-    send_frame(BENCH_MSG_RESULT, seq, out, BENCH_RESULT_HEADER_BYTES + bench_model_info.output_bytes);
+    for (uint32_t k = 0; k < spike_layers; k++) {
+        put_u32(&out[BENCH_RESULT_HEADER_BYTES + 4u * k], bench_model_info.spike_counts[k]);
+    }
+    send_frame(BENCH_MSG_RESULT, seq, out,
+               BENCH_RESULT_HEADER_BYTES + 4u * spike_layers + bench_model_info.output_bytes);
 }
 
 static void dispatch(const uint8_t *frame)

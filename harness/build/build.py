@@ -123,16 +123,23 @@ def build(board: Board, graph: Graph, engine: Engine, dtype: str, out_dir: Path,
         dtype=dtype, link=link, model_hash=model_hash.hex(), input_bytes=gen.input_bytes,
         output_bytes=gen.output_bytes, arena_bytes=gen.arena_bytes,
         input_dtype=gen.input_dtype, output_dtype=gen.output_dtype,
-        input_shape=tuple(graph.input_shape),
+        input_shape=tuple(graph.sample_shape),
         n_outputs=gen.output_bytes // gen.output_dtype.itemsize,
         compiler=toolchain.compiler_version(), cflags=cflags,
         memory=memory_report(elf, out_dir / "firmware.map", components),
         quant_scheme=quant.scheme if quant is not None and dtype.is_integer else None,
         input_quant=gen.input_quant, output_quant=gen.output_quant, layers=tuple(gen.layers),
         input_layout=gen.input_layout, output_layout=gen.output_layout,
-        output_shape=tuple(graph.output_shape))
+        output_shape=tuple(graph.output_shape), snn=_snn_manifest(graph))
     manifest_path.write_text(json.dumps(fw.manifest(), indent=2) + "\n")
     return fw
+
+
+def _snn_manifest(graph: Graph) -> dict | None:
+    if not graph.spiking:
+        return None
+    return {"timesteps": graph.timesteps, "readout": graph.readout, "encoding": graph.encoding,
+            "layers": graph.spike_layer_table()}
 
 
 def _compile(cc: str, flags: list[str], sources: list[Path], out_dir: Path) -> list[Path]:

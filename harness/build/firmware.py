@@ -42,6 +42,13 @@ class Firmware:
     input_layout: Layout = Layout.CHW  # HWC: channels last, the host transposes
     output_layout: Layout = Layout.CHW
     output_shape: tuple[int, ...] = ()
+    # Spiking models: timesteps, readout, encoding and "layers", the spiking
+    # layers in the order of the device's spike counters ({"name", "neurons"}).
+    snn: dict | None = None
+
+    @property
+    def spike_layers(self) -> list[str]:
+        return [layer["name"] for layer in self.snn["layers"]] if self.snn else []
 
     def manifest(self) -> dict:
         d = asdict(self)
@@ -52,8 +59,10 @@ class Firmware:
     def encode_input(self, x: object) -> bytes:
         """One sample as the firmware expects it: float32, or quantized."""
         x = np.asarray(x, dtype=np.float32)
-        if self.input_layout == Layout.HWC and x.ndim > 1:
-            x = np.moveaxis(x, 0, -1)
+        # One frame per timestep: each frame is laid out, not the T axis.
+        frames = 1 if self.snn and self.snn.get("encoding") == "iterate" else 0
+        if self.input_layout == Layout.HWC and x.ndim > 1 + frames:
+            x = np.moveaxis(x, frames, -1)
         if self.input_quant is None:
             return np.ascontiguousarray(x, dtype="<f4").tobytes()
         return np.ascontiguousarray(self.input_quant.quantize(x)).astype(

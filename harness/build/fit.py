@@ -45,11 +45,11 @@ def check_fits(board: Board, graph: Graph, dtype: DType) -> None:
     ram = largest_tensor_bytes(graph, dtype)
     over = []
     if rom > board.rom_bytes:
-        over.append(f"FLASH by at least {rom - board.rom_bytes:,} bytes (its {dtype} weights "
+        over.append(f"FLASH by {rom - board.rom_bytes:,} bytes or more (its {dtype} weights "
                     f"alone are {weights:,} bytes, {weights / board.rom_bytes:.1f}x the "
                     f"flash)")
     if ram > board.ram_bytes:
-        over.append(f"RAM by at least {ram - board.ram_bytes:,} bytes (its largest {dtype} "
+        over.append(f"RAM by {ram - board.ram_bytes:,} bytes or more (its largest {dtype} "
                     f"tensor alone is {ram:,} bytes)")
     if over:
         raise BuildError(f"model does not fit {board.name} ({board.part}: "

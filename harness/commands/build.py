@@ -11,7 +11,7 @@ from rich.table import Table
 from harness.backends import get_backend, get_board
 from harness.build.firmware import Firmware
 from harness.commands import Command
-from harness.commands.options import add_data_dir, add_model, quant_request
+from harness.commands.options import add_data_dir, add_model, quant_request, snn_options
 from harness.commands.show import out
 from harness.errors import ConfigError
 from harness.kinds import LinkKind
@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=Path, help="build directory (default: build/...)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.add_argument("--dataset", help="calibration data for int8/int16 builds (its training "
-                   "split when it has one)")
+                   "split when it has one); a spiking model's spike rates for --snn-kernels "
+                   "auto")
     add_data_dir(p)
 
 
@@ -70,7 +71,14 @@ def run(args: argparse.Namespace) -> int:
             + (f"; {link} is for --backend {' or '.join(where)}" if where else
                f"; no backend of {board.name} carries {link} (semihosting firmware faults on "
                f"a real core without a debugger)"))
-    graph = load_graph(args.model)
+    graph = load_graph(args.model, snn_options(args))
+    if graph.spiking:
+        from harness.datasets import load_dataset
+        from harness.model import snn_kernels
+
+        data = load_dataset(args.dataset, args.data_dir) if args.dataset else None
+        graph = snn_kernels.pick(graph, args.snn_kernels or "auto",
+                                 data.x if data is not None else None)
     dtype = engine.check_dtype(args.dtype)
     check_fits(board, graph, dtype)  # before calibrating a model that cannot fit
     quant, _record = quant_for(graph, engine, dtype, args.dataset, quant_request(args),

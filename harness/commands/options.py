@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness.engines import ENGINES
 from harness.kinds import DType, Scheme, WeightLayout
+from harness.model.snn_options import DEFAULT_DT, ENCODINGS, KERNELS, READOUTS, SnnOptions
 from harness.paths import DEFAULT_DB
 from harness.quant.calibrate import DEFAULT_SAMPLES, METHODS
 from harness.run.request import QuantRequest
@@ -57,6 +58,30 @@ def add_model(p: argparse.ArgumentParser) -> None:
     q.add_argument("--ranges", type=Path, metavar="FILE",
                    help="reuse a saved calibration.json (from a build directory) instead of "
                    "calibrating")
+    s = p.add_argument_group("spiking models (override the model's own attributes)")
+    s.add_argument("--timesteps", type=int, metavar="T",
+                   help="timesteps per sample (bench runs the one-step network T times, the "
+                   "state reset before every sample)")
+    s.add_argument("--readout", choices=READOUTS,
+                   help="spike_count: output spikes summed over T (default when the output "
+                   "layer spikes); output_mean: mean output over T (default otherwise); "
+                   "membrane_last: the output layer's potential after the last step")
+    s.add_argument("--encoding", choices=ENCODINGS,
+                   help="direct: the sample is fed at every step (default); iterate: the "
+                   "sample has a leading T axis, one frame per step")
+    s.add_argument("--snn-kernels", choices=KERNELS,
+                   help="layers fed with spikes: dense kernels, event-driven ones (only the "
+                   "active inputs visited), or auto (default: event-driven where the input's "
+                   "spike rate on the first samples of the dataset is below the measured "
+                   "crossover)")
+    s.add_argument("--dt", type=float, metavar="SECONDS",
+                   help="NIR graphs (.nir): the Euler step that discretises the continuous-time "
+                   f"neurons (default {DEFAULT_DT:g} s, as snnTorch's NIR import)")
+
+
+def snn_options(args: argparse.Namespace) -> SnnOptions:
+    return SnnOptions(timesteps=args.timesteps, readout=args.readout, encoding=args.encoding,
+                      kernels=args.snn_kernels, dt=args.dt)
 
 
 def quant_request(args: argparse.Namespace) -> QuantRequest:

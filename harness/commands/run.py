@@ -7,7 +7,14 @@ import json
 
 from harness.backends import BACKENDS
 from harness.commands import Command
-from harness.commands.options import METER_HELP, add_data_dir, add_db, add_model, quant_request
+from harness.commands.options import (
+    METER_HELP,
+    add_data_dir,
+    add_db,
+    add_model,
+    quant_request,
+    snn_options,
+)
 from harness.commands.show import print_summary, run_with_progress
 
 
@@ -21,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "is its test split) or a .npz file with x and y; see 'bench datasets'")
     add_data_dir(p)
     p.add_argument("--limit", type=int, help="run only the first N samples")
+    p.add_argument("--top-k", type=int, metavar="K",
+                   help="classification: also score top-K accuracy (the label among the K "
+                   "largest outputs), besides top-1")
     add_db(p)
     p.add_argument("--resume", type=int, metavar="RUN_ID",
                    help="continue an incomplete run without redoing finished samples")
@@ -48,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
                      dataset=args.dataset, engine=args.engine, dtype=args.dtype,
                      limit=args.limit, resume=args.resume, per_layer=args.per_layer,
                      quant=quant_request(args), meter=args.meter, meter_rate=args.meter_rate,
-                     meter_duration=args.meter_duration, data_dir=args.data_dir)
+                     meter_duration=args.meter_duration, data_dir=args.data_dir,
+                     snn=snn_options(args), top_k=args.top_k)
     try:
         summary = run_once(req, args.db) if args.json else run_with_progress(req, args.db)
     except MeterFailed as e:

@@ -32,6 +32,23 @@ def title(backend: str) -> str:
     return BACKENDS.load(backend).title if backend in BACKENDS else backend
 
 
+def metric_row(s: RunSummary) -> tuple[str, str]:
+    """The run's task metric (harness/metrics.py), named: accuracy (top-1, and
+    top-k when asked), AUC of the reconstruction error, or PSNR and MSE."""
+    if s.metric == "AUC":
+        mse = "" if s.mse is None else f" (mean reconstruction MSE {s.mse:.4g})"
+        return ("AUC (anomaly)", "-" if s.auc is None else f"{s.auc:.4f}{mse}")
+    if s.metric == "PSNR":
+        return ("PSNR (regression)", "-" if s.psnr_db is None else
+                f"{s.psnr_db:.2f} dB (MSE {s.mse:.4g} vs the target)")
+    if s.accuracy is None:
+        return ("accuracy", "-")
+    text = f"{100 * s.accuracy:.2f} %"
+    if s.top_k and s.top_k_accuracy is not None:
+        text += f" top-1, {100 * s.top_k_accuracy:.2f} % top-{s.top_k}"
+    return ("accuracy", text)
+
+
 def summary_rows(s: RunSummary) -> list[tuple[str, str]]:
     count = "-" if s.count_per_inference is None else f"{s.count_per_inference:,} {s.count_kind}"
     if s.count_min is not None and s.count_min != s.count_max:
@@ -42,9 +59,18 @@ def summary_rows(s: RunSummary) -> list[tuple[str, str]]:
         ("engine / dtype", f"{s.engine} / {s.dtype}"
          + (f" ({s.quant_scheme} quantization)" if s.quant_scheme else "")),
         ("samples", f"{s.samples} of {s.samples_planned}"),
-        ("accuracy", "-" if s.accuracy is None else f"{100 * s.accuracy:.2f} %"),
+        metric_row(s),
         ("per inference", count),
     ]
+    if s.timesteps is not None:
+        rows.append(("spiking", f"T = {s.timesteps} timesteps, {s.readout} readout, "
+                     f"{s.encoding} encoding"))
+    if s.spikes_per_inference is not None and s.spike_rates and s.layer_spikes:
+        rows.append(("spikes per inference", f"{s.spikes_per_inference:,.1f} (counted on "
+                     f"the device)"))
+        rows.append(("spike rate per layer", ", ".join(
+            f"{name} {s.layer_spikes[name]:,.1f} ({100 * rate:.1f} %)"
+            for name, rate in s.spike_rates.items())))
     if s.count_kind == CountKind.INSTRUCTIONS and s.count_per_inference and s.clock_hz:
         rows.append(("latency estimate", f"{latency_estimate_us(s):,.0f} us at CPI 1, "
                      f"{s.clock_hz / 1e6:g} MHz (estimate: {title(s.backend)} has no cycle "

@@ -78,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
 def print_sweep(sweep_id: int, outcomes: list, db: Path) -> None:
     targets = sorted({f"{o.entry.board}/{o.entry.backend}" for o in outcomes})
     t = Table(title=f"sweep {sweep_id} on {', '.join(targets)}")
-    for col in ("run", "model", "engine", "dtype", "status", "accuracy", "per inference",
+    for col in ("run", "model", "engine", "dtype", "status", "metric", "per inference",
                 "ROM", "RAM"):
-        t.add_column(col, justify="right" if col in ("run", "accuracy", "per inference", "ROM",
+        t.add_column(col, justify="right" if col in ("run", "metric", "per inference", "ROM",
                                                       "RAM") else "left")
     with Store(db) as store:
         for o in outcomes:
@@ -93,7 +93,7 @@ def print_sweep(sweep_id: int, outcomes: list, db: Path) -> None:
                           "-", "-")
                 continue
             t.add_row(str(s.run_id), model, e.engine, e.dtype, status,
-                      "-" if s.accuracy is None else f"{100 * s.accuracy:.1f} %",
+                      s.metric_text,
                       "-" if s.count_per_inference is None
                       else f"{s.count_per_inference:,} {s.count_kind[:5]}.",
                       kb(s.rom_bytes), kb(s.ram_bytes))

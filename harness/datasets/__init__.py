@@ -1,8 +1,10 @@
 """Datasets: a registry name with a split (``uci-har:train``), or the user's own ``.npz``.
 
 A dataset is data as arrays: ``x`` in the model's input layout with the
-batch first (N x C x L for Conv1d, N x C x H x W for Conv2d) and integer
-labels ``y``. Each registry dataset is one module whose ``SOURCE`` (a
+batch first (N x C x L for Conv1d, N x C x H x W for Conv2d) and ``y``,
+what its task scores against (harness/metrics.py): integer labels for
+classification, 1/0 anomalous/normal for anomaly detection, float targets
+(N x target shape) for regression. Each registry dataset is one module whose ``SOURCE`` (a
 ``DatasetSource``) says what it is, where its data comes from, its licence
 and its splits, plus its line in DATASETS. Data that installs offline comes
 from Python packages; archive loaders read the user's copy of a published
@@ -24,6 +26,7 @@ from numpy.lib.npyio import NpzFile
 
 from harness.datasets.base import TEST, Dataset, DatasetSource, Origin
 from harness.errors import ConfigError
+from harness.kinds import Task
 from harness.paths import data_dir_from_env
 from harness.registry import Registry
 
@@ -38,6 +41,9 @@ DATASETS: Registry[DatasetSource] = Registry("dataset", {
     "cifar10-smoke": "harness.datasets.cifar10_smoke:SOURCE",
     # SYNTHETIC stand-in for UCI-HAR (6 x 128 windows): see har_synth.py.
     "har-synth": "harness.datasets.har_synth:SOURCE",
+    # Real images, made-up tasks (for the anomaly and regression metrics): see each file.
+    "digits-anomaly": "harness.datasets.digits_anomaly:SOURCE",
+    "digits-denoise": "harness.datasets.digits_denoise:SOURCE",
     # The user's copies of published archives (--data-dir DIR or BENCH_DATA).
     "uci-har-archive": "harness.datasets.uci_har_archive:SOURCE",
     "speech-commands": "harness.datasets.speech_commands:SOURCE",
@@ -111,9 +117,15 @@ def calibration_spec(spec: str) -> str:
 
 
 def load_npz(path: Path) -> Dataset:
-    """A user's .npz: ``x`` (N x sample shape, real numbers that fit float32,
-    the device's input type) and ``y`` (N class labels, 0 or more); ConfigError
-    naming the file and what is wrong otherwise."""
+    """A user's .npz: ``x`` and ``y``, and optionally ``task``
+    (classification, anomaly or regression) and ``peak`` (PSNR peak).
+
+    Without ``task``: integer labels are classification, a float ``y``
+    with a shape per sample (N x ...) holds regression targets (e.g. the
+    clean images of a denoising set). Anomaly labels are 1 = anomalous,
+    0 = normal. ``x`` must be real numbers that fit float32 (the device's
+    input type); ConfigError naming the file and what is wrong otherwise.
+    """
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, NpzFile):  # a .npy under an .npz name
@@ -123,34 +135,62 @@ def load_npz(path: Path) -> Dataset:
             missing = [k for k in ("x", "y") if k not in f.files]
             if missing:
                 raise ConfigError(f"{path} lacks array(s) {', '.join(missing)}: a dataset .npz "
-                                  f"holds x (N x sample shape) and y (N integer labels); "
-                                  f"it has {', '.join(f.files) or 'nothing'}")
+                                  f"holds x (N x sample shape) and y (N integer labels, or N "
+                                  f"x target shape for regression); it has "
+                                  f"{', '.join(f.files) or 'nothing'}")
             x, y = f["x"], f["y"]
+            task_text = str(f["task"]) if "task" in f.files else None
+            peak = float(f["peak"]) if "peak" in f.files else None
     except (zipfile.BadZipFile, EOFError, zlib.error) as e:
         raise ConfigError(f"{path} is not a complete .npz file ({e}): is it truncated?") from e
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, TypeError) as e:
         raise ConfigError(f"cannot read dataset {path}: {e}") from e
-    if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+    if task_text is not None and task_text not in {t.value for t in Task}:
+        raise ConfigError(f"{path}: task {task_text!r} is not one of "
+                          f"{', '.join(t.value for t in Task)}")
+    floating = np.issubdtype(y.dtype, np.floating)
+    task = Task(task_text) if task_text else (
+        Task.REGRESSION if floating and y.ndim >= 2 else Task.CLASSIFICATION)
+    if x.ndim < 2 or len(x) != len(y) or (task != Task.REGRESSION and y.ndim != 1):
         raise ConfigError(f"{path}: x must be N x sample shape and y N labels "
-                          f"(got x {x.shape}, y {y.shape})")
+                          f"(or N x target shape for regression; got x {x.shape}, y {y.shape})")
+    x32 = _real_float32(path, x)
+    if task == Task.REGRESSION:
+        if not (floating or np.issubdtype(y.dtype, np.integer)) or not np.all(np.isfinite(y)):
+            raise ConfigError(f"{path}: regression targets y must be finite numbers")
+        y = y.astype(np.float32)
+        if peak is None:  # [0, 1] images: 1; else the targets' range
+            lo, hi = (float(y.min()), float(y.max())) if y.size else (0.0, 1.0)
+            peak = 1.0 if lo >= 0 and hi <= 1 else (hi - lo or 1.0)
+        return Dataset(name=path.name, x=x32, y=y, classes=0, task=task, peak=peak)
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ConfigError(f"{path}: y must hold integer class labels, not {y.dtype}")
+    if task == Task.ANOMALY:
+        if not np.all(np.isin(y, (0, 1))):
+            raise ConfigError(f"{path}: anomaly labels y must be 0 (normal) or 1 (anomalous)")
+        return Dataset(name=path.name, x=x32, y=y.astype(np.int64), classes=0, task=task)
+    if len(y) and y.min() < 0:
+        raise ConfigError(f"{path}: y holds negative labels ({y.min()}); class labels are "
+                          f"0, 1, 2, ...")
+    return Dataset(name=path.name, x=x32, y=y.astype(np.int64),
+                   classes=int(y.max()) + 1 if len(y) else 0, classes_from_labels=True)
+
+
+def _real_float32(path: Path, x: np.ndarray) -> np.ndarray:
+    """``x`` as the float32 the device takes, or ConfigError: strings,
+    complex numbers (the imaginary part would be dropped silently), NaN, and
+    finite float64 beyond float32's range (inf on the device)."""
     if np.issubdtype(x.dtype, np.complexfloating):
         raise ConfigError(f"{path}: x holds complex numbers ({x.dtype}); the device takes real "
                           f"inputs: give the real part, the magnitude, or both as channels")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
         raise ConfigError(f"{path}: x must hold numbers, not {x.dtype}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ConfigError(f"{path}: y must hold integer class labels, not {y.dtype}")
-    if len(y) and y.min() < 0:
-        raise ConfigError(f"{path}: y holds negative labels ({y.min()}); class labels are "
-                          f"0, 1, 2, ...")
     if not np.all(np.isfinite(x)):
         raise ConfigError(f"{path}: x holds NaN or infinite values")
     with np.errstate(over="ignore"):  # said below, as the error
         x32 = x.astype(np.float32)
     if not np.all(np.isfinite(x32)):
-        # float64 beyond float32's range becomes inf on the way to the device
         raise ConfigError(f"{path}: x holds values beyond float32's range (largest magnitude "
                           f"{float(np.abs(x).max()):.3g}, float32 holds up to 3.4e+38): "
                           f"scale the data")
-    return Dataset(name=path.name, x=x32, y=y.astype(np.int64),
-                   classes=int(y.max()) + 1 if len(y) else 0, classes_known=False)
+    return x32

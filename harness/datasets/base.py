@@ -20,14 +20,19 @@ TEST = "test"  # the split a bare registry name means
 
 @dataclass(frozen=True)
 class Dataset:
+    """Arrays and their task. ``y`` is what a sample is scored against:
+    int64 class labels (classification), int64 1 = anomalous / 0 = normal
+    (anomaly), or float32 targets, N x target shape (regression: e.g. the
+    clean image of a denoising set)."""
+
     name: str
     x: np.ndarray  # float32, N x sample shape
-    y: np.ndarray  # int64, N
-    classes: int
+    y: np.ndarray  # int64, N; float32 N x target shape for regression
+    classes: int  # 0 where the task has no classes
     task: Task = Task.CLASSIFICATION
     class_names: tuple[str, ...] = ()  # label i is class_names[i], when known
-    # False for a user's .npz: ``classes`` is then only its largest label + 1
-    classes_known: bool = True
+    peak: float | None = None  # regression: the PSNR peak (1.0 for [0, 1] images)
+    classes_from_labels: bool = False  # a .npz: classes = largest label + 1, not declared
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -38,8 +43,21 @@ class Dataset:
         h = hashlib.sha256()
         h.update(repr(self.x.shape).encode())
         h.update(np.ascontiguousarray(self.x, dtype="<f4").tobytes())
-        h.update(np.ascontiguousarray(self.y, dtype="<i8").tobytes())
+        if self.task == Task.REGRESSION:
+            h.update(repr(self.y.shape).encode())
+            h.update(np.ascontiguousarray(self.y, dtype="<f4").tobytes())
+        else:
+            h.update(np.ascontiguousarray(self.y, dtype="<i8").tobytes())
         return h.hexdigest()
+
+    @property
+    def target_shape(self) -> tuple[int, ...] | None:
+        """A regression sample's target shape; None for labels."""
+        return tuple(self.y.shape[1:]) if self.task == Task.REGRESSION else None
+
+    def label(self, i: int) -> int:
+        """Sample ``i``'s class (or anomaly flag) as stored; NO_CLASS for targets."""
+        return -1 if self.task == Task.REGRESSION else int(self.y[i])  # metrics.NO_CLASS
 
     def __len__(self) -> int:
         return len(self.y)
@@ -49,20 +67,6 @@ class Dataset:
             raise ConfigError(
                 f"dataset {self.name} has samples of shape {self.sample_shape} but the model "
                 f"takes {tuple(input_shape)} (x must be N x {' x '.join(map(str, input_shape))})")
-
-    def check_outputs(self, outputs: int) -> None:
-        """ConfigError unless a model with ``outputs`` logits can score these
-        labels: otherwise accuracy is silently 0 % or meaningless."""
-        if self.task is not Task.CLASSIFICATION:
-            return
-        if self.classes_known and self.classes != outputs:
-            raise ConfigError(f"dataset {self.name} has {self.classes} classes but the model "
-                              f"gives {outputs} outputs: is it the model for this dataset?")
-        top = int(self.y.max()) if len(self.y) else -1
-        if top >= outputs:
-            raise ConfigError(f"dataset {self.name} has label {top} but the model gives "
-                              f"{outputs} outputs (classes 0 to {outputs - 1}): labels must "
-                              f"index the model's outputs")
 
 
 class Origin(StrEnum):

@@ -35,6 +35,7 @@ class Capabilities:
     # otherwise outputs are compared with the float model.
     integer_reference: bool = False
     host_interpreter: bool = False  # can run samples in an interpreter on this computer
+    spiking: bool = False  # generates spiking models (lif layers, spike counters)
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,13 @@ import torch
 
 from harness.errors import ModelError
 from harness.model.ir import Layer, Shape, numel
+from harness.model.neuron import Neuron
 
 SUPPORTED = (
     "Conv1d, Conv2d (stride, zero padding, groups), Linear, ReLU, ReLU6/hardtanh(0,6), "
     "MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, BatchNorm after Conv/Linear, "
-    "Flatten/view/reshape, residual add, Dropout/Identity"
+    "Flatten/view/reshape, residual add, Dropout/Identity; spiking neurons: snnTorch Leaky, "
+    "SpikingJelly IFNode/LIFNode"
 )
 
 
@@ -37,6 +39,14 @@ class Multi:
     """A tuple-returning op (batch_norm legit, max_pool with indices): only [0] is used."""
 
     first: Act
+
+
+@dataclass(frozen=True)
+class Membrane:
+    """The membrane potential a neuron returns beside its spikes: bench keeps
+    it inside the neuron, so it may only be returned (a readout), never read."""
+
+    spikes: Act
 
 
 
@@ -76,6 +86,7 @@ class Lowering(Protocol):
 
     batch: int | None  # the batch size the program was exported with, if static
     producer_node: dict[str, torch.fx.Node]  # layer name -> the node that made it
+    neurons: list[tuple[str, Neuron]]  # (module path, neuron) by the index bench::neuron carries
 
     def unsupported(self, node: torch.fx.Node, why: str | None = None) -> ModelError: ...
 
@@ -88,6 +99,8 @@ class Lowering(Protocol):
                   bias: np.ndarray | None = None) -> Act: ...
 
     def producer(self, act: Act) -> Layer | None: ...
+
+    def name_layer(self, act: Act, name: str) -> Act: ...
 
 
 # A handler lowers one ATen op: (lowering, node, arguments by schema name).
@@ -401,6 +414,21 @@ def _fold_bias(lw: Lowering, node: torch.fx.Node, x: Act, const: Any) -> Act:
     raise lw.unsupported(node, "adding a constant is only supported as a conv/linear bias")
 
 
+def _h_neuron(lw: Lowering, node: torch.fx.Node, a: dict[str, Any]) -> Act:
+    """bench::neuron (harness/model/snn.py): one layer of spiking neurons."""
+    x = lw.act(node, a["x"], "input current")
+    index = int(a["index"])
+    if not 0 <= index < len(lw.neurons):
+        raise lw.unsupported(node, f"names neuron {index}, which the model does not have")
+    path, neuron = lw.neurons[index]
+    out = lw.add_layer(node, "lif", [x], x.shape, {"neuron": neuron.params()})
+    return lw.name_layer(out, path)
+
+
+def _h_membrane(lw: Lowering, node: torch.fx.Node, a: dict[str, Any]) -> Membrane:
+    return Membrane(lw.act(node, a["x"]))
+
+
 def _h_pad(lw: Lowering, node: torch.fx.Node, a: dict[str, Any]) -> Any:
     base = base_name(node)
     mode = str(a.get("mode") or "constant")
@@ -442,6 +470,8 @@ HANDLERS: dict[str, Handler] = {
     "add": _h_add,
     "native_dropout": _h_identity,
     "sym_size": _h_sym_size,
+    "neuron": _h_neuron,
+    "membrane": _h_membrane,
     **{name: _h_pad for name in ("pad", "constant_pad_nd", "reflection_pad1d",
                                  "reflection_pad2d", "replication_pad1d", "replication_pad2d",
                                  "_pad_circular")},

@@ -21,12 +21,20 @@ global_avgpool     - (mean over all spatial dims; out_shape keeps torch's
 flatten, reshape   - (zero-copy relabel of a C-order buffer; "flatten" when
                    the result is 1-D)
 add                activation; two inputs of the same shape
+lif                neuron (harness/model/neuron.py Neuron.params()): a layer of
+                   spiking neurons; input the current, output spikes (0/1)
+li                 integrator (neuron.py Integrator.params()): leaky integrators
+                   that never fire (NIR LI); input the current, output their
+                   potential
 =================  ==========================================================
 
-Room for later: spiking layers (LIF/IF) keep a membrane potential between
-timesteps. ``Layer.state_shape`` describes that state and ``Graph.timesteps``
-says how many steps one sample runs; feed-forward graphs leave them at
-``None`` / 1. Nothing consumes them yet.
+Spiking graphs: ``lif`` and ``li`` layers keep a membrane potential between
+timesteps (``Layer.state_shape``, the output shape); the graph describes ONE timestep
+and ``Graph.timesteps`` says how many steps one sample runs, ``readout``
+how the steps' outputs become the sample's output (spike_count,
+output_mean, membrane_last) and ``encoding`` how the sample feeds the steps
+(direct: the same input every step). State is reset before every sample.
+Feed-forward graphs leave them at 1 / None / "direct".
 """
 
 from __future__ import annotations
@@ -55,6 +63,8 @@ OPS: frozenset[str] = frozenset(
         "flatten",
         "reshape",
         "add",
+        "lif",
+        "li",
     }
 )
 ACTIVATIONS: tuple[str, ...] = ("relu", "relu6")
@@ -62,7 +72,11 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "relu6")
 FUSABLE: frozenset[str] = frozenset({"conv1d", "conv2d", "linear", "add"})
 # Ops that never move data: their output is the input buffer relabelled.
 ALIASING: frozenset[str] = frozenset({"flatten", "reshape"})
-ELEMENTWISE: frozenset[str] = frozenset({"relu", "relu6", "add"})
+ELEMENTWISE: frozenset[str] = frozenset({"relu", "relu6", "add", "lif", "li"})
+SPIKING: frozenset[str] = frozenset({"lif"})  # stateful ops that emit spikes
+# Ops that keep a 0/1 tensor 0/1: spikes pass through them as spikes.
+SPIKE_PRESERVING: frozenset[str] = ALIASING | {"maxpool1d", "maxpool2d"}
+STATEFUL: frozenset[str] = frozenset({"lif", "li"})  # ops that keep a potential between steps
 
 
 @dataclass
@@ -78,7 +92,7 @@ class Layer:
         out_shape: shape of ``output`` (no batch dim).
         params: op parameters, see the module docstring.
         weight, bias: float32 arrays or None.
-        state_shape: per-sample state of a stateful (spiking) layer; unused yet.
+        state_shape: per-sample state of a stateful (spiking) layer.
     """
 
     name: str
@@ -141,6 +155,8 @@ class Graph:
         output: name of the tensor returned (all logits).
         input_name: name of the input tensor.
         timesteps: steps per sample for stateful (spiking) graphs; 1 otherwise.
+        readout: spiking graphs: how T steps make one output (module doc).
+        encoding: spiking graphs: "direct" or "iterate" (one frame per step).
     """
 
     input_shape: Shape
@@ -148,6 +164,45 @@ class Graph:
     output: str
     input_name: str = "input"
     timesteps: int = 1
+    readout: str | None = None
+    encoding: str = "direct"
+
+    @property
+    def spiking(self) -> bool:
+        """Runs over timesteps: has layers with state (a graph of leaky
+        integrators alone has no spikes to count but is run the same way)."""
+        return any(layer.op in STATEFUL for layer in self.layers)
+
+    def stateful_layers(self) -> list[Layer]:
+        """The layers whose potential is kept between steps, in execution order."""
+        return [layer for layer in self.layers if layer.op in STATEFUL]
+
+    def spiking_layers(self) -> list[Layer]:
+        """The layers whose spikes are counted, in execution order."""
+        return [layer for layer in self.layers if layer.op in SPIKING]
+
+    def spike_source(self, tensor: str) -> Layer | None:
+        """The spiking layer whose spikes ``tensor`` is (through reshapes and
+        max pools, which keep spikes 0/1), or None if it is not spikes."""
+        producers = {layer.output: layer for layer in self.layers}
+        layer = producers.get(tensor)
+        while layer is not None and layer.op in SPIKE_PRESERVING:
+            layer = producers.get(layer.inputs[0])
+        return layer if layer is not None and layer.op in SPIKING else None
+
+    def spike_layer_table(self) -> list[dict[str, Any]]:
+        """{"name", "neurons"} of each spiking layer: what the device's spike
+        counters refer to, in their order."""
+        return [{"name": layer.name, "neurons": numel(layer.out_shape)}
+                for layer in self.spiking_layers()]
+
+    @property
+    def sample_shape(self) -> Shape:
+        """One sample as the data set holds it: a leading T axis when each
+        step gets its own frame."""
+        if self.encoding == "iterate":
+            return (self.timesteps, *self.input_shape)
+        return self.input_shape
 
     def shape_of(self, tensor: str) -> Shape:
         if tensor == self.input_name:
@@ -178,7 +233,10 @@ class Graph:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable summary for reports (no weights)."""
+        spiking = {"timesteps": self.timesteps, "readout": self.readout,
+                   "encoding": self.encoding} if self.spiking else {}
         return {
+            **spiking,
             "input_shape": list(self.input_shape),
             "output_shape": list(self.output_shape),
             "macs": self.macs,
@@ -275,6 +333,8 @@ def graph_hash(graph: Graph) -> bytes:
     """sha256 of what the model computes: structure, shapes, parameters."""
     h = hashlib.sha256()
     h.update(repr(tuple(graph.input_shape)).encode())
+    if graph.spiking:  # feed-forward hashes stay what they were
+        h.update(repr((graph.timesteps, graph.readout, graph.encoding)).encode())
     for layer in graph.layers:
         h.update(repr((layer.name, layer.op, tuple(layer.inputs), layer.output,
                        tuple(layer.out_shape), sorted(layer.params.items()))).encode())

@@ -1,6 +1,8 @@
 """Loading a user's model: ``path/to/file.py:factory`` (a function returning
 a trained ``nn.Module`` with an ``input_shape``) or a ``torch.export`` .pt2
-file; and ``load_graph``, the two steps from a model spec to the graph IR.
+file; and ``load_graph``, the two steps from a model spec to the graph IR
+(spiking models through harness/model/snn.py). Graph files that are not torch
+models (``.nir``) have their own importer, chosen by suffix (``GRAPH_FILES``).
 """
 
 from __future__ import annotations
@@ -10,15 +12,24 @@ import importlib.util
 import logging
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-from harness.errors import ModelError
+from harness.errors import BenchError, ModelError
 from harness.model.ir import Graph, Shape
 from harness.model.lower import check_shape, import_graph
+from harness.model.nir_import import load_nir
+from harness.model.snn import spec_of, swap_neurons, verify_import, with_timesteps
+from harness.model.snn_options import SnnOptions
+
+# Model files read straight into the IR, by suffix: (path, snn options) -> Graph.
+GRAPH_FILES: dict[str, Callable[[Path, SnnOptions], Graph]] = {".nir": load_nir}
+
+# Attributes of a spiking model that may sit on the factory instead.
+_SNN_ATTRS = ("timesteps", "readout", "encoding")
 
 
 def load_model(spec: str) -> tuple[torch.nn.Module, Shape]:
@@ -52,6 +63,9 @@ def _load_factory(path: Path, factory_name: str) -> tuple[torch.nn.Module, Shape
     # on sys.path only while the file runs, for its sibling imports.
     sys.modules[mod_name] = module
     sys.path.insert(0, str(path.parent))
+    # SpikingJelly registers Triton kernels on import; torch warns on stderr
+    # that there is no Triton (a CPU machine needs none).
+    logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
     try:
         spec.loader.exec_module(module)
     except SystemExit as e:  # a script's "exit if no GPU": bench must not exit silently
@@ -69,6 +83,8 @@ def _load_factory(path: Path, factory_name: str) -> tuple[torch.nn.Module, Shape
         raise ModelError(f"{str(path)!r} has no callable {factory_name!r}")
     try:
         model = factory()
+    except BenchError:
+        raise  # already one line of its own (e.g. a training set that is not here)
     except SystemExit as e:
         raise ModelError(f"{factory_name}() in {path.name} called sys.exit({e.code!r}) "
                          f"instead of returning a model") from e
@@ -76,6 +92,9 @@ def _load_factory(path: Path, factory_name: str) -> tuple[torch.nn.Module, Shape
         raise ModelError(f"{factory_name}() failed: {type(e).__name__}: {e}") from e
     if not isinstance(model, torch.nn.Module):
         raise ModelError(f"{factory_name}() returned {type(model).__name__}, not a torch.nn.Module")
+    for name in _SNN_ATTRS:
+        if getattr(model, name, None) is None and getattr(factory, name, None) is not None:
+            setattr(model, name, getattr(factory, name))
     shape = getattr(model, "input_shape", None)
     if shape is None:
         shape = getattr(factory, "input_shape", None)
@@ -144,7 +163,34 @@ def _torch_log_caught(name: str) -> Iterator[list[logging.LogRecord]]:
         logger.handlers[:], logger.propagate = saved
 
 
-def load_graph(spec: str) -> Graph:
-    """A model spec (see load_model) imported as the graph IR."""
+def load_graph(spec: str, snn: SnnOptions | None = None) -> Graph:
+    """A model spec (see load_model) imported as the graph IR; ``snn``: the
+    command line's timesteps/readout/encoding for a spiking model."""
+    importer = GRAPH_FILES.get(Path(spec).suffix.lower())
+    if importer is not None:
+        return importer(Path(spec), snn or SnnOptions())
     module, input_shape = load_model(spec)
-    return import_graph(module, input_shape)
+    return import_model(module, input_shape, snn or SnnOptions())
+
+
+def import_model(module: torch.nn.Module, input_shape: Shape, snn: SnnOptions) -> Graph:
+    """``import_graph`` for any model: a spiking one has its neurons swapped
+    for markers, gets T/readout/encoding, and is checked against its library."""
+    if snn.dt is not None:
+        raise ModelError("--dt discretises a NIR graph's continuous-time neurons; it applies "
+                         "to .nir models only")
+    swapped = swap_neurons(module) if isinstance(module, torch.nn.Module) else None
+    if swapped is None:
+        flags = {"kernels": "snn-kernels"}
+        given = [f"--{flags.get(k, k)}" for k, v in vars(snn).items() if v is not None]
+        if given:
+            raise ModelError(f"{', '.join(given)} apply to spiking models; this model has no "
+                             "spiking neurons")
+        return import_graph(module, input_shape)
+    timesteps, readout, encoding = spec_of(module, snn)
+    graph = import_graph(swapped.module, input_shape, verify=False,
+                         neurons=list(zip(swapped.paths, swapped.neurons, strict=True)))
+    graph = with_timesteps(graph, timesteps, readout, encoding)
+    verify_import(module, graph)
+    return graph
+

@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from harness.errors import ModelError
-from harness.model.aten_ops import HANDLERS, SUPPORTED, Act, Multi, base_name
+from harness.model.aten_ops import HANDLERS, SUPPORTED, Act, Membrane, Multi, base_name
 from harness.model.ir import Graph, Layer, Shape, simplify
+from harness.model.neuron import Neuron
 
 _ASSERTS = {"_assert_tensor_metadata", "_assert_scalar", "_assert_async", "sym_constrain_range",
             "sym_constrain_range_for_size"}
@@ -43,7 +44,8 @@ def check_shape(shape: Any, what: str) -> Shape:
     return out
 
 
-def import_graph(module: Any, input_shape: Shape, *, verify: bool = True) -> Graph:
+def import_graph(module: Any, input_shape: Shape, *, verify: bool = True,
+                 neurons: list[tuple[str, Neuron]] | None = None) -> Graph:
     """Lower a model to the IR.
 
     Args:
@@ -52,13 +54,15 @@ def import_graph(module: Any, input_shape: Shape, *, verify: bool = True) -> Gra
         input_shape: input shape without the batch dim.
         verify: run torch and the numpy reference once on a random input and
             insist they agree (a guard against lowering mistakes).
+        neurons: a spiking model's neurons by the index its markers carry
+            (harness/model/snn.py swapped them in); None for other models.
 
     Raises:
         ModelError: unsupported layer or parameter, naming the layer.
     """
     input_shape = check_shape(input_shape, "input_shape")
     gm = _aten_module(module, input_shape)
-    graph = _Lowering(gm, input_shape).run()
+    graph = _Lowering(gm, input_shape, neurons=list(neurons or [])).run()
     graph = simplify(graph)
     try:
         graph.validate()
@@ -153,7 +157,9 @@ def _innermost(node: torch.fx.Node) -> tuple[str, str, bool]:
         return "", "", False
     full = _full_type(type_name)
     short = full.rsplit(".", 1)[-1]
-    return str(path), short, full.startswith("torch.nn.") and short not in _CONTAINERS
+    # SpikingJelly's layer.* wrap the torch.nn layers of the same name.
+    leaf = full.startswith(("torch.nn.", "spikingjelly.activation_based.layer."))
+    return str(path), short, leaf and short not in _CONTAINERS
 
 
 @dataclass
@@ -167,6 +173,7 @@ class _Lowering:
     position: dict[torch.fx.Node, int] = field(default_factory=dict)
     total: int = 0
     batch: int | None = None  # the batch size the program was exported with, if static
+    neurons: list[tuple[str, Neuron]] = field(default_factory=list)  # spiking models
 
     # ---- driving
 
@@ -176,6 +183,8 @@ class _Lowering:
         if len(placeholders) != 1:
             raise ModelError(f"the model takes {len(placeholders)} inputs; bench needs exactly one")
         self._number_layers(nodes)
+        if self.neurons:
+            self._check_one_step(nodes)
         output_value: Any = None
         for node in nodes:
             if node.op == "placeholder":
@@ -192,6 +201,19 @@ class _Lowering:
             elif node.op == "output":
                 output_value = node.args[0]
         return self._finish(output_value)
+
+    def _check_one_step(self, nodes: list[torch.fx.Node]) -> None:
+        """A spiking model's forward() is one timestep: each neuron runs once."""
+        calls: dict[int, int] = {}
+        for node in nodes:
+            if node.op == "call_function" and base_name(node) == "neuron":
+                index = int(node.args[1])  # type: ignore[arg-type]
+                calls[index] = calls.get(index, 0) + 1
+        for index, n in calls.items():
+            if n > 1 and index < len(self.neurons):
+                raise ModelError(f"{self.neurons[index][0]!r} runs {n} times in forward(): "
+                                 "give bench the network for one timestep (bench runs the T "
+                                 "loop and resets the state before every sample)")
 
     def _number_layers(self, nodes: list[torch.fx.Node]) -> None:
         """Positions for error messages: ops that touch activations, in order."""
@@ -213,11 +235,21 @@ class _Lowering:
             self.batch = _static_batch(val)
 
     def _finish(self, out: Any) -> Graph:
+        if isinstance(out, (tuple, list)) and self.neurons and len(out) > 1:
+            # snnTorch networks return (spikes, membrane) of the output layer:
+            # the spikes are the graph's output, the membrane a readout.
+            rest = [self.env.get(o) if isinstance(o, torch.fx.Node) else None for o in out[1:]]
+            if not all(isinstance(r, Membrane) for r in rest):
+                raise ModelError(f"the model returns {len(out)} values; a spiking model may "
+                                 "return its output spikes and membrane potentials only")
+            out = out[:1]
         if isinstance(out, (tuple, list)):
             if len(out) != 1:
                 raise ModelError(f"the model returns {len(out)} values; bench needs one tensor")
             out = out[0]
         value = self.env.get(out) if isinstance(out, torch.fx.Node) else None
+        if isinstance(value, Membrane):  # returns only the membrane: the spikes are the output
+            value = value.spikes
         if not isinstance(value, Act):
             raise ModelError("the model output must be a tensor computed from the input")
         return Graph(input_shape=self.input_shape, layers=self.layers, output=value.name)
@@ -293,7 +325,11 @@ class _Lowering:
     def _call(self, node: torch.fx.Node) -> Any:
         args = [self._resolve(a) for a in node.args]
         kwargs = {k: self._resolve(v) for k, v in node.kwargs.items()}
-        has_act = any(isinstance(v, (Act, Multi)) for v in _flatten(args, kwargs))
+        flat = _flatten(args, kwargs)
+        has_act = any(isinstance(v, (Act, Multi)) for v in flat)
+        if any(isinstance(v, Membrane) for v in flat) and node.target is not operator.getitem:
+            raise self.unsupported(node, "reads a neuron's membrane potential; bench keeps it "
+                                         "inside the neuron (only spikes flow between layers)")
         if node.target is operator.getitem:
             return self._getitem(node, args)
         if base_name(node) in _ASSERTS:
@@ -400,10 +436,24 @@ class _Lowering:
             params=params or {},
             weight=None if weight is None else np.ascontiguousarray(weight, dtype=np.float32),
             bias=None if bias is None else np.ascontiguousarray(bias, dtype=np.float32),
+            state_shape=tuple(int(d) for d in out_shape) if op == "lif" else None,
         )
         self.layers.append(layer)
         self.producer_node[name] = node
         return Act(name, layer.out_shape)
+
+    def name_layer(self, act: Act, name: str) -> Act:
+        """Rename the layer just added (a neuron takes its module's path)."""
+        layer = self.layers[-1]
+        assert layer.output == act.name
+        if name in self.names:
+            raise ModelError(f"{name!r} runs more than once per timestep: give bench the "
+                             "network for one timestep (bench runs the T loop)")
+        self.names.discard(layer.name)
+        self.names.add(name)
+        self.producer_node[name] = self.producer_node.pop(layer.name)
+        layer.name = layer.output = name
+        return Act(name, act.shape)
 
     def producer(self, act: Act) -> Layer | None:
         for layer in reversed(self.layers):

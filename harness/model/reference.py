@@ -8,10 +8,12 @@ kernels' loop structure.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from harness.model import neuron as neurons
 from harness.model.ir import Graph, Layer
 
 
@@ -20,12 +22,76 @@ def run_graph(graph: Graph, x: np.ndarray) -> np.ndarray:
 
     Args:
         graph: the model.
-        x: float array of shape (N, *graph.input_shape).
+        x: float array of shape (N, *graph.sample_shape).
 
     Returns:
-        float32 array (N, n_out): the output tensor flattened per sample.
+        float32 array (N, n_out): the output tensor flattened per sample
+        (a spiking graph's readout over its timesteps).
     """
+    if graph.spiking:
+        return run_snn(graph, x).outputs
     return run_graph_tensors(graph, x)[graph.output].reshape(x.shape[0], -1)
+
+
+@dataclass(frozen=True)
+class SnnRun:
+    """A spiking graph run over its timesteps on a batch."""
+
+    outputs: np.ndarray  # (N, n_out) float32: the readout
+    spikes: np.ndarray  # (N, spiking layers) int64: spikes summed over the timesteps
+
+
+STATE = "#state"  # suffix of a spiking layer's potential before its spike, for observers
+
+
+def run_snn(graph: Graph, x: np.ndarray,
+            observe: Callable[[str, np.ndarray], None] | None = None) -> SnnRun:
+    """T steps per sample, every neuron's state reset before the sample.
+    ``observe(name, values)`` sees every tensor of every step, and each
+    spiking layer's potential before its spike as ``<layer>#state``."""
+    x = np.asarray(x, dtype=np.float32)
+    if tuple(x.shape[1:]) != tuple(graph.sample_shape):
+        raise ValueError(f"input shape {x.shape[1:]} != the spiking graph's sample shape "
+                         f"{graph.sample_shape}")
+    n = x.shape[0]
+    lifs = graph.spiking_layers()
+    state = {layer.name: _initial_state(layer, n) for layer in graph.stateful_layers()}
+    spikes = np.zeros((n, len(lifs)), dtype=np.int64)
+    acc = np.zeros((n, int(np.prod(graph.output_shape))), dtype=np.float32)
+    for t in range(graph.timesteps):
+        values: dict[str, np.ndarray] = {
+            graph.input_name: x[:, t] if graph.encoding == "iterate" else x}
+        for layer in graph.layers:
+            args = [values[name] for name in layer.inputs]
+            if layer.op == "lif":
+                neuron = neurons.Neuron.from_params(layer.params["neuron"])
+                r, h = neurons.charge(neuron, state[layer.name], args[0])
+                if observe is not None:
+                    observe(layer.name + STATE, h)
+                out, state[layer.name] = neurons.settle(neuron, r, h)
+            elif layer.op == "li":
+                li = neurons.Integrator.from_params(layer.params["integrator"])
+                out = state[layer.name] = neurons.integrate(li, state[layer.name], args[0])
+            else:
+                out = _activation(_OPS[layer.op](layer, args), layer.params.get("activation"))
+            values[layer.output] = out.astype(np.float32, copy=False)
+        if observe is not None:
+            for name, value in values.items():
+                observe(name, value)
+        for k, layer in enumerate(lifs):
+            spikes[:, k] += values[layer.output].reshape(n, -1).sum(axis=1).astype(np.int64)
+        if graph.readout != "membrane_last":
+            acc += values[graph.output].reshape(n, -1)
+    if graph.readout == "membrane_last":
+        acc = state[graph.output].reshape(n, -1).copy()
+    elif graph.readout == "output_mean":
+        acc = acc / np.float32(graph.timesteps)
+    return SnnRun(acc.astype(np.float32, copy=False), spikes)
+
+
+def _initial_state(layer: Layer, n: int) -> np.ndarray:
+    v_init = (layer.params["neuron"] if layer.op == "lif" else layer.params["integrator"])["v_init"]
+    return np.full((n, *layer.out_shape), np.float32(v_init), dtype=np.float32)
 
 
 def run_graph_tensors(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:

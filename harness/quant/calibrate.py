@@ -23,7 +23,7 @@ import numpy as np
 
 from harness.errors import ConfigError, ModelError
 from harness.model.ir import Graph
-from harness.model.reference import run_graph_tensors
+from harness.model.reference import run_graph_tensors, run_snn
 
 METHODS: tuple[str, ...] = ("minmax", "percentile", "mse")
 DEFAULT_SAMPLES = 300
@@ -103,16 +103,23 @@ def calibrate(graph: Graph, x: np.ndarray, method: str = "minmax",
     x = np.asarray(x)
     if x.ndim == 0 or len(x) == 0:
         raise ConfigError("calibration set is empty")
-    if tuple(x.shape[1:]) != tuple(graph.input_shape):
+    if tuple(x.shape[1:]) != tuple(graph.sample_shape):
         raise ConfigError(f"calibration samples have shape {tuple(x.shape[1:])}, the model "
-                          f"takes {tuple(graph.input_shape)}")
+                          f"takes {tuple(graph.sample_shape)}")
     if not 50.0 < percentile <= 100.0:
         raise ConfigError(f"percentile must be in (50, 100], got {percentile}")
 
     chunks: dict[str, list[np.ndarray]] = {}
+
+    def observe(name: str, value: np.ndarray) -> None:
+        chunks.setdefault(name, []).append(value.reshape(-1))
+
     for start in range(0, len(x), _BATCH):
+        if graph.spiking:  # every tensor at every step, and the neurons' potentials
+            run_snn(graph, x[start:start + _BATCH], observe)
+            continue
         for name, value in run_graph_tensors(graph, x[start:start + _BATCH]).items():
-            chunks.setdefault(name, []).append(value.reshape(-1))
+            observe(name, value)
     ranges: dict[str, tuple[float, float]] = {}
     for name, parts in chunks.items():
         values = np.concatenate(parts)

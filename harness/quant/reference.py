@@ -14,6 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from harness.errors import ModelError
 from harness.quant import QDTYPES
+from harness.quant.lif import int_step
 from harness.quant.schemes import INT32_MAX, INT32_MIN, QGraph, QLayer
 
 
@@ -200,20 +201,11 @@ def _clamp_only(q: QLayer, x: np.ndarray) -> np.ndarray:
     return _saturate(x.astype(np.int64), q.act_min, q.act_max, q.out_q.dtype)
 
 
-def run_qgraph(qgraph: QGraph, xq: np.ndarray,
-               peaks: dict[str, int] | None = None) -> np.ndarray:
-    """Run on quantized inputs (N, *input_shape) of the input's dtype.
-
-    Returns the output tensor (N, n_out) in the output's dtype. ``peaks``,
-    when given, collects the largest |accumulator| per conv/linear layer
-    (before wrapping), for overflow checks.
-    """
-    graph = qgraph.graph
-    lo, hi = QDTYPES[qgraph.dtype]
-    xq = np.asarray(xq)
-    if np.any(xq < lo) or np.any(xq > hi):
-        raise ValueError(f"inputs outside {qgraph.dtype}")
-    values: dict[str, np.ndarray] = {graph.input_name: xq.astype(qgraph.dtype)}
+def _run_layers(qgraph: QGraph, values: dict[str, np.ndarray], peaks: dict[str, int] | None,
+                states: dict[str, np.ndarray] | None = None,
+                spikes: dict[str, np.ndarray] | None = None) -> None:
+    """Every layer once (one timestep of a spiking graph: ``states`` holds
+    the potentials, ``spikes`` gets each spiking layer's spikes added)."""
     for q in qgraph.layers:
         args = [values[t] for t in q.layer.inputs]
         op = q.op
@@ -233,10 +225,76 @@ def run_qgraph(qgraph: QGraph, xq: np.ndarray,
             out = _clamp_only(q, args[0])
         elif op in ("flatten", "reshape"):
             out = args[0].reshape((args[0].shape[0], *q.layer.out_shape))
+        elif op == "lif":
+            assert q.neuron is not None and states is not None and spikes is not None
+            s, states[q.name], before = int_step(q.neuron, states[q.name], args[0])
+            if peaks is not None:  # how often the potential sits at the format's edge
+                at_edge = int(np.count_nonzero((before == q.neuron.lo) | (before == q.neuron.hi)))
+                peaks[q.name + "#saturated"] = peaks.get(q.name + "#saturated", 0) + at_edge
+                peaks[q.name + "#steps"] = peaks.get(q.name + "#steps", 0) + before.size
+            spikes[q.name] += s.reshape(len(s), -1).sum(axis=1)
+            out = s.astype(q.out_q.dtype)
         else:
             raise ValueError(f"layer {q.name!r}: no integer reference for op {op!r}")
         values[q.layer.output] = out
+
+
+def run_qgraph(qgraph: QGraph, xq: np.ndarray,
+               peaks: dict[str, int] | None = None) -> np.ndarray:
+    """Run on quantized inputs (N, *sample_shape) of the input's dtype.
+
+    Returns the output tensor (N, n_out) in the output's dtype (a spiking
+    graph's readout over its timesteps). ``peaks``, when given, collects the
+    largest |accumulator| per conv/linear layer (before wrapping), for
+    overflow checks.
+    """
+    if qgraph.graph.spiking:
+        return run_qsnn(qgraph, xq, peaks)[0]
+    graph = qgraph.graph
+    xq = _checked_input(qgraph, xq)
+    values: dict[str, np.ndarray] = {graph.input_name: xq}
+    _run_layers(qgraph, values, peaks)
     return values[graph.output].reshape(len(xq), -1)
+
+
+def _checked_input(qgraph: QGraph, xq: np.ndarray) -> np.ndarray:
+    lo, hi = QDTYPES[qgraph.dtype]
+    xq = np.asarray(xq)
+    if np.any(xq < lo) or np.any(xq > hi):
+        raise ValueError(f"inputs outside {qgraph.dtype}")
+    return xq.astype(qgraph.dtype)
+
+
+def run_qsnn(qgraph: QGraph, xq: np.ndarray,
+             peaks: dict[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A spiking graph on integers over its timesteps: (readout (N, n_out)
+    in the output dtype, spikes (N, spiking layers) summed over T)."""
+    graph = qgraph.graph
+    xq = _checked_input(qgraph, xq)
+    n = len(xq)
+    lifs = [q for q in qgraph.layers if q.op == "lif"]
+    states = {q.name: np.full((n, *q.layer.out_shape), q.neuron.v_init, dtype=np.int64)
+              for q in lifs if q.neuron is not None}
+    spikes = {q.name: np.zeros(n, dtype=np.int64) for q in lifs}
+    acc = np.zeros((n, int(np.prod(graph.output_shape))), dtype=np.int64)
+    for t in range(graph.timesteps):
+        values = {graph.input_name: xq[:, t] if graph.encoding == "iterate" else xq}
+        _run_layers(qgraph, values, peaks, states, spikes)
+        acc += values[graph.output].reshape(n, -1).astype(np.int64)
+    lo, hi = QDTYPES[qgraph.dtype]
+    if graph.readout == "membrane_last":
+        out = states[graph.output].reshape(n, -1)
+    elif graph.readout == "output_mean":
+        out = _rounded_div(acc, graph.timesteps)
+    else:
+        out = acc
+    return (np.clip(out, lo, hi).astype(qgraph.dtype),
+            np.stack([spikes[q.name] for q in lifs], axis=1))
+
+
+# The share of neuron-steps a spiking layer's potential may spend at its
+# format's edge on the calibration set before a build is refused.
+MAX_SATURATED = 0.01
 
 
 def accumulator_peaks(qgraph: QGraph, x: np.ndarray) -> dict[str, int]:
@@ -250,7 +308,20 @@ def accumulator_peaks(qgraph: QGraph, x: np.ndarray) -> dict[str, int]:
 def check_accumulators(qgraph: QGraph, x: np.ndarray) -> None:
     """Raise ModelError naming the layer whose accumulator overflows int32
     on the calibration set."""
-    for name, peak in accumulator_peaks(qgraph, x).items():
+    peaks = accumulator_peaks(qgraph, x)
+    for q in qgraph.layers:
+        if q.neuron is None:
+            continue
+        share = peaks.get(q.name + "#saturated", 0) / max(1, peaks.get(q.name + "#steps", 0))
+        if share > MAX_SATURATED:
+            f = q.neuron.state_frac_bits
+            raise ModelError(f"layer {q.name!r}: its potential saturates the {qgraph.dtype} state "
+                             f"format (range [{q.neuron.lo / 2**f:.3g}, {q.neuron.hi / 2**f:.3g}]) "
+                             f"in {share:.1%} of neuron-steps on the calibration set, more than "
+                             f"{MAX_SATURATED:.0%}: use a wider dtype")
+    for name, peak in peaks.items():
+        if "#" in name:
+            continue
         if peak > INT32_MAX:
             raise ModelError(f"layer {name!r}: accumulator reaches {peak:.3g} on the "
                              f"calibration set, beyond int32: the activations overflow the "

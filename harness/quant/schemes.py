@@ -35,7 +35,10 @@ import numpy as np
 from harness.errors import ConfigError, ModelError
 from harness.kinds import DType, Scheme
 from harness.model.ir import ALIASING, Graph, Layer, fuse_activations
+from harness.model.neuron import Neuron
+from harness.model.reference import STATE
 from harness.quant import QDTYPES, SCHEMES, QuantConfig, TensorQuant
+from harness.quant.lif import IntNeuron, quantize_neuron, state_frac_bits
 
 # Ops whose output format is the input's (values are moved, compared or averaged).
 SAME_FORMAT: frozenset[str] = frozenset(
@@ -69,6 +72,7 @@ class QLayer:
     act_min: int = 0
     act_max: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+    neuron: IntNeuron | None = None  # lif: the neuron in its state format
 
     @property
     def name(self) -> str:
@@ -94,6 +98,9 @@ class QGraph:
     graph: Graph  # the float graph, activations fused
     layers: list[QLayer]
     tensors: dict[str, TensorQuant]
+    # A spiking graph's output over T steps, when not its output tensor's
+    # format: spike counts (scale 1) or the output layer's potential.
+    readout_q: TensorQuant | None = None
 
     @property
     def input_q(self) -> TensorQuant:
@@ -101,7 +108,7 @@ class QGraph:
 
     @property
     def output_q(self) -> TensorQuant:
-        return self.tensors[self.graph.output]
+        return self.readout_q or self.tensors[self.graph.output]
 
 
 # --------------------------------------------------------------------------- formats
@@ -175,12 +182,20 @@ def quantize_graph(graph: Graph, config: QuantConfig, dtype: str) -> QGraph:
     fmt = ((lambda lo, hi: pot_format(lo, hi, dtype)) if config.scheme == Scheme.POT
            else affine_format)
 
+    if graph.spiking and config.scheme != Scheme.POT:
+        raise ConfigError("spiking models quantize with the pot scheme (--quant pot): the "
+                          "membrane potential, threshold and leak share one fixed-point format")
     tensors: dict[str, TensorQuant] = {graph.input_name: fmt(*cal.range_of(graph.input_name))}
     layers: list[QLayer] = []
     for layer in graph.layers:
+        if layer.op == "li":
+            raise ModelError(f"layer {layer.name!r}: a leaky integrator (NIR LI) has no integer "
+                             "kernel yet; use --dtype float32")
         in_q = [tensors[t] for t in layer.inputs]
         if layer.op in SAME_FORMAT:
             out_q = in_q[0]
+        elif layer.op == "lif":
+            out_q = spike_format(dtype)
         else:
             out_q = fmt(*cal.range_of(layer.output))
         tensors[layer.output] = out_q
@@ -195,9 +210,44 @@ def quantize_graph(graph: Graph, config: QuantConfig, dtype: str) -> QGraph:
                 _pot_add(q)
             else:
                 _affine_add(q)
+        elif layer.op == "lif":
+            _pot_lif(q, dtype, cal.range_of(layer.name + STATE))
         _clamp(q, dtype)
         layers.append(q)
-    return QGraph(scheme=config.scheme, dtype=dtype, graph=graph, layers=layers, tensors=tensors)
+    qgraph = QGraph(scheme=config.scheme, dtype=dtype, graph=graph, layers=layers,
+                    tensors=tensors)
+    if graph.spiking:
+        qgraph.readout_q = _readout_format(qgraph)
+    return qgraph
+
+
+def spike_format(dtype: str) -> TensorQuant:
+    """Spikes and spike counts: integers, 1 is one spike."""
+    return TensorQuant(dtype=dtype, scale=1.0, zero_point=0, frac_bits=0)
+
+
+def _pot_lif(q: QLayer, dtype: str, state_range: tuple[float, float]) -> None:
+    neuron = Neuron.from_params(q.layer.params["neuron"])
+    f_i = q.in_q[0].frac_bits
+    assert f_i is not None
+    f_v = state_frac_bits(*state_range, neuron, _bits(dtype))
+    lo, hi = QDTYPES[dtype]
+    q.neuron = quantize_neuron(neuron, q.name, f_i, f_v, lo, hi)
+
+
+def _readout_format(qgraph: QGraph) -> TensorQuant | None:
+    graph = qgraph.graph
+    if graph.readout == "spike_count":
+        if graph.timesteps > QDTYPES[qgraph.dtype][1]:
+            raise ModelError(f"{graph.timesteps} timesteps: a spike count per output does not "
+                             f"fit {qgraph.dtype}; use fewer timesteps or --readout output_mean")
+        return spike_format(qgraph.dtype)
+    if graph.readout == "membrane_last":
+        q = next(q for q in qgraph.layers if q.layer.output == graph.output)
+        assert q.neuron is not None
+        f = q.neuron.state_frac_bits
+        return TensorQuant(dtype=qgraph.dtype, scale=2.0**-f, zero_point=0, frac_bits=f)
+    return None  # output_mean: the output tensor's own format
 
 
 def _clamp(q: QLayer, dtype: str) -> None:
@@ -205,6 +255,9 @@ def _clamp(q: QLayer, dtype: str) -> None:
     act = q.layer.params.get("activation")
     if q.op in ("relu", "relu6"):
         act = q.op
+    if q.op == "lif":  # spikes
+        q.act_min, q.act_max = 0, 1
+        return
     zero = q.out_q.zero_point
     if act in ("relu", "relu6"):
         lo = max(lo, zero)

@@ -6,6 +6,7 @@ from harness.kinds import HOST_BACKEND, IMPORTED_BACKEND, CountKind
 from harness.report.compare import (
     DEFAULT_BASELINE,
     Comparison,
+    Ratios,
     Row,
     latency_estimate_us,
 )
@@ -45,11 +46,11 @@ def _cpi_text(cpi: float) -> str:
     return f"CPI {cpi:g}"
 
 
-MEASURED_HEAD = ("run", "status", "board / backend", "engine / dtype", "samples", "accuracy %",
+MEASURED_HEAD = ("run", "status", "board / backend", "engine / dtype", "samples", "metric",
                  "per inference", "latency est. (us, {cpi})", "energy / inference (uJ)", "ROM",
                  "RAM", "arena", "stack",
                  "count vs base", "ROM vs base", "RAM vs base", "stack vs base",
-                 "accuracy vs base (pp)")
+                 "metric vs base")
 PUBLISHED_HEAD = ("published", "source", "board", "engine / dtype", "model", "figures (unit)",
                   "file")
 
@@ -69,13 +70,24 @@ def _engine_dtype(s: RunSummary) -> str:
 def measured_cells(row: Row, cpi: float) -> list[str]:
     s, r = row.s, row.ratios
     per = "-" if s.count_per_inference is None else f"{s.count_per_inference:,} {s.count_kind}"
-    acc = accuracy_pct(s)
     return [str(s.run_id), s.status, f"{s.board} / {s.backend}", _engine_dtype(s),
-            _int(s.samples), "-" if acc is None else f"{acc:.2f}", per, _latency_cell(s, cpi),
+            _int(s.samples), s.metric_text, per, _latency_cell(s, cpi),
             _energy_cell(s),
             _int(s.rom_bytes), _int(s.ram_bytes), _int(s.arena_bytes), _int(s.stack_bytes),
             _x(r and r.count), _x(r and r.rom), _x(r and r.ram), _x(r and r.stack),
-            "-" if r is None or r.accuracy_pp is None else f"{r.accuracy_pp:+.2f}"]
+            metric_delta_text(s, r)]
+
+
+def metric_delta_text(s: RunSummary, r: Ratios | None) -> str:
+    """The headline metric against the baseline run's: top-1 in points, AUC
+    as a difference, PSNR in dB."""
+    if r is None or r.metric_delta is None:
+        return "-"
+    if s.metric == "AUC":
+        return f"{r.metric_delta:+.4f} AUC"
+    if s.metric == "PSNR":
+        return f"{r.metric_delta:+.2f} dB"
+    return f"{r.metric_delta:+.2f} pp"
 
 
 def _figures_text(p: Published) -> str:
@@ -94,12 +106,18 @@ def measured_head(cpi: float) -> list[str]:
 def notes(c: Comparison) -> list[str]:
     base = (f"Ratios (x) are run / baseline, the baseline being the newest complete "
             f"`{c.baseline}` run on the same board, backend, model (graph hash), dataset and "
-            f"dtype; accuracy vs base is the difference in percentage points (only between "
-            f"runs of the same number of samples); '-' where there is no such run."
+            f"dtype; metric vs base is the difference of the task's metric (top-1 in "
+            f"percentage points, AUC, PSNR in dB; only between runs of the same number of "
+            f"samples); '-' where there is no such run."
             if c.baseline else
             f"No `{DEFAULT_BASELINE}` runs stored, so no ratios: pick a baseline with "
             f"--baseline ENGINE.")
     lines = [
+        "Metric: the dataset's task scored on the host from the stored outputs: "
+        "classification = top-1 accuracy (top-k where the run asked for it); anomaly = ROC "
+        "AUC of the reconstruction error (mean squared error of the outputs against the "
+        "inputs), as MLPerf Tiny scores ToyADMOS; regression = PSNR (mean over samples, "
+        "peak as the dataset states) and MSE against the target.",
         "Counts on QEMU are executed instructions, exact and repeatable; QEMU has no cycle "
         f"model, so the latency column is an estimate at {_cpi_text(c.cpi)} and the board's "
         "clock (instructions x CPI / f_clk), not a measurement. ROM/RAM come from the ELF "

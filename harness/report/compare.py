@@ -59,6 +59,8 @@ class Ratios:
     ram: float | None
     stack: float | None
     accuracy_pp: float | None  # only when both ran the same number of samples
+    # the task's metric, run - baseline (top-1 in points, AUC, PSNR dB); same condition
+    metric_delta: float | None = None
 
 
 @dataclass(frozen=True)
@@ -112,15 +114,22 @@ def _ratios(s: RunSummary, base: RunSummary) -> Ratios:
     acc = None
     if s.accuracy is not None and base.accuracy is not None and s.samples == base.samples:
         acc = round(100 * (s.accuracy - base.accuracy), 2)
+    delta = None
+    if acc is not None:
+        delta = acc
+    elif (s.metric_value is not None and base.metric_value is not None
+          and s.metric == base.metric and s.samples == base.samples):
+        delta = s.metric_value - base.metric_value
     if s.backend == IMPORTED_BACKEND:
         # A vendor's ROM/RAM counts its network and runtime library, ours the
         # whole firmware: not the same quantity, so no ratio.
-        return Ratios(base.run_id, None, None, None, None, acc)
+        return Ratios(base.run_id, None, None, None, None, acc, delta)
     return Ratios(baseline_run=base.run_id,
                   count=_ratio(s.count_per_inference, base.count_per_inference) if same_kind
                   else None,
                   rom=_ratio(s.rom_bytes, base.rom_bytes), ram=_ratio(s.ram_bytes, base.ram_bytes),
-                  stack=_ratio(s.stack_bytes, base.stack_bytes), accuracy_pp=acc)
+                  stack=_ratio(s.stack_bytes, base.stack_bytes), accuracy_pp=acc,
+                  metric_delta=delta)
 
 
 def compare(summaries: Iterable[RunSummary], baseline: str | None = None,

@@ -8,6 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from harness.kinds import HOST_BACKEND, IMPORTED_BACKEND, CountKind
+from harness.metrics import task_of
 from harness.report.cells import accuracy_pct, latency_us
 from harness.report.compare import Comparison, Row
 from harness.report.published import Published
@@ -22,7 +23,10 @@ COLUMNS = ("run", "status", "board", "backend", "engine", "dtype", "quant_scheme
            "rom_ratio", "ram_ratio", "stack_ratio", "accuracy_delta_pp", "source",
            "published_metric", "published_value", "published_unit",
            # added with power meters: median energy per inference and how it was obtained
-           "energy_uj", "energy_kind")
+           "energy_uj", "energy_kind",
+           # added with tasks: the dataset's task and its metric (harness/metrics.py)
+           "task", "metric", "metric_value", "metric_delta", "top_k", "top_k_accuracy_pct",
+           "auc", "mse", "psnr_db")
 # Columns that are a stored run's own fields, as the store has them.
 STORED = tuple(c for c in COLUMNS if c in {f.name for f in fields(RunSummary)})
 
@@ -46,7 +50,16 @@ def _csv_measured(row: Row, c: Comparison) -> dict[str, object]:
         "stack_ratio": _r4(r and r.stack), "accuracy_delta_pp": r and r.accuracy_pp,
         "source": s.imported_from or f"{s.backend} run",
         "energy_uj": None if s.energy_uj is None else round(s.energy_uj, 6),
-        "energy_kind": s.energy_kind if s.energy_uj is not None else None}
+        "energy_kind": s.energy_kind if s.energy_uj is not None else None,
+        "task": task_of(s.task).value, "metric_value": _r6(s.metric_value),
+        "metric_delta": _r6(r and r.metric_delta),
+        "top_k_accuracy_pct": None if s.top_k_accuracy is None
+        else round(100 * s.top_k_accuracy, 2),
+        "auc": _r6(s.auc), "mse": _r6(s.mse), "psnr_db": _r6(s.psnr_db)}
+
+
+def _r6(v: float | None) -> float | None:
+    return None if v is None else round(v, 6)
 
 
 def _kind(s: RunSummary) -> str:

@@ -17,6 +17,8 @@ from harness.engines import get_engine
 from harness.engines.base import Engine, HostModel
 from harness.errors import ConfigError, ToolMissingError
 from harness.kinds import DType
+from harness.metrics import check_task, check_top_k
+from harness.model import snn_kernels
 from harness.model.ir import Graph, graph_hash, numel
 from harness.model.load import load_graph
 from harness.paths import build_root
@@ -69,10 +71,19 @@ def prepare(req: RunRequest) -> Prepared:
             ok, why = backend.exact_counter()
             if not ok:
                 raise ToolMissingError(f"--per-layer needs exact instruction counts: {why}")
-    graph = load_graph(req.model)
+    graph = load_graph(req.model, req.snn)
+    if graph.spiking and not engine.capabilities.spiking:
+        raise ConfigError(f"the {engine.name} engine does not run spiking models; use "
+                          "--engine native")
     data = load_dataset(req.dataset, req.data_dir)
-    data.check_fits(graph.input_shape)
-    data.check_outputs(numel(graph.output_shape))
+    data.check_fits(graph.sample_shape)
+    check_task(data.task, data.name, data.classes, numel(graph.output_shape),
+               numel(graph.input_shape),
+               numel(data.target_shape) if data.target_shape is not None else None,
+               classes_known=not data.classes_from_labels)
+    check_top_k(data.task, req.top_k, numel(graph.output_shape))
+    if graph.spiking:
+        graph = snn_kernels.pick(graph, req.snn.kernels or "auto", data.x)
     if req.meter is not None and req.resume is not None:
         raise ConfigError("--meter cannot be combined with --resume: a run's energy comes from "
                           "one trace; start a new run")

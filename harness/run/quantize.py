@@ -9,7 +9,7 @@ from pathlib import Path
 from harness.datasets import calibration_spec, load_dataset
 from harness.engines.base import Engine
 from harness.errors import ConfigError
-from harness.kinds import DType, WeightLayout
+from harness.kinds import DType, Task, WeightLayout
 from harness.model.ir import Graph
 from harness.quant import QuantConfig
 from harness.quant.calibrate import Calibration, calibrate
@@ -61,10 +61,14 @@ def quant_for(graph: Graph, engine: Engine, dtype: str, dataset: str | None,
     if data is None:  # saved ranges and no data to compare schemes on
         chosen, scores = candidates[0], {}
     else:
+        labels = data.y[:q.samples] if data.task == Task.CLASSIFICATION else None
         chosen, scores = choose_scheme(graph, cal, dtype, candidates, data.x[:q.samples],
-                                       data.y[:q.samples])
+                                       labels)
+    # classification: each scheme's calibration accuracy; otherwise its mean
+    # |output - float model| on the calibration samples
+    key = "accuracy" if data is None or data.task == Task.CLASSIFICATION else "error_vs_float"
     record = {"method": cal.method, "samples": cal.samples, "dataset": cal.dataset,
-              "accuracy": scores, "ranges_file": str(q.ranges) if q.ranges else None}
+              key: scores, "ranges_file": str(q.ranges) if q.ranges else None}
     if q.weights not in tuple(WeightLayout):
         raise ConfigError(f"unknown weight layout {q.weights!r}; known: "
                           f"{', '.join(WeightLayout)}")

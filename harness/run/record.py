@@ -9,8 +9,8 @@ import subprocess
 from collections.abc import Iterator
 
 from harness.errors import BenchError, ConfigError
-from harness.kinds import RunStatus
-from harness.model.ir import graph_hash, numel
+from harness.kinds import RunStatus, Task
+from harness.model.ir import Graph, graph_hash, numel
 from harness.paths import ROOT
 from harness.run.prepare import Prepared
 from harness.store.schema import RunRecord
@@ -36,6 +36,15 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
+def spiking_fields(graph: Graph) -> dict:
+    """A spiking run's T, readout, encoding and counted layers (the order of
+    the device's spike counters)."""
+    if not graph.spiking:
+        return {}
+    return {"timesteps": graph.timesteps, "readout": graph.readout, "encoding": graph.encoding,
+            "spike_layers": json.dumps(graph.spike_layer_table())}
+
+
 def new_record(p: Prepared, backend: str) -> RunRecord:
     """The row a new run starts with; ``backend`` is where it runs (the
     target's: a backend's name, or "host")."""
@@ -48,7 +57,9 @@ def new_record(p: Prepared, backend: str) -> RunRecord:
         quant_scheme=p.quant.scheme if p.quant is not None else None,
         calibration=json.dumps(p.calibration) if p.calibration else None,
         per_layer=int(req.per_layer), sweep_key=req.sweep_key,
-        reference=p.engine.reference(p.dtype))
+        reference=p.engine.reference(p.dtype), task=p.data.task, top_k=req.top_k,
+        psnr_peak=p.data.peak if p.data.task == Task.REGRESSION else None,
+        **spiking_fields(p.graph))
     if fw is None:  # a host interpreter: nothing was built for the board
         assert p.host is not None
         return RunRecord(**common, model_hash=graph_hash(p.graph).hex(),

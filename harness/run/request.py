@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.kinds import DType, WeightLayout
+from harness.model.snn_options import SnnOptions
 from harness.quant.calibrate import DEFAULT_SAMPLES
 
 MAX_RESTARTS = 1  # a target that goes silent is restarted this often before the run stops
@@ -41,3 +42,5 @@ class RunRequest:
     meter_rate: float | None = None  # Hz; None: the meter's default
     meter_duration: float | None = None  # s; None: until the run ends (or the meter's longest)
     data_dir: Path | None = None  # the user's dataset archives; None: $BENCH_DATA
+    snn: SnnOptions = SnnOptions()  # spiking models: --timesteps/--readout/--encoding
+    top_k: int | None = None  # classification: also store the top-k accuracy

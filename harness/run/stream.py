@@ -11,7 +11,8 @@ import numpy as np
 from harness.boards import Board
 from harness.datasets import Dataset
 from harness.errors import BackendError
-from harness.kinds import CountKind
+from harness.kinds import CountKind, Task
+from harness.metrics import NO_CLASS, sample_score
 from harness.power import estimate
 from harness.run.target import Target, TargetLost
 from harness.store.schema import Sample
@@ -55,13 +56,17 @@ def stream(store: Store, run_id: int, target: Target, board: Board, data: Datase
                 assert facts is not None
                 store.update_run(run_id, energy_kind=estimate.LABEL,
                                  energy_basis=estimate.basis(board, facts, count.kind))
+        classes = data.task == Task.CLASSIFICATION
         store.add_sample(run_id, Sample(
-            idx=i, label=int(data.y[i]), predicted=int(np.argmax(res.output)),
+            idx=i, label=data.label(i),
+            predicted=int(np.argmax(res.output)) if classes else NO_CLASS,
             count=count.value if count is not None else 0,
             raw_count=count.raw if count is not None else 0,
             stack_bytes=res.stack_bytes or 0,
             max_abs_error=float(np.max(np.abs(res.output - reference[i]))),
-            output=res.output, layers=res.layers,
+            output=res.output, layers=res.layers, spikes=res.spikes,
+            score=sample_score(data.task, res.output, data.x[i],
+                               data.y[i] if data.task == Task.REGRESSION else None),
             energy_uj=estimate.estimate_uj(count.value, count.kind, facts)  # type: ignore[union-attr,arg-type]
             if can_estimate else None))
         streamed.append(i)

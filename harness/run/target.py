@@ -32,6 +32,7 @@ class Result:
     count: Count | None  # None: this target counts nothing
     layers: tuple[int, ...] = ()  # per-layer instructions (per-layer builds)
     stack_bytes: int | None = None  # measured high-water mark, where measured
+    spikes: tuple[int, ...] = ()  # spiking models: per spiking layer, summed over timesteps
 
 
 class TargetLost(BenchError):
@@ -123,7 +124,10 @@ class DeviceTarget(Target):
         if out.size != self.fw.n_outputs:
             raise ProtocolError(f"device returned {out.size} outputs, expected "
                                 f"{self.fw.n_outputs}", frame=index)
-        return Result(out, count, layers, res.stack_bytes)
+        if len(res.spikes) != len(self.fw.spike_layers):
+            raise ProtocolError(f"device returned {len(res.spikes)} spike counts, the build has "
+                                f"{len(self.fw.spike_layers)} spiking layers", frame=index)
+        return Result(out, count, layers, res.stack_bytes, res.spikes)
 
     def _count(self, raw: int, timer_kind: str, index: int) -> tuple[Count, tuple[int, ...]]:
         """The emulator's exact count when the session has one (raw stays the

@@ -64,6 +64,14 @@ class RunRecord:
     trace_file: str | None = column("TEXT", "the power trace (Parquet) of a measured run")
     meter: str | None = column("TEXT", "--meter URI the run was measured with")
     reference: str | None = column("TEXT", "outputs compared with: integer | float")
+    timesteps: int | None = column("INTEGER", "spiking models: steps per sample")
+    readout: str | None = column("TEXT", "spiking: spike_count | output_mean | membrane_last")
+    encoding: str | None = column("TEXT", "spiking: direct | iterate")
+    spike_layers: str | None = column("TEXT", "spiking: JSON [{name, neurons}], counter order")
+    task: str | None = column("TEXT", "the dataset's: classification | anomaly | regression "
+                              "(NULL: classification, stored before tasks)")
+    top_k: int | None = column("INTEGER", "classification: the k of the top-k accuracy asked for")
+    psnr_peak: float | None = column("REAL", "regression: the peak value of the PSNR")
 
 
 # Columns the store itself keeps for every run, before the record's.
@@ -80,8 +88,9 @@ class Sample:
     """One finished inference (table ``samples``, plus its ``layer_counts``)."""
 
     idx: int = required("INTEGER", "position in the dataset")
-    label: int = required("INTEGER")
-    predicted: int = required("INTEGER")
+    label: int = required("INTEGER", "class; anomaly: 1 anomalous, 0 normal; regression: -1")
+    predicted: int = required("INTEGER", "argmax of the outputs; -1 where the task has no "
+                              "classes")
     count: int = required("INTEGER", "in the run's count_kind; 0 when that is NULL")
     raw_count: int = required("INTEGER", "as the device sent it (timer ticks or cycles)")
     stack_bytes: int = required("INTEGER", "stack high-water mark after this inference")
@@ -89,7 +98,11 @@ class Sample:
     output: np.ndarray = required("BLOB", "all outputs, float32 little endian, dequantized")
     # per-layer instructions, in manifest order (--per-layer): table layer_counts
     layers: tuple[int, ...] = field(default=(), metadata={"sql": None})
+    # spikes per spiking layer, summed over the timesteps: table spike_counts
+    spikes: tuple[int, ...] = field(default=(), metadata={"sql": None})
     energy_uj: float | None = column("REAL", "per inference; runs.energy_kind says which")
+    score: float | None = column("REAL", "anomaly: reconstruction MSE (output vs input); "
+                                 "regression: MSE vs the target; NULL for classification")
 
 
 SAMPLE_HEAD = (("run_id", "INTEGER NOT NULL REFERENCES runs(run_id)", ""),)
@@ -117,6 +130,13 @@ SCHEMA = (
     idx INTEGER NOT NULL,               -- the sample's position in the dataset
     layer INTEGER NOT NULL,             -- position in the firmware manifest's "layers"
     count INTEGER NOT NULL,             -- instructions from the previous mark to this layer's
+    PRIMARY KEY (run_id, idx, layer)
+);
+CREATE TABLE IF NOT EXISTS spike_counts (   -- spiking models: counted on the device
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    idx INTEGER NOT NULL,               -- the sample's position in the dataset
+    layer INTEGER NOT NULL,             -- position in runs.spike_layers
+    spikes INTEGER NOT NULL,            -- spikes the layer fired, summed over the timesteps
     PRIMARY KEY (run_id, idx, layer)
 );
 CREATE TABLE IF NOT EXISTS sweeps (     -- bench sweep: one row per sweep file run

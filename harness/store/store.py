@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import ConfigError, StoreError
-from harness.kinds import RunStatus
+from harness.kinds import RunStatus, Task
+from harness.metrics import Score, score_run, task_of
 from harness.store.schema import ADDABLE, RUN_FIELDS, SCHEMA, RunRecord, Sample
 
 
@@ -30,7 +31,14 @@ class RunSummary(RunRecord):
     created_at: str = ""
     finished_at: str | None = None
     samples: int = 0  # finished samples stored
-    accuracy: float | None = None
+    accuracy: float | None = None  # top-1, classification runs only
+    metric: str | None = None  # the task's headline metric: top-1 | AUC | PSNR
+    metric_value: float | None = None  # top-1 as a fraction, AUC in [0, 1], PSNR in dB
+    metric_text: str = "-"  # e.g. "top-1 97.22 % (top-5 99.72 %)", "AUC 0.962"
+    top_k_accuracy: float | None = None  # with top_k
+    auc: float | None = None  # anomaly
+    mse: float | None = None  # anomaly (reconstruction), regression (vs the target)
+    psnr_db: float | None = None  # regression: mean of the samples' PSNR
     count_per_inference: int | None = None  # median
     count_min: int | None = None
     count_max: int | None = None
@@ -39,6 +47,11 @@ class RunSummary(RunRecord):
     energy_uj: float | None = None  # median per inference
     energy_min_uj: float | None = None
     energy_max_uj: float | None = None
+    # Spiking runs: mean spikes per inference, in all and per spiking layer,
+    # and each layer's spike rate: spikes / (neurons x timesteps).
+    spikes_per_inference: float | None = None
+    layer_spikes: dict[str, float] | None = None
+    spike_rates: dict[str, float] | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -150,13 +163,16 @@ class Store:
             with self._db:
                 self._db.execute(
                     "INSERT INTO samples (run_id, idx, label, predicted, count, raw_count,"
-                    " stack_bytes, max_abs_error, output, energy_uj)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " stack_bytes, max_abs_error, output, energy_uj, score)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (run_id, s.idx, s.label, s.predicted, s.count, s.raw_count, s.stack_bytes,
-                     s.max_abs_error, s.output.astype("<f4").tobytes(), s.energy_uj))
+                     s.max_abs_error, s.output.astype("<f4").tobytes(), s.energy_uj, s.score))
                 self._db.executemany(
                     "INSERT INTO layer_counts (run_id, idx, layer, count) VALUES (?, ?, ?, ?)",
                     [(run_id, s.idx, i, c) for i, c in enumerate(s.layers)])
+                self._db.executemany(
+                    "INSERT INTO spike_counts (run_id, idx, layer, spikes) VALUES (?, ?, ?, ?)",
+                    [(run_id, s.idx, i, c) for i, c in enumerate(s.spikes)])
         except sqlite3.Error as e:
             raise StoreError(f"cannot write to {self.path}: {e}") from e
 
@@ -182,17 +198,45 @@ class Store:
             out.setdefault(idx, []).append(count)
         return out
 
+    def spike_counts(self, run_id: int) -> dict[int, list[int]]:
+        """Sample index -> spikes per spiking layer (runs.spike_layers order)."""
+        out: dict[int, list[int]] = {}
+        for idx, spikes in self._db.execute(
+                "SELECT idx, spikes FROM spike_counts WHERE run_id = ? ORDER BY idx, layer",
+                (run_id,)):
+            out.setdefault(idx, []).append(spikes)
+        return out
+
+    def _spiking(self, run: dict) -> dict:
+        """The spike figures of a spiking run's summary (nothing for others)."""
+        if not run.get("spike_layers"):
+            return {}
+        layers = json.loads(run["spike_layers"])
+        per_sample = list(self.spike_counts(run["run_id"]).values())
+        if not per_sample:
+            return {}
+        n = len(per_sample)
+        means = [sum(s[k] for s in per_sample) / n for k in range(len(layers))]
+        steps = run.get("timesteps") or 1
+        return {
+            "spikes_per_inference": sum(means),
+            "layer_spikes": {layer["name"]: m for layer, m in zip(layers, means, strict=True)},
+            "spike_rates": {layer["name"]: m / (layer["neurons"] * steps)
+                            for layer, m in zip(layers, means, strict=True)}}
+
     def done_indices(self, run_id: int) -> set[int]:
         return {r[0] for r in self._db.execute("SELECT idx FROM samples WHERE run_id = ?",
                                                (run_id,))}
 
     def samples(self, run_id: int) -> list[Sample]:
         rows = self._db.execute(
-            "SELECT idx, label, predicted, count, raw_count, stack_bytes, max_abs_error, output"
-            " FROM samples WHERE run_id = ? ORDER BY idx", (run_id,))
+            "SELECT idx, label, predicted, count, raw_count, stack_bytes, max_abs_error, output,"
+            " score FROM samples WHERE run_id = ? ORDER BY idx", (run_id,))
+        spikes = self.spike_counts(run_id)
         return [Sample(idx=idx, label=label, predicted=pred, count=count, raw_count=raw,
-                       stack_bytes=stack, max_abs_error=err, output=np.frombuffer(out, "<f4"))
-                for idx, label, pred, count, raw, stack, err, out in rows]
+                       stack_bytes=stack, max_abs_error=err, output=np.frombuffer(out, "<f4"),
+                       score=score, spikes=tuple(spikes.get(idx, ())))
+                for idx, label, pred, count, raw, stack, err, out, score in rows]
 
     # -- summaries --------------------------------------------------------------
 
@@ -204,12 +248,18 @@ class Store:
             # A row read from a vendor report: its figures are run-level.
             m = json.loads(run["metrics"] or "{}")
             count = m.get("count_per_inference")
+            acc = m.get("accuracy")
             return RunSummary(**record, **head, samples=m.get("samples") or 0,
-                              accuracy=m.get("accuracy"), count_per_inference=count,
+                              accuracy=acc, metric="top-1", metric_value=acc,
+                              metric_text=Score(Task.CLASSIFICATION, "top-1", acc).text(),
+                              count_per_inference=count,
                               count_min=count, count_max=count)
+        task = task_of(run.get("task"))
+        top_k = run.get("top_k")
         rows = self._db.execute(
-            "SELECT label = predicted, count, stack_bytes, max_abs_error, energy_uj FROM samples "
-            "WHERE run_id = ?", (run_id,)).fetchall()
+            "SELECT label, count, stack_bytes, max_abs_error, energy_uj, predicted, score"
+            + (", output" if top_k else "") + " FROM samples WHERE run_id = ? ORDER BY idx",
+            (run_id,)).fetchall()
         # Host runs (count_kind NULL) measured no count and no stack.
         counted = run["count_kind"] is not None
         counts = [r[1] for r in rows] if counted else []
@@ -217,16 +267,24 @@ class Store:
         errors = [r[3] for r in rows if r[3] is not None]
         if not energy:  # the run's energy fields describe energy it does not have
             record.update(energy_kind=None, energy_basis=None)
+        # The task's metric, recomputed from the stored samples (metrics.py).
+        score = score_run(task, np.array([r[0] for r in rows], dtype=np.int64),
+                          np.array([r[5] for r in rows], dtype=np.int64),
+                          [np.frombuffer(r[7], "<f4") for r in rows] if top_k else [],
+                          [r[6] for r in rows], top_k=top_k, peak=run.get("psnr_peak"))
         return RunSummary(
             **record, **head, samples=len(rows),
-            accuracy=sum(r[0] for r in rows) / len(rows) if rows else None,
+            accuracy=score.value if task == Task.CLASSIFICATION else None,
+            metric=score.metric, metric_value=score.value, metric_text=score.text(),
+            top_k_accuracy=score.top_k_accuracy, auc=score.auc, mse=score.mse,
+            psnr_db=score.psnr_db,
             count_per_inference=int(statistics.median(counts)) if counts else None,
             count_min=min(counts) if counts else None, count_max=max(counts) if counts else None,
             stack_bytes=max((r[2] for r in rows), default=None) if counted else None,
             max_abs_error=max(errors) if errors else None,
             energy_uj=statistics.median(energy) if energy else None,
             energy_min_uj=min(energy) if energy else None,
-            energy_max_uj=max(energy) if energy else None)
+            energy_max_uj=max(energy) if energy else None, **self._spiking(run))
 
     def summaries(self) -> list[RunSummary]:
         return [self.summary(r) for r in self.run_ids()]

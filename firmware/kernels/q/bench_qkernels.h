@@ -224,6 +224,34 @@ bench_status bench_clamp_s8(int32_t lo, int32_t hi, int32_t size, const int8_t *
 bench_status bench_clamp_s16(int32_t lo, int32_t hi, int32_t size, const int16_t *input,
                              int16_t *output);
 
+/*
+ * Spiking neurons on integers (harness/quant/lif.py is the same step in
+ * numpy). The potential is stored in the layer's dtype with the layer's
+ * state format; threshold, v_reset and offset are in that format. A step
+ * computes in 64 bits and saturates the potential to the dtype:
+ *   r = pre_reset ? fire(v) : 0
+ *   base = reset zero && r ? v_reset : v
+ *   h = leak(base) + ((current * in_mult) >> in_shift, rounded) + offset
+ *       - (reset subtract && r ? threshold : 0)                (saturated)
+ *   s = fire(h); d = post_reset ? s - r : 0
+ *   v = subtract: h - d * threshold; zero: v_reset if d = 1, h + (h - v_reset)
+ *       if d = -1, else h; none: h                              (saturated)
+ * leak: decay_mode 0 none, 1 base - (base >> decay_shift), 2 (base *
+ * decay_mult + 2^14) >> 15 (Q15). Spikes are written as 0/1.
+ */
+typedef struct {
+    int32_t decay_mode, decay_shift, decay_mult;
+    int32_t in_mult, in_shift; /* in_shift < 0: a left shift */
+    int32_t offset, threshold, v_reset;
+    int32_t reset; /* bench_reset */
+    int32_t fire_ge, pre_reset, post_reset;
+} bench_lif_qparams;
+
+bench_status bench_lif_s8(const bench_lif_qparams *p, int32_t size, const int8_t *current,
+                          int8_t *state, int8_t *spikes, uint32_t *count);
+bench_status bench_lif_s16(const bench_lif_qparams *p, int32_t size, const int16_t *current,
+                           int16_t *state, int16_t *spikes, uint32_t *count);
+
 #ifdef __cplusplus
 }
 #endif

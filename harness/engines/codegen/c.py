@@ -30,6 +30,7 @@ class ModelInfo:
     input_dtype: DType
     output_dtype: DType
     model_hash: bytes  # the graph's sha256; the first 8 bytes go on the wire
+    spike_layers: int = 0  # spiking layers whose spike counts the model keeps (spike_counts[])
 
     def __post_init__(self) -> None:
         if len(self.model_hash) < 8:
@@ -52,9 +53,10 @@ def model_info_c(info: ModelInfo, cxx: bool = False) -> str:
         f"    {info.arena_bytes}u, /* arena_bytes */",
         f"    (uint8_t){DTYPE_ENUM[info.input_dtype]}, /* input_dtype */",
         f"    (uint8_t){DTYPE_ENUM[info.output_dtype]}, /* output_dtype */",
-        "    {0u, 0u}, /* reserved */",
+        f"    {info.spike_layers}u, /* spike_layers */",
         f"    {{{hash_init}}}, /* model_hash */",
         f'    "{info.engine}", /* engine */',
+        f"    {'spike_counts' if info.spike_layers else '0'}, /* spike_counts */",
         "};",
         "",
     ])

@@ -58,7 +58,8 @@ def scratch_name(layer_index: int) -> str:
 
 def plan_memory(graph: Graph, size_of: Callable[[str], int] | None = None,
                 scratch: dict[int, int] | None = None,
-                overlap: dict[int, int] | None = None) -> MemoryPlan:
+                overlap: dict[int, int] | None = None,
+                output_in_arena: bool = False) -> MemoryPlan:
     """Assign buffers to tensors; see the module docstring for the rules.
 
     Args:
@@ -71,6 +72,9 @@ def plan_memory(graph: Graph, size_of: Callable[[str], int] | None = None,
             the input (the kernel reads ahead of where it writes). Used when
             the input dies there and the output does not become the graph
             output.
+        output_in_arena: the graph output gets an arena buffer like any
+            tensor instead of the caller's output buffer (a spiking model's
+            caller buffer holds the readout over the timesteps).
     """
     size_of = size_of or (lambda t: numel(graph.shape_of(t)))
     n = len(graph.layers)
@@ -124,8 +128,8 @@ def plan_memory(graph: Graph, size_of: Callable[[str], int] | None = None,
 
     out_root = root[graph.output]
     storage: dict[str, tuple[str, int]] = {graph.input_name: ("input", 0)}
-    copy_output = out_root == graph.input_name
-    if not copy_output:
+    copy_output = out_root == graph.input_name and not output_in_arena
+    if not copy_output and not output_in_arena:
         storage[out_root] = ("output", 0)
 
     # Every tensor is a rectangle (offset in its buffer, size) x (layer that

@@ -18,7 +18,7 @@ class NativeEngine(Engine):
     capabilities = Capabilities(
         dtypes=(DType.FLOAT32, DType.INT16, DType.INT8),
         schemes={DType.INT8: (Scheme.POT, Scheme.AFFINE), DType.INT16: (Scheme.POT,)},
-        integer_reference=True)
+        integer_reference=True, spiking=True)
 
     def generate(self, graph: Graph, out_dir: Path, model_hash: bytes, dtype: DType,
                  quant: QuantConfig | None = None) -> GeneratedModel:
@@ -37,15 +37,29 @@ class NativeEngine(Engine):
                 input_quant=q.input_quant, output_quant=q.output_quant,
                 input_layout=Layout.HWC if len(graph.input_shape) > 1 else Layout.CHW,
                 output_layout=q.output_layout,
-                layers=tuple({k: li[k] for k in ("name", "op", "macs")} for li in q.layers),
+                layers=_marked_layers(graph, [{k: li[k] for k in ("name", "op", "macs")}
+                                              for li in q.layers]),
+                defines=(f"-DBENCH_SPIKE_LAYERS={len(graph.spiking_layers())}u",)
+                if graph.spiking else (),
                 extra={"weight_bytes": q.weight_bytes, "layers": q.layers})
         gen = float32.generate(graph, out_dir, model_hash)
+        spiking = graph.spiking_layers()
         return GeneratedModel(
             sources=(gen.model_c, *float32.kernel_sources()),
             include_dirs=(Path(out_dir), *float32.include_dirs()),
             input_bytes=gen.input_bytes, output_bytes=gen.output_bytes,
             arena_bytes=gen.arena_bytes, input_dtype=DType.FLOAT32, output_dtype=DType.FLOAT32,
-            layers=tuple({"name": li.name, "op": li.op, "macs": li.macs}
-                         for li in gen.layers if li.kernel is not None),
-            extra={"weight_bytes": gen.weight_bytes,
+            layers=_marked_layers(graph, [{"name": li.name, "op": li.op, "macs": li.macs}
+                                          for li in gen.layers if li.kernel is not None]),
+            defines=(f"-DBENCH_SPIKE_LAYERS={len(spiking)}u",) if spiking else (),
+            extra={"weight_bytes": gen.weight_bytes, "state_bytes": gen.state_bytes,
                    "layers": [dict(vars(li)) for li in gen.layers]})
+
+
+def _marked_layers(graph: Graph, coded: list[dict]) -> tuple[dict, ...]:
+    """What each BENCH_LAYER_MARK() of one inference refers to: every layer
+    with code, once per timestep for a spiking model (the step loop marks
+    each layer T times; "t" says which step)."""
+    if not graph.spiking:
+        return tuple(coded)
+    return tuple({**li, "t": t} for t in range(graph.timesteps) for li in coded)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.engines.codegen import snn
 from harness.engines.codegen.c import (
     CModel,
     ModelInfo,
@@ -39,6 +40,7 @@ from harness.engines.codegen.plan import MemoryPlan, plan_memory
 from harness.errors import EngineError
 from harness.kinds import DType
 from harness.model.ir import ALIASING, Graph, Layer, Shape, fuse_activations, numel
+from harness.model.neuron import Integrator, Neuron
 from harness.paths import FIRMWARE
 
 ENGINE = "native"
@@ -75,6 +77,7 @@ class FloatModel(WrittenModel):
     """What the float32 generator wrote."""
 
     layers: list[LayerInfo] = field(default_factory=list)
+    state_bytes: int = 0  # spiking layers' membrane potentials (part of arena_bytes)
 
     @property
     def files(self) -> list[Path]:
@@ -102,6 +105,9 @@ def _dims_init(shape: Shape) -> str:
 
 
 _ACT = {None: "BENCH_ACT_NONE", "relu": "BENCH_ACT_RELU", "relu6": "BENCH_ACT_RELU6"}
+_RESET = {"subtract": "BENCH_RESET_SUBTRACT", "zero": "BENCH_RESET_ZERO",
+          "none": "BENCH_RESET_NONE"}
+MAX_SPIKE_LAYERS = 255  # the RESULT frame's count of spike counters is one byte
 
 
 class _Emitter(CModel):
@@ -110,12 +116,17 @@ class _Emitter(CModel):
         self.graph, self.plan = graph, plan
         self.infos: list[LayerInfo] = []
         self.used: set[str] = set()  # "input"/"output"/"arena" buffers referenced
+        self.states: list[snn.StateArray] = []  # stateful layers' potentials (lif, li)
+        self.state_floats = 0
+        self.spike_layers = 0  # lif layers so far: the index of the next spike counter
+        # One frame per timestep: layers read this step's slice of the input.
+        self.input_ptr = "x_t" if graph.encoding == "iterate" else "in"
 
     def ptr(self, tensor: str) -> str:
         kind, offset = self.plan.storage[self.plan.root[tensor]]
         self.used.add(kind)
         if kind == "input":
-            return "in"
+            return self.input_ptr
         if kind == "output":
             return "out"
         return f"(arena + {offset})"
@@ -184,7 +195,12 @@ class _Emitter(CModel):
                 f"static const bench_linear_params {p}_params = {{.in_features = {n_in}, "
                 f".out_features = {n_out}, .activation = {act}}};"
             )
-            w = self.weight(p, "weight", layer.weight)
+            if layer.params.get("kernel") == "event":
+                # Spikes in: walk the active inputs, each adding a weight row.
+                kernel = "bench_linear_events_f32"
+                w = self.weight(p, "weight_t", np.ascontiguousarray(layer.weight.T))
+            else:
+                w = self.weight(p, "weight", layer.weight)
             b = self.weight(p, "bias", layer.bias)
             self.call(f"{kernel}(&{p}_params, {x[0]}, {w}, {b}, {y})")
         elif layer.op in ("relu", "relu6"):
@@ -220,6 +236,34 @@ class _Emitter(CModel):
                 raise EngineError(f"layer {layer.name!r}: global pool on shape {in_shape}")
             self.decls.append(f"static const bench_dims {p}_in = {_dims_init(in_shape)};")
             self.call(f"{kernel}(&{p}_in, {x[0]}, {y})")
+        elif layer.op == "lif":
+            kernel = "bench_lif_f32"
+            nr = Neuron.from_params(layer.params["neuron"])
+            size = numel(in_shape)
+            k = self.spike_layers
+            self.spike_layers += 1
+            self.decls.append(
+                f"static const bench_lif_params {p}_params = {{.decay = {c_float(nr.decay)}, "
+                f".gain = {c_float(nr.gain)}, .offset = {c_float(nr.offset)}, "
+                f".threshold = {c_float(nr.threshold)}, .v_reset = {c_float(nr.v_reset)}, "
+                f".reset = {_RESET[nr.reset]}, .fire_ge = {int(nr.fire == 'ge')}, "
+                f".pre_reset = {int(nr.pre_reset)}, .post_reset = {int(nr.post_reset)}}}; "
+                f"/* {comment(nr.source)} */")
+            self.states.append(snn.StateArray(f"{p}_state", size, c_float(nr.v_init)))
+            self.state_floats += size
+            self.call(f"{kernel}(&{p}_params, {size}, {x[0]}, {p}_state, {y}, "
+                      f"&spike_counts[{k}])")
+        elif layer.op == "li":
+            kernel = "bench_li_f32"
+            li = Integrator.from_params(layer.params["integrator"])
+            size = numel(in_shape)
+            self.decls.append(
+                f"static const bench_li_params {p}_params = {{.decay = {c_float(li.decay)}, "
+                f".gain = {c_float(li.gain)}, .offset = {c_float(li.offset)}}}; "
+                f"/* {comment(li.source)} */")
+            self.states.append(snn.StateArray(f"{p}_state", size, c_float(li.v_init)))
+            self.state_floats += size
+            self.call(f"{kernel}(&{p}_params, {size}, {x[0]}, {p}_state, {y})")
         elif layer.op in ALIASING:
             kernel = None
             self.body.append("    /* (no code: same buffer, new shape) */")
@@ -255,7 +299,10 @@ def generate(graph: Graph, out_dir: Path, model_hash: bytes) -> FloatModel:
         graph.validate()
     except ValueError as e:
         raise EngineError(f"invalid graph: {e}") from e
-    plan = plan_memory(graph)
+    if len(graph.spiking_layers()) > MAX_SPIKE_LAYERS:
+        raise EngineError(f"{len(graph.spiking_layers())} spiking layers; the device reports "
+                          f"at most {MAX_SPIKE_LAYERS}")
+    plan = plan_memory(graph, output_in_arena=graph.spiking)
     em = _Emitter(graph, plan)
     for i, layer in enumerate(graph.layers):
         em.layer(i, layer)
@@ -267,10 +314,14 @@ def generate(graph: Graph, out_dir: Path, model_hash: bytes) -> FloatModel:
         em.body += ["    /* the output is the input: copy it */",
                      f"    for (int32_t i = 0; i < {output_floats}; i++) {{",
                      "        out[i] = in[i];", "    }"]
+    if graph.encoding == "iterate":
+        input_floats *= graph.timesteps
+    # A spiking model's membrane potentials are activation memory too.
     info = ModelInfo(engine=ENGINE, input_bytes=input_floats * _FLOAT_BYTES,
                      output_bytes=output_floats * _FLOAT_BYTES,
-                     arena_bytes=plan.arena_floats * _FLOAT_BYTES, input_dtype=DType.FLOAT32,
-                     output_dtype=DType.FLOAT32, model_hash=model_hash)
+                     arena_bytes=(plan.arena_floats + em.state_floats) * _FLOAT_BYTES,
+                     input_dtype=DType.FLOAT32, output_dtype=DType.FLOAT32,
+                     model_hash=model_hash, spike_layers=em.spike_layers)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -281,7 +332,8 @@ def generate(graph: Graph, out_dir: Path, model_hash: bytes) -> FloatModel:
     model_c.write_text(_model_source(graph, em, plan, info))
     return FloatModel(model_c=model_c, weights_h=weights_h, arena_bytes=info.arena_bytes,
                       input_bytes=info.input_bytes, output_bytes=info.output_bytes,
-                      weight_bytes=em.weight_bytes, layers=em.infos)
+                      weight_bytes=em.weight_bytes, layers=em.infos,
+                      state_bytes=em.state_floats * _FLOAT_BYTES)
 
 
 _HEADER = "/* Generated by bench (engine: native, float32). Do not edit. */\n"
@@ -299,8 +351,9 @@ def _model_source(graph: Graph, em: _Emitter, plan: MemoryPlan, info: ModelInfo)
         '#include "bench_kernels.h"',
         '#include "model_weights.h"',
         "",
-        model_info_c(info),
     ]
+    lines += snn.declarations(em.states, "float", em.spike_layers)
+    lines += [model_info_c(info)]
     if plan.arena_floats:
         lines += [
             "/* Activations; offsets planned by lifetime (see bench native engine). */",
@@ -318,6 +371,13 @@ def _model_source(graph: Graph, em: _Emitter, plan: MemoryPlan, info: ModelInfo)
     body = "\n".join(em.body)
     if "st = " in body:
         lines.append("    bench_status st;")
+    if graph.spiking:
+        readout = snn.Readout(acc="out", zero="0.0f",
+                              mean=f"out[{{i}}] = out[{{i}}] / {c_float(graph.timesteps)};",
+                              count="", membrane="out[{i}] = {state}[{i}];")
+        lines += ["", *snn.run_body(graph, em.states, body, em.ptr(graph.output), readout,
+                                    "float", "input" in em.used), "    return 0;", "}", ""]
+        return "\n".join(lines)
     if "input" not in em.used:
         lines.append("    (void)in; /* the output does not depend on the input */")
     if "output" not in em.used:

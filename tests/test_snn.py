@@ -1,0 +1,399 @@
+"""Spiking networks: each neuron's arithmetic against its library, the
+import of one-timestep snnTorch/SpikingJelly networks, and the generated C
+(host-compiled) against the numpy reference, spike for spike."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import snntorch as snn
+import torch
+from hostc import GCC, compile_objects, emulator_test, run_model
+from spikingjelly.activation_based import neuron as sj
+
+from harness.engines.native.float32 import generate, include_dirs, kernel_sources
+from harness.errors import ModelError
+from harness.model import neuron as nr
+from harness.model.load import load_graph
+from harness.model.reference import run_snn
+from harness.model.snn import neuron_of
+from harness.model.snn_kernels import candidates, choose, pick
+from harness.model.snn_options import SnnOptions
+
+ZOO = Path(__file__).resolve().parent / "snn_zoo.py"
+T = 24
+
+
+def _currents(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    # Large enough to cross the threshold often, sometimes twice over.
+    return (np.random.default_rng(seed).standard_normal((T, *shape)) * 1.5).astype(np.float32)
+
+
+def _library_steps(module: torch.nn.Module, currents: np.ndarray) -> np.ndarray:
+    """Spikes per step from the library module itself, its state fresh."""
+    out = []
+    with torch.no_grad():
+        for x in currents:
+            y = module(torch.from_numpy(x))
+            out.append((y[0] if isinstance(y, tuple) else y).numpy())
+    return np.stack(out)
+
+
+def _bench_steps(neuron: nr.Neuron, currents: np.ndarray) -> np.ndarray:
+    v = nr.initial_state(neuron, currents.shape[1:])
+    out = []
+    for x in currents:
+        s, v = nr.step(neuron, v, x)
+        out.append(s)
+    return np.stack(out)
+
+
+SNNTORCH = [dict(reset_mechanism=m, reset_delay=d, init_hidden=h)
+            for m in ("subtract", "zero", "none") for d in (True, False) for h in (True, False)]
+
+
+@pytest.mark.parametrize("kw", SNNTORCH, ids=lambda kw: "-".join(str(v) for v in kw.values()))
+def test_snntorch_leaky_step_for_step(kw: dict) -> None:
+    module = snn.Leaky(beta=0.8, threshold=0.7, **kw)
+    found = neuron_of(module, "lif")
+    assert found is not None
+    currents = _currents((3, 50), seed=1)
+    want = _library_steps(module, currents)
+    got = _bench_steps(found[0], currents)
+    assert want.sum() > 100  # the test crosses thresholds
+    np.testing.assert_array_equal(got, want)
+
+
+SPIKINGJELLY = [("IFNode", dict(v_reset=0.0)), ("IFNode", dict(v_reset=None)),
+                ("LIFNode", dict(tau=2.0)), ("LIFNode", dict(tau=2.0, v_reset=None)),
+                ("LIFNode", dict(tau=4.0, decay_input=False, v_reset=-0.2)),
+                ("LIFNode", dict(tau=3.0, decay_input=False, v_reset=None))]
+
+
+@pytest.mark.parametrize("cls,kw", SPIKINGJELLY, ids=lambda v: str(v))
+def test_spikingjelly_step_for_step(cls: str, kw: dict) -> None:
+    module = getattr(sj, cls)(v_threshold=0.6, **kw)
+    found = neuron_of(module, "node")
+    assert found is not None
+    currents = _currents((3, 50), seed=2)
+    want = _library_steps(module, currents)
+    got = _bench_steps(found[0], currents)
+    assert want.sum() > 100
+    # Charge arithmetic in another order (a*V + b*X + c against the library's
+    # V + (X - (V - Vr)) / tau) may flip a crossing by one rounding.
+    assert np.mean(got != want) < 1e-3
+
+
+@pytest.mark.parametrize("name", ["snntorch_conv", "snntorch_explicit", "spikingjelly_conv",
+                                  "spikingjelly_readout"])
+def test_import_matches_library(name: str) -> None:
+    """load_graph checks the import against the library itself
+    (verify_import); here the reference's readout and spikes are also sane."""
+    graph = load_graph(f"{ZOO}:{name}")
+    assert graph.spiking and graph.timesteps > 1
+    x = np.random.default_rng(0).standard_normal((4, *graph.sample_shape)).astype(np.float32)
+    run = run_snn(graph, x)
+    assert run.spikes.shape == (4, len(graph.spiking_layers()))
+    assert run.spikes.sum() > 0
+    if graph.readout == "spike_count":
+        assert run.outputs.max() <= graph.timesteps
+        np.testing.assert_array_equal(run.outputs.sum(axis=1), run.spikes[:, -1])
+
+
+def test_layer_names_and_readouts() -> None:
+    graph = load_graph(f"{ZOO}:spikingjelly_conv")
+    assert [layer.name for layer in graph.layers] == ["0", "1", "2", "3", "4", "5"]
+    assert graph.readout == "spike_count"
+    assert load_graph(f"{ZOO}:spikingjelly_readout").readout == "output_mean"
+    graph = load_graph(f"{ZOO}:snntorch_explicit", SnnOptions(timesteps=3,
+                                                                  readout="membrane_last"))
+    assert (graph.timesteps, graph.readout) == (3, "membrane_last")
+
+
+def test_verify_import_catches_a_wrong_neuron(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard fails when the imported neuron means something else: here a
+    subtract reset imported as no reset."""
+    from harness.model import snn as snn_mod
+
+    real = snn_mod._snntorch_neuron
+
+    def wrong(m: torch.nn.Module, path: str) -> tuple[nr.Neuron, bool] | None:
+        found = real(m, path)
+        if found is None:
+            return None
+        neuron, returns = found
+        return nr.Neuron(**{**neuron.params(), "reset": "none"}), returns
+
+    monkeypatch.setattr(snn_mod, "_snntorch_neuron", wrong)
+    with pytest.raises(ModelError, match="internal: .* spikes in bench's reference"):
+        load_graph(f"{ZOO}:snntorch_conv")
+
+
+@pytest.mark.parametrize("name,options,message", [
+    ("synaptic", SnnOptions(), r"Synaptic is not supported; bench imports snn.Leaky"),
+    ("multi_step", SnnOptions(), r"step_mode='m'.*single-step"),
+    ("loops_itself", SnnOptions(), r"'lif' runs 4 times in forward\(\)"),
+    ("resets_in_forward", SnnOptions(), r"resets 'lif' \(init_leaky/reset_mem\)"),
+    ("no_timesteps", SnnOptions(), r"needs its number of timesteps"),
+    ("spikingjelly_readout", SnnOptions(readout="spike_count"),
+     r"readout spike_count needs the model's output to come from a spiking layer"),
+])
+def test_unsupported_spiking_models(name: str, options: SnnOptions, message: str) -> None:
+    with pytest.raises(ModelError, match=message):
+        load_graph(f"{ZOO}:{name}", options)
+
+
+def test_snn_flags_on_a_conventional_model() -> None:
+    spec = f"{Path(__file__).resolve().parent / 'model_zoo.py'}:mlp"
+    with pytest.raises(ModelError, match="--timesteps apply to spiking models"):
+        load_graph(spec, SnnOptions(timesteps=4))
+
+
+def test_bad_options() -> None:
+    with pytest.raises(ModelError, match="--timesteps must be 1..4096"):
+        SnnOptions(timesteps=0)
+    with pytest.raises(ModelError, match="--readout 'max'"):
+        SnnOptions(readout="max")
+
+
+@pytest.fixture(scope="module")
+def host_objects(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    if GCC is None:
+        pytest.skip("host gcc not installed")
+    return compile_objects(kernel_sources(), include_dirs(), tmp_path_factory.mktemp("snn_obj"))
+
+
+@pytest.mark.parametrize("name,options", [
+    ("snntorch_conv", SnnOptions()),
+    ("snntorch_explicit", SnnOptions(readout="membrane_last")),
+    ("spikingjelly_conv", SnnOptions()),
+    ("spikingjelly_readout", SnnOptions()),
+    ("snntorch_conv", SnnOptions(encoding="iterate", timesteps=3)),  # a frame per step
+])
+def test_generated_c_matches_reference(name: str, options: SnnOptions, tmp_path: Path,
+                                       host_objects: list[Path]) -> None:
+    """The host-compiled model: every spike count equal to the numpy
+    reference's, outputs equal where the layers' float sums agree."""
+    graph = load_graph(f"{ZOO}:{name}", options)
+    gen = generate(graph, tmp_path, b"\1" * 8)
+    n = 16
+    x = np.random.default_rng(5).standard_normal((n, *graph.sample_shape)).astype(np.float32)
+    raw = run_model(tmp_path, host_objects, include_dirs(), n,
+                    np.ascontiguousarray(x, dtype="<f4").tobytes())
+    out_b = struct.unpack_from("<I", raw, 4)[0]
+    layers = len(graph.spiking_layers())
+    body = np.frombuffer(raw[38:], dtype=np.uint8).reshape(n, out_b + 4 * layers)
+    outputs = body[:, :out_b].copy().view("<f4")
+    spikes = body[:, out_b:].copy().view("<u4").astype(np.int64)
+    want = run_snn(graph, x)
+    # Conv/linear sums run in another order than numpy's: a rare crossing flips.
+    assert np.abs(spikes - want.spikes).sum() <= 0.01 * want.spikes.sum()
+    same = (spikes == want.spikes).all(axis=1)
+    assert same.mean() >= 0.9
+    np.testing.assert_allclose(outputs[same], want.outputs[same], rtol=1e-4, atol=1e-4)
+    assert gen.state_bytes == 4 * sum(int(np.prod(layer.out_shape))
+                                      for layer in graph.spiking_layers())
+
+
+@emulator_test
+def test_run_on_qemu_counts_spikes_on_the_device(bench_main, tmp_path: Path) -> None:
+    """bench run on the emulated board: the device's spike counters reach the
+    store, the summary and bench export, and match the reference."""
+    from harness.datasets import load_dataset
+
+    db = tmp_path / "r.db"
+    r = bench_main("run", "--board", "stm32l452", "--backend", "qemu", "--model",
+                   f"{ZOO}:snntorch_conv", "--dataset", "digits", "--limit", "6",
+                   "--timesteps", "4", "--db", str(db), "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert (summary["timesteps"], summary["readout"], summary["status"]) == (
+        4, "spike_count", "complete")
+    assert [layer["name"] for layer in json.loads(summary["spike_layers"])] == ["1", "5"]
+    r = bench_main("export", str(summary["run_id"]), "-o", str(tmp_path / "e.npz"),
+                   "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    exported = np.load(tmp_path / "e.npz")
+    assert list(exported["spike_layers"]) == ["1", "5"]
+    spikes = exported["spikes"]
+    assert summary["spikes_per_inference"] == pytest.approx(spikes.sum(axis=1).mean())
+    graph = load_graph(f"{ZOO}:snntorch_conv", SnnOptions(timesteps=4))
+    want = run_snn(graph, load_dataset("digits").x[:6])
+    assert spikes.shape == want.spikes.shape
+    assert np.abs(spikes - want.spikes).sum() <= 0.01 * want.spikes.sum()
+    # spike_count readout: the outputs are the output layer's spikes per class
+    np.testing.assert_array_equal(exported["outputs"].sum(axis=1), spikes[:, -1])
+
+
+def test_event_kernels_go_where_the_input_is_spikes() -> None:
+    """Through flatten and max pooling spikes stay spikes; the readout
+    layer of spikingjelly_readout is fed by spikes too, its first is not."""
+    conv = load_graph(f"{ZOO}:snntorch_conv")  # conv, lif, maxpool, flatten, linear, lif
+    assert [layer.name for layer in candidates(conv)] == ["4"]
+    readout = load_graph(f"{ZOO}:spikingjelly_readout")  # flatten, linear, lif, linear
+    assert [layer.name for layer in candidates(readout)] == ["3"]
+    assert choose(readout, "event").layers[3].params["kernel"] == "event"
+    assert choose(readout, "dense").layers[3].params["kernel"] == "dense"
+    assert "kernel" not in choose(readout, "event").layers[1].params
+    x = np.random.default_rng(0).standard_normal((8, 1, 8, 8)).astype(np.float32)
+    assert pick(readout, "auto", x).layers[3].params["kernel"] == "event"  # rates < 0.9
+    assert pick(readout, "auto", None).layers[3].params["kernel"] == "dense"
+
+
+def test_event_kernel_is_bit_exact_with_dense(tmp_path: Path, host_objects: list[Path]) -> None:
+    """Same additions in the same order: the same output bytes and spikes."""
+    graph = load_graph(f"{ZOO}:spikingjelly_readout")
+    x = np.random.default_rng(6).standard_normal((16, *graph.sample_shape)).astype(np.float32)
+    raws = []
+    for mode in ("dense", "event"):
+        folder = tmp_path / mode
+        generate(choose(graph, mode), folder, b"\1" * 8)
+        raws.append(run_model(folder, host_objects, include_dirs(), len(x),
+                              np.ascontiguousarray(x, dtype="<f4").tobytes()))
+    assert b"bench_linear_events_f32" in (tmp_path / "event" / "model.c").read_bytes()
+    assert raws[0] == raws[1]
+
+
+# --------------------------------------------------------------------------- integers
+
+@pytest.fixture(scope="module")
+def host_q_objects(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    from harness.engines.native import integer
+
+    if GCC is None:
+        pytest.skip("host gcc not installed")
+    return compile_objects(integer.kernel_sources(), integer.include_dirs(),
+                           tmp_path_factory.mktemp("snn_q_obj"))
+
+
+INT_CASES = [("snntorch_conv", SnnOptions()),  # subtract, delayed reset; spike_count
+             ("snntorch_explicit", SnnOptions(readout="membrane_last")),  # zero; no delay
+             ("spikingjelly_conv", SnnOptions()),  # LIF hard reset, IF soft reset
+             ("spikingjelly_readout", SnnOptions()),  # offset (v_reset/tau); output_mean
+             ("snntorch_conv", SnnOptions(encoding="iterate", timesteps=3))]
+
+
+@pytest.mark.parametrize("dtype", ["int16", "int8"])
+@pytest.mark.parametrize("name,options", INT_CASES,
+                         ids=[f"{c[0]}-{c[1].encoding or 'direct'}" for c in INT_CASES])
+def test_integer_c_matches_integer_reference(name: str, options: SnnOptions, dtype: str,
+                                             tmp_path: Path, host_q_objects: list[Path]) -> None:
+    """Every output and every spike count of every sample, bit for bit:
+    the host-compiled C against harness/quant/reference.py."""
+    from harness.engines.native import integer
+    from harness.quant import QuantConfig
+    from harness.quant.calibrate import calibrate
+    from harness.quant.reference import run_qsnn
+    from harness.quant.schemes import quantize_graph
+
+    graph = load_graph(f"{ZOO}:{name}", options)
+    rng = np.random.default_rng(7)
+    cal = calibrate(graph, rng.standard_normal((32, *graph.sample_shape)).astype(np.float32))
+    qgraph = quantize_graph(graph, QuantConfig("pot", cal), dtype)
+    # Wider than the calibration set: the potentials saturate too.
+    x = rng.standard_normal((12, *graph.sample_shape)).astype(np.float32) * 1.5
+    xq = qgraph.input_q.quantize(x)
+    want_out, want_spikes = run_qsnn(qgraph, xq)
+    integer.generate(qgraph, tmp_path, b"\2" * 8)
+    frame = 2 if graph.encoding == "iterate" else 1  # (N, [T,] C, H, W): channels last
+    hwc = np.moveaxis(xq, frame, -1) if xq.ndim > frame + 1 else xq
+    raw = run_model(tmp_path, host_q_objects, integer.include_dirs(), len(x),
+                    np.ascontiguousarray(hwc).tobytes())
+    out_b = struct.unpack_from("<I", raw, 4)[0]
+    layers = len(graph.spiking_layers())
+    body = np.frombuffer(raw[38:], dtype=np.uint8).reshape(len(x), out_b + 4 * layers)
+    outputs = body[:, :out_b].copy().view(dtype)
+    spikes = body[:, out_b:].copy().view("<u4").astype(np.int64)
+    assert want_spikes.sum() > 0
+    np.testing.assert_array_equal(spikes, want_spikes)
+    if len(graph.output_shape) > 1 and graph.readout == "membrane_last":
+        want_out = np.moveaxis(want_out.reshape(len(x), *graph.output_shape), 1, -1)
+    np.testing.assert_array_equal(outputs.reshape(len(x), -1), want_out.reshape(len(x), -1))
+
+
+def test_integer_neuron_follows_the_float_one() -> None:
+    """With a fine state format the integer step fires where the float one
+    does (rounding moves a rare crossing)."""
+    from harness.quant.lif import int_step, quantize_neuron
+
+    for kw in SNNTORCH[:4]:
+        module = snn.Leaky(beta=0.75, threshold=0.7, **kw)
+        neuron = neuron_of(module, "lif")[0]  # type: ignore[index]
+        currents = _currents((4, 64), seed=3)
+        want = _bench_steps(neuron, currents)
+        p = quantize_neuron(neuron, "lif", in_frac_bits=10, state_frac_bits=10, lo=-32768,
+                            hi=32767)
+        assert p.decay_mode == 1 and p.decay_shift == 2  # 0.75 = 1 - 2**-2: a shift
+        v = np.full(currents.shape[1:], p.v_init, dtype=np.int64)
+        got = []
+        for c in currents:
+            s, v, _ = int_step(p, v, np.rint(c * 2**10).astype(np.int64))
+            got.append(s)
+        assert np.mean(np.stack(got) != want) < 0.01
+
+
+def test_integer_spiking_builds_need_pot() -> None:
+    from harness.errors import ConfigError
+    from harness.quant import QuantConfig
+    from harness.quant.calibrate import calibrate
+    from harness.quant.schemes import quantize_graph
+
+    graph = load_graph(f"{ZOO}:snntorch_conv")
+    cal = calibrate(graph, np.zeros((2, 1, 8, 8), dtype=np.float32))
+    with pytest.raises(ConfigError, match="spiking models quantize with the pot scheme"):
+        quantize_graph(graph, QuantConfig("affine", cal), "int8")
+
+
+@emulator_test
+def test_int8_run_on_qemu_is_bit_exact(bench_main, tmp_path: Path) -> None:
+    """int8 on the emulated Cortex-M4 (its DSP kernels): outputs and spike
+    counts equal to the integer reference for every sample."""
+    from harness.build.firmware import Firmware
+    from harness.datasets import load_dataset
+    from harness.quant import QuantConfig
+    from harness.quant.calibrate import Calibration
+    from harness.quant.reference import run_qsnn
+    from harness.quant.schemes import quantize_graph
+
+    db = tmp_path / "r.db"
+    r = bench_main("run", "--board", "stm32l452", "--backend", "qemu", "--model",
+                   f"{ZOO}:spikingjelly_conv", "--dataset", "digits", "--limit", "6",
+                   "--dtype", "int8", "--calibrate", "50", "--db", str(db), "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert (summary["quant_scheme"], summary["max_abs_error"]) == ("pot", 0.0)
+    assert bench_main("export", str(summary["run_id"]), "-o", str(tmp_path / "e.npz"),
+                      "--db", str(db)).returncode == 0
+    fw = Firmware.load(Path(summary["firmware_dir"]))
+    graph = load_graph(f"{ZOO}:spikingjelly_conv")
+    qgraph = quantize_graph(graph, QuantConfig("pot", Calibration.load(
+        fw.dir / "calibration.json")), "int8")
+    _, want = run_qsnn(qgraph, qgraph.input_q.quantize(load_dataset("digits").x[:6]))
+    np.testing.assert_array_equal(np.load(tmp_path / "e.npz")["spikes"], want)
+
+
+def test_spike_counters_that_could_overflow_are_refused() -> None:
+    with pytest.raises(ModelError, match="more than the device's 32-bit spike counter"):
+        load_graph(f"{ZOO}:wide_layer")
+
+
+def test_a_saturating_state_is_refused() -> None:
+    """A potential that spends more than 1 % of its steps at the format's
+    edge on the calibration set: refused, naming the layer and the range."""
+    from harness.quant import QuantConfig
+    from harness.quant.calibrate import calibrate
+    from harness.quant.reference import check_accumulators
+    from harness.quant.schemes import quantize_graph
+
+    graph = load_graph(f"{ZOO}:snntorch_conv")
+    x = np.random.default_rng(0).standard_normal((16, 1, 8, 8)).astype(np.float32)
+    cal = calibrate(graph, x)
+    qgraph = quantize_graph(graph, QuantConfig("pot", cal), "int8")
+    check_accumulators(qgraph, x)  # calibrated on x: fits
+    with pytest.raises(ModelError, match=r"layer '1': its potential saturates the int8 state "
+                                         r"format \(range \[-16, 15.9\]\) in"):
+        check_accumulators(qgraph, x * 40)
