@@ -56,7 +56,7 @@ from harness.backends import get_backend, resolve_board_backend
 from harness.datasets import has_dataset
 from harness.engines import ENGINES, get_engine
 from harness.errors import BenchError, ConfigError
-from harness.kinds import DType, RunStatus, WeightLayout
+from harness.kinds import DType, RunStatus, Scheme, WeightLayout
 from harness.model.snn_options import KERNELS, SnnOptions
 from harness.processes import STOP_SIGNALS, Interrupted, die_with_parent, stop_signals_interrupt
 from harness.quant.calibrate import DEFAULT_SAMPLES, METHODS
@@ -142,6 +142,9 @@ def load_plan(path: Path) -> Plan:
         raw = tomllib.loads(Path(path).read_text())
     except OSError as e:
         raise ConfigError(f"cannot read sweep file {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"sweep file {path} is not text ({e.reason} at byte {e.start}): a "
+                          f"sweep is a TOML file, see examples/sweep.toml") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML: {e}") from e
     unknown = set(raw) - _TOP_KEYS
@@ -149,13 +152,24 @@ def load_plan(path: Path) -> Plan:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; a sweep has "
                           f"{', '.join(sorted(_TOP_KEYS))}")
     limit = raw.get("limit")
-    if limit is not None and (not isinstance(limit, int) or limit <= 0):
-        raise ConfigError(f"{path}: 'limit' must be a positive integer")
+    if limit is not None and not _positive_int(limit):
+        raise ConfigError(f"{path}: 'limit' must be a positive integer, not {limit!r}")
     quant = raw.get("quant", {})
     if not isinstance(quant, dict) or set(quant) - _QUANT_KEYS:
         raise ConfigError(f"{path}: [quant] takes {', '.join(sorted(_QUANT_KEYS))}")
     if quant.get("method", "minmax") not in METHODS:
         raise ConfigError(f"{path}: [quant] method must be one of {', '.join(METHODS)}")
+    # Each value checked here: an unknown one used to be replaced silently
+    # (scheme) or to run nothing with exit 0 (dtype).
+    if "scheme" in quant and quant["scheme"] not in tuple(Scheme):
+        raise ConfigError(f"{path}: [quant] scheme {quant['scheme']!r} is unknown; known: "
+                          f"{', '.join(Scheme)}")
+    if "weights" in quant and quant["weights"] not in tuple(WeightLayout):
+        raise ConfigError(f"{path}: [quant] weights {quant['weights']!r} is unknown; known: "
+                          f"{', '.join(WeightLayout)}")
+    if "calibrate" in quant and not _positive_int(quant["calibrate"]):
+        raise ConfigError(f"{path}: [quant] calibrate must be a positive integer (samples), "
+                          f"not {quant['calibrate']!r}")
     targets = _list(raw, "target", path)
     models = _list(raw, "model", path)
     for t in targets:
@@ -171,6 +185,11 @@ def load_plan(path: Path) -> Plan:
         kernels = list(_list(raw, "snn_kernels", path))
         if any(k not in KERNELS for k in kernels):
             raise ConfigError(f"{path}: 'snn_kernels' takes {', '.join(KERNELS)}")
+    for d in dtypes:
+        try:
+            kinds.dtype(d)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
     base = Path(path).resolve().parent
     entries = [
         Entry(board=t["board"], backend=t["backend"], model=_resolve(m["model"], base),
@@ -184,6 +203,11 @@ def load_plan(path: Path) -> Plan:
         raise ConfigError(f"{path}: 'data_dir' must be a folder name (a string)")
     return Plan(name=str(raw.get("name", Path(path).stem)), entries=kept, notes=notes,
                 data_dir=base / Path(data_dir).expanduser() if data_dir else None)
+
+
+def _positive_int(value: object) -> bool:
+    """TOML ``true`` is a bool, and bool an int in Python: not a count."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _applicable(entries: list[Entry]) -> tuple[list[Entry], tuple[str, ...]]:

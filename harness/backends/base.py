@@ -106,7 +106,9 @@ class Backend(ABC):
     description: ClassVar[str]
     emulator: ClassVar[bool] = False  # runs firmware on this computer (no board)
     link: ClassVar[LinkKind] = LinkKind.UART  # the firmware link it loads by default
-    links: ClassVar[tuple[LinkKind, ...]] = (LinkKind.UART,)  # every link it can carry
+    # Every link it can carry. Semihosting needs a debugger or an emulator to
+    # answer the core's BKPT 0xAB: on a bare board that firmware faults.
+    links: ClassVar[tuple[LinkKind, ...]] = (LinkKind.UART,)
     # Its board.toml table as a dataclass; None when it needs no board facts.
     Facts: ClassVar[type | None] = None
 

@@ -19,12 +19,13 @@ from pathlib import Path
 from harness.boards import Board
 from harness.build import toolchain
 from harness.build.firmware import Firmware
+from harness.build.fit import check_fits
 from harness.build.memory import memory_report
 from harness.engines.base import Engine, GeneratedModel
 from harness.errors import BuildError, ConfigError
 from harness.kinds import DType, LinkKind, WeightLayout
 from harness.model.ir import Graph, graph_hash
-from harness.paths import BOARDS, FIRMWARE, ROOT, build_root
+from harness.paths import BOARDS, FIRMWARE, ROOT, build_root, output_dir
 from harness.quant import QuantConfig
 
 RUNTIME_SOURCES = ("main.c", "crc32.c", "bench_marks.c")
@@ -52,9 +53,10 @@ def build(board: Board, graph: Graph, engine: Engine, dtype: str, out_dir: Path,
     if link not in LINKS:
         raise ConfigError(f"unknown link {link!r}; known: {', '.join(LINKS)}")
     dtype = engine.check_dtype(dtype)
+    check_fits(board, graph, dtype)  # before minutes of gcc on a weights header
     cc = toolchain.compiler()
     model_hash = graph_hash(graph)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_dir(out_dir, "build directory")
     if dtype.is_integer and quant is None:
         raise ConfigError(f"a {dtype} build needs calibration ranges and a scheme")
     gen: GeneratedModel = engine.generate(graph, out_dir, model_hash[:8], dtype,

@@ -53,6 +53,7 @@ def memory_table(fw: Firmware) -> Table:
 
 def run(args: argparse.Namespace) -> int:
     from harness.build.build import build_for
+    from harness.build.fit import check_fits
     from harness.engines import get_engine
     from harness.model.load import load_graph
     from harness.run.quantize import quant_for
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         graph = snn_kernels.pick(graph, args.snn_kernels or "auto",
                                  data.x if data is not None else None)
     dtype = engine.check_dtype(args.dtype)
+    check_fits(board, graph, dtype)  # before calibrating a model that cannot fit
     quant, _record = quant_for(graph, engine, dtype, args.dataset, quant_request(args),
                                args.data_dir)
     fw = build_for(board, graph, engine, dtype, link, args.output, quant=quant)

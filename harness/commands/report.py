@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from harness.commands import Command
 from harness.commands.options import add_db
 from harness.commands.show import out
 from harness.errors import ConfigError
+from harness.paths import output_file, write_failed
 from harness.report.render import FORMATS
 from harness.store.store import Store
 
@@ -37,15 +39,19 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.db.exists():
         raise ConfigError(f"no results database at {args.db}: run 'bench run' or 'bench demo'")
+    if args.output:
+        output_file(args.output, "report")  # before any plot is written beside it
     with Store(args.db, readonly=True) as store:
         summaries = store.summaries()
-    if not args.cpi > 0:
-        raise ConfigError(f"--cpi must be positive, got {args.cpi:g}")
+    if not (math.isfinite(args.cpi) and args.cpi > 0):  # inf made every latency inf
+        raise ConfigError(f"--cpi must be a positive number, got {args.cpi:g}")
     comparison = compare(summaries, args.baseline,
                          published.load() if args.published else None, cpi=args.cpi)
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(render(comparison, args.format, args.output))
+        try:  # md writes its plots beside the file
+            args.output.write_text(render(comparison, args.format, args.output))
+        except OSError as e:
+            raise write_failed(args.output, "report", e) from e
         out.print(f"wrote {args.output}")
     else:
         print(render(comparison, args.format), end="")

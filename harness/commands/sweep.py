@@ -14,7 +14,7 @@ from rich.table import Table
 from harness.commands import Command
 from harness.commands.options import add_db
 from harness.commands.show import err, kb, out
-from harness.errors import BenchError
+from harness.errors import BenchError, ConfigError
 from harness.paths import DEFAULT_DB
 from harness.processes import Interrupted
 from harness.store.store import Store
@@ -44,6 +44,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
     plan = load_plan(args.file)
     check_plan(plan)  # bad names fail here, before any banner or build
+    if args.workers <= 0:  # (run_sweep checks it too, after the banner)
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     labels = {e.key: e.label for e in plan.entries}
     if args.json:
         sweep_id, outcomes = run_sweep(plan, args.db, args.workers, args.resume)

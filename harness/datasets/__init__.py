@@ -16,10 +16,13 @@ archive from ``--data-dir`` (or ``BENCH_DATA``). Nothing is fetched.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.npyio import NpzFile
 
 from harness.datasets.base import TEST, Dataset, DatasetSource, Origin
 from harness.errors import ConfigError
@@ -120,10 +123,15 @@ def load_npz(path: Path) -> Dataset:
     Without ``task``: integer labels are classification, a float ``y``
     with a shape per sample (N x ...) holds regression targets (e.g. the
     clean images of a denoising set). Anomaly labels are 1 = anomalous,
-    0 = normal.
+    0 = normal. ``x`` must be real numbers that fit float32 (the device's
+    input type); ConfigError naming the file and what is wrong otherwise.
     """
     try:
-        with np.load(path, allow_pickle=False) as f:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, NpzFile):  # a .npy under an .npz name
+            raise ConfigError(f"{path} is a single .npy array, not an .npz: save x and y "
+                              f"with numpy.savez(path, x=x, y=y)")
+        with loaded as f:
             missing = [k for k in ("x", "y") if k not in f.files]
             if missing:
                 raise ConfigError(f"{path} lacks array(s) {', '.join(missing)}: a dataset .npz "
@@ -133,7 +141,9 @@ def load_npz(path: Path) -> Dataset:
             x, y = f["x"], f["y"]
             task_text = str(f["task"]) if "task" in f.files else None
             peak = float(f["peak"]) if "peak" in f.files else None
-    except (OSError, ValueError) as e:
+    except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise ConfigError(f"{path} is not a complete .npz file ({e}): is it truncated?") from e
+    except (OSError, ValueError, TypeError) as e:
         raise ConfigError(f"cannot read dataset {path}: {e}") from e
     if task_text is not None and task_text not in {t.value for t in Task}:
         raise ConfigError(f"{path}: task {task_text!r} is not one of "
@@ -144,8 +154,7 @@ def load_npz(path: Path) -> Dataset:
     if x.ndim < 2 or len(x) != len(y) or (task != Task.REGRESSION and y.ndim != 1):
         raise ConfigError(f"{path}: x must be N x sample shape and y N labels "
                           f"(or N x target shape for regression; got x {x.shape}, y {y.shape})")
-    if not np.all(np.isfinite(x)):
-        raise ConfigError(f"{path}: x holds NaN or infinite values")
+    x32 = _real_float32(path, x)
     if task == Task.REGRESSION:
         if not (floating or np.issubdtype(y.dtype, np.integer)) or not np.all(np.isfinite(y)):
             raise ConfigError(f"{path}: regression targets y must be finite numbers")
@@ -153,14 +162,35 @@ def load_npz(path: Path) -> Dataset:
         if peak is None:  # [0, 1] images: 1; else the targets' range
             lo, hi = (float(y.min()), float(y.max())) if y.size else (0.0, 1.0)
             peak = 1.0 if lo >= 0 and hi <= 1 else (hi - lo or 1.0)
-        return Dataset(name=path.name, x=x.astype(np.float32), y=y, classes=0, task=task,
-                       peak=peak)
+        return Dataset(name=path.name, x=x32, y=y, classes=0, task=task, peak=peak)
     if not np.issubdtype(y.dtype, np.integer):
         raise ConfigError(f"{path}: y must hold integer class labels, not {y.dtype}")
     if task == Task.ANOMALY:
         if not np.all(np.isin(y, (0, 1))):
             raise ConfigError(f"{path}: anomaly labels y must be 0 (normal) or 1 (anomalous)")
-        return Dataset(name=path.name, x=x.astype(np.float32), y=y.astype(np.int64), classes=0,
-                       task=task)
-    return Dataset(name=path.name, x=x.astype(np.float32), y=y.astype(np.int64),
+        return Dataset(name=path.name, x=x32, y=y.astype(np.int64), classes=0, task=task)
+    if len(y) and y.min() < 0:
+        raise ConfigError(f"{path}: y holds negative labels ({y.min()}); class labels are "
+                          f"0, 1, 2, ...")
+    return Dataset(name=path.name, x=x32, y=y.astype(np.int64),
                    classes=int(y.max()) + 1 if len(y) else 0, classes_from_labels=True)
+
+
+def _real_float32(path: Path, x: np.ndarray) -> np.ndarray:
+    """``x`` as the float32 the device takes, or ConfigError: strings,
+    complex numbers (the imaginary part would be dropped silently), NaN, and
+    finite float64 beyond float32's range (inf on the device)."""
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise ConfigError(f"{path}: x holds complex numbers ({x.dtype}); the device takes real "
+                          f"inputs: give the real part, the magnitude, or both as channels")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise ConfigError(f"{path}: x must hold numbers, not {x.dtype}")
+    if not np.all(np.isfinite(x)):
+        raise ConfigError(f"{path}: x holds NaN or infinite values")
+    with np.errstate(over="ignore"):  # said below, as the error
+        x32 = x.astype(np.float32)
+    if not np.all(np.isfinite(x32)):
+        raise ConfigError(f"{path}: x holds values beyond float32's range (largest magnitude "
+                          f"{float(np.abs(x).max()):.3g}, float32 holds up to 3.4e+38): "
+                          f"scale the data")
+    return x32

@@ -205,6 +205,9 @@ def read_c_info(path: Path) -> CubeAiInfo:
         d = json.loads(Path(path).read_text())
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not text ({e.reason} at byte {e.start}): an ST Edge AI "
+                          f"c_info file is JSON") from e
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path} is not JSON: {e}") from e
     if not isinstance(d, dict) or d.get("json_schema_version") != "2.0":
@@ -217,6 +220,16 @@ def read_c_info(path: Path) -> CubeAiInfo:
         nodes = d["graphs"][0]["nodes"]
         kernel_flash = mem.get("kernel_flash")
         kernel_ram = mem.get("kernel_ram")
+        # Only plausible figures are stored: a negative size or MACC count is
+        # a damaged or hand-edited file, not a measurement.
+        sizes = {f"memory_footprint.{k}": mem.get(k) for k in ("weights", "activations",
+                                                                "kernel_flash", "kernel_ram")}
+        sizes |= {f"memory_footprint.io[{i}]": v for i, v in enumerate(mem.get("io", ()))}
+        sizes |= {f"graphs[0].nodes[{i}].macc": n["macc"] for i, n in enumerate(nodes)}
+        for field_name, value in sizes.items():
+            if value is not None and float(value) < 0:
+                raise ConfigError(f"{path}: {field_name} is {value}: it cannot be negative "
+                                  f"(a damaged or edited report?); nothing was stored")
         return CubeAiInfo(
             file=Path(path), c_name=d["environment"]["generated_model"]["name"],
             model_name=tool["input_model"]["name"], tool_version=_version(tool["version"]),
@@ -260,6 +273,14 @@ def read_validation(path: Path) -> CubeAiValidation:
     if duration is None and cycles is None and acc is None:
         raise ConfigError(f"{path} has no on-target duration, cycles or accuracy: is it a "
                           f"'stedgeai validate --mode target' report?")
+    # (the patterns take no sign, so nothing read here is negative)
+    for field_name, bad, why in (
+            ("accuracy", acc is not None and acc > 1, f"{m and m.group(1)}% is over 100%"),
+            ("nb sample(s)", samples is not None and samples < 1, f"{samples} samples"),
+            ("clock", mhz is not None and mhz <= 0, f"{mhz} MHz")):
+        if bad:
+            raise ConfigError(f"{path}: {field_name} is not plausible ({why}); nothing was "
+                              f"stored")
     return CubeAiValidation(file=Path(path), samples=None if samples is None else int(samples),
                             duration_ms=duration, cycles=None if cycles is None else
                             int(round(cycles)), clock_hz=None if mhz is None else

@@ -11,7 +11,9 @@ import hashlib
 import importlib.util
 import logging
 import sys
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -66,6 +68,10 @@ def _load_factory(path: Path, factory_name: str) -> tuple[torch.nn.Module, Shape
     logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
     try:
         spec.loader.exec_module(module)
+    except SystemExit as e:  # a script's "exit if no GPU": bench must not exit silently
+        sys.modules.pop(mod_name, None)
+        raise ModelError(f"importing {str(path)!r} called sys.exit({e.code!r}): a model file "
+                         f"must only define the model when imported") from e
     except Exception as e:
         sys.modules.pop(mod_name, None)
         raise ModelError(f"importing {str(path)!r} failed: {type(e).__name__}: {e}") from e
@@ -79,6 +85,9 @@ def _load_factory(path: Path, factory_name: str) -> tuple[torch.nn.Module, Shape
         model = factory()
     except BenchError:
         raise  # already one line of its own (e.g. a training set that is not here)
+    except SystemExit as e:
+        raise ModelError(f"{factory_name}() in {path.name} called sys.exit({e.code!r}) "
+                         f"instead of returning a model") from e
     except Exception as e:
         raise ModelError(f"{factory_name}() failed: {type(e).__name__}: {e}") from e
     if not isinstance(model, torch.nn.Module):
@@ -100,10 +109,20 @@ def _load_factory(path: Path, factory_name: str) -> tuple[torch.nn.Module, Shape
 def _load_pt2(path: Path) -> tuple[torch.nn.Module, Shape]:
     if not path.is_file():
         raise ModelError(f"model file {str(path)!r} not found")
-    try:
-        ep = torch.export.load(str(path))
-    except Exception as e:
-        raise ModelError(f"cannot load {path.name} with torch.export.load: {e}") from e
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"cannot load {path.name} with torch.export.load: it is not a zip "
+                         f"file (truncated, or another format?); save models with "
+                         f"torch.export.save")
+    with _torch_log_caught("torch.export") as logged:
+        try:
+            ep = torch.export.load(str(path))
+        except Exception as e:
+            # torch's own message says "see the warnings above": give their cause instead
+            causes = [r.exc_info[1] for r in logged if r.exc_info and r.exc_info[1]]
+            why = e if not causes else causes[-1]
+            first = str(why).strip().splitlines()[0] if str(why).strip() else ""
+            raise ModelError(f"cannot load {path.name} with torch.export.load: "
+                             f"{type(why).__name__}: {first}") from e
     user_inputs = list(ep.graph_signature.user_inputs)
     if len(user_inputs) != 1:
         raise ModelError(f"{path.name}: the model takes {len(user_inputs)} inputs; bench needs one")
@@ -117,6 +136,31 @@ def _load_pt2(path: Path) -> tuple[torch.nn.Module, Shape]:
         raise ModelError(f"{path.name}: only the batch dimension may be dynamic") from e
     return ep.module(), check_shape(shape, f"{path.name} input shape")
 
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def _torch_log_caught(name: str) -> Iterator[list[logging.LogRecord]]:
+    """Keep a torch logger's records (torch.export.load logs a traceback as a
+    warning before it raises) instead of printing them: bad input gets one
+    line on stderr, bench's."""
+    logger = logging.getLogger(name)
+    handler = _Records()
+    saved = logger.handlers[:], logger.propagate
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    try:
+        yield handler.records
+    finally:
+        logger.handlers[:], logger.propagate = saved
 
 
 def load_graph(spec: str, snn: SnnOptions | None = None) -> Graph:

@@ -15,6 +15,7 @@ Methods:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,12 +55,18 @@ class Calibration:
     @staticmethod
     def from_json(data: dict) -> Calibration:
         try:
-            return Calibration(method=str(data["method"]), samples=int(data["samples"]),
-                               percentile=data.get("percentile"), dataset=data.get("dataset"),
-                               ranges={k: (float(v[0]), float(v[1]))
-                                       for k, v in data["ranges"].items()})
-        except (KeyError, TypeError, ValueError, IndexError) as e:
+            cal = Calibration(method=str(data["method"]), samples=int(data["samples"]),
+                              percentile=data.get("percentile"), dataset=data.get("dataset"),
+                              ranges={k: (float(v[0]), float(v[1]))
+                                      for k, v in data["ranges"].items()})
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
             raise ConfigError(f"malformed calibration data: {e}") from e
+        for tensor, (lo, hi) in cal.ranges.items():
+            # a NaN or inverted range would quantize every value to garbage, silently
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+                raise ConfigError(f"the range of {tensor!r} is [{lo}, {hi}]: ranges must be "
+                                  f"finite with low <= high")
+        return cal
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
@@ -67,9 +74,20 @@ class Calibration:
     @staticmethod
     def load(path: Path) -> Calibration:
         try:
-            return Calibration.from_json(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ConfigError(f"cannot read calibration {path}: {e}") from e
+            text = Path(path).read_text()
+        except OSError as e:
+            raise ConfigError(f"cannot read calibration {path}: {e.strerror or e}") from e
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"calibration {path} is not text ({e.reason} at byte "
+                              f"{e.start}): give a calibration.json from a build") from e
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"calibration {path} is not JSON: {e}") from e
+        try:
+            return Calibration.from_json(data)
+        except ConfigError as e:
+            raise ConfigError(f"calibration {path}: {e}") from e
 
 
 def calibrate(graph: Graph, x: np.ndarray, method: str = "minmax",

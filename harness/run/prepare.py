@@ -11,6 +11,7 @@ from harness.backends.base import Backend
 from harness.boards import Board
 from harness.build.build import build_for
 from harness.build.firmware import Firmware
+from harness.build.fit import check_fits
 from harness.datasets import Dataset, load_dataset
 from harness.engines import get_engine
 from harness.engines.base import Engine, HostModel
@@ -91,6 +92,8 @@ def prepare(req: RunRequest) -> Prepared:
     if n <= 0:
         raise ConfigError(f"dataset {data.name} has no samples to run (limit {req.limit})")
     dtype = engine.check_dtype(req.dtype)
+    if on_host is None:
+        check_fits(board, graph, dtype)  # before calibrating a model that cannot fit
     quant, record = quant_for(graph, engine, dtype, req.dataset, req.quant, req.data_dir)
     if on_host is not None:
         out = build_root() / f"host-{engine.name}-{dtype}-{graph_hash(graph).hex()[:12]}"
