@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from harness.datasets import Dataset
-from harness.train import Recipe, trained
+from harness.train import Recipe, random_batchnorm, trained
 
 RECIPE = Recipe(dataset="speech-commands:train", epochs=36, lr=5e-4, batch=100, seed=0)
 
@@ -57,22 +57,11 @@ class DsCnn(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
-def _randomize_bn(model: nn.Module) -> nn.Module:
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n) * 0.2)
-            m.running_var.copy_(torch.rand(n) + 0.5)
-            m.weight.data.copy_(torch.rand(n) + 0.5)
-            m.bias.data.copy_(torch.randn(n) * 0.2)
-    return model.eval()
-
 
 def ds_cnn() -> DsCnn:
     """Untrained DS-CNN with deterministic weights and non-trivial BN statistics."""
     torch.manual_seed(0)
-    with torch.no_grad():
-        return _randomize_bn(DsCnn())
+    return random_batchnorm(DsCnn())
 
 
 def _build(_data: Dataset) -> DsCnn:

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from harness.datasets import Dataset
-from harness.train import Objective, Recipe, trained
+from harness.train import Objective, Recipe, random_batchnorm, trained
 
 DIGITS_RECIPE = Recipe(dataset="digits-anomaly:train", objective=Objective.RECONSTRUCT,
                        epochs=60, lr=3e-3, batch=64, seed=0)
@@ -52,16 +52,7 @@ class FcAutoencoder(nn.Module):
 def fc_autoencoder() -> FcAutoencoder:
     """MLPerf Tiny's 640-input autoencoder, untrained (deterministic weights)."""
     torch.manual_seed(0)
-    model = FcAutoencoder()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm1d):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n) * 0.2)
-                m.running_var.copy_(torch.rand(n) + 0.5)
-                m.weight.data.copy_(torch.rand(n) + 0.5)
-                m.bias.data.copy_(torch.randn(n) * 0.2)
-    return model.eval()
+    return random_batchnorm(FcAutoencoder())
 
 
 def _build_digits(_data: Dataset) -> FcAutoencoder:

@@ -26,6 +26,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from harness.train import random_batchnorm
+
 # (output filters, stride) of the 13 depthwise-separable blocks, alpha 0.25
 BLOCKS = ((16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2), (128, 1), (128, 1),
           (128, 1), (128, 1), (128, 1), (256, 2), (256, 1))
@@ -62,13 +64,4 @@ class MobileNetV1(nn.Module):
 def mobilenet_v1() -> MobileNetV1:
     """Untrained MobileNetV1 0.25 with deterministic weights and non-trivial BN statistics."""
     torch.manual_seed(0)
-    model = MobileNetV1()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n) * 0.2)
-                m.running_var.copy_(torch.rand(n) + 0.5)
-                m.weight.data.copy_(torch.rand(n) + 0.5)
-                m.bias.data.copy_(torch.randn(n) * 0.2)
-    return model.eval()
+    return random_batchnorm(MobileNetV1())

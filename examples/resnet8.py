@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from harness.datasets import Dataset
-from harness.train import Recipe, trained
+from harness.train import Recipe, random_batchnorm, trained
 
 RECIPE = Recipe(dataset="cifar10:train", epochs=30, lr=1e-3, batch=32, seed=0)
 
@@ -70,22 +70,11 @@ class ResNet8(nn.Module):
         return self.classifier(x)
 
 
-def _randomize_bn(model: nn.Module) -> nn.Module:
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n) * 0.2)
-            m.running_var.copy_(torch.rand(n) + 0.5)
-            m.weight.data.copy_(torch.rand(n) + 0.5)
-            m.bias.data.copy_(torch.randn(n) * 0.2)
-    return model.eval()
-
 
 def resnet8() -> ResNet8:
     """Untrained ResNet8 with deterministic weights and non-trivial BN statistics."""
     torch.manual_seed(0)
-    with torch.no_grad():
-        return _randomize_bn(ResNet8())
+    return random_batchnorm(ResNet8())
 
 
 def _build(_data: Dataset) -> ResNet8:

@@ -152,6 +152,21 @@ def train(model: nn.Module, data: Dataset, recipe: Recipe) -> nn.Module:
 LOOP_SOURCE = "".join(inspect.getsource(f) for f in (_steps, train_classifier, train, Unrolled))
 
 
+def random_batchnorm(model: nn.Module) -> nn.Module:
+    """An untrained model with non-trivial BatchNorm statistics, drawn from
+    torch's generator (the caller seeds it), in eval mode: so folding the
+    normalisation into the conv/linear before it changes something."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n) * 0.2)
+                m.running_var.copy_(torch.rand(n) + 0.5)
+                m.weight.data.copy_(torch.rand(n) + 0.5)
+                m.bias.data.copy_(torch.randn(n) * 0.2)
+    return model.eval()
+
+
 def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     with torch.no_grad():
         pred = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).argmax(1)
