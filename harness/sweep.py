@@ -57,6 +57,7 @@ from harness.datasets import has_dataset
 from harness.engines import ENGINES, get_engine
 from harness.errors import BenchError, ConfigError
 from harness.kinds import DType, RunStatus, Scheme, WeightLayout
+from harness.model.snn_kernels import EVENT_DTYPES
 from harness.model.snn_options import KERNELS, SnnOptions
 from harness.processes import STOP_SIGNALS, Interrupted, die_with_parent, stop_signals_interrupt
 from harness.quant.calibrate import DEFAULT_SAMPLES, METHODS
@@ -218,6 +219,12 @@ def _applicable(entries: list[Entry]) -> tuple[list[Entry], tuple[str, ...]]:
     dropped = sorted({(e.engine, e.dtype) for e in entries} -
                      {(e.engine, e.dtype) for e in kept})
     notes = [f"left out: {eng} has no {dt} build" for eng, dt in dropped]
+    no_events = [e for e in kept if e.snn_kernels == "event" and e.dtype not in EVENT_DTYPES]
+    if no_events:
+        kept = [e for e in kept if e not in no_events]
+        notes.append(f"left out: event-driven kernels for "
+                     f"{', '.join(sorted({e.dtype for e in no_events}))} (they are "
+                     f"{', '.join(EVENT_DTYPES)} only; those builds run dense)")
     for eng, dt, want in sorted({(e.engine, e.dtype, e.quant.get("scheme")) for e in kept
                                  if e.dtype != DType.FLOAT32 and e.quant.get("scheme")}):
         have = get_engine(eng).schemes(dt)

@@ -253,6 +253,12 @@ def test_event_kernels_go_where_the_input_is_spikes() -> None:
     x = np.random.default_rng(0).standard_normal((8, 1, 8, 8)).astype(np.float32)
     assert pick(readout, "auto", x).layers[3].params["spikes_in"] == "event"  # rates < 0.9
     assert pick(readout, "auto", None).layers[3].params["spikes_in"] == "dense"
+    # integer builds have no event-driven kernels: auto is dense, event refused
+    assert pick(readout, "auto", x, "int8").layers[3].params["spikes_in"] == "dense"
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="event-driven kernels are float32 only for now"):
+        pick(readout, "event", x, "int16")
 
 
 def test_event_kernel_is_bit_exact_with_dense(tmp_path: Path, host_objects: list[Path]) -> None:
@@ -418,8 +424,10 @@ def test_sweep_files_take_the_kernel_axis(tmp_path: Path) -> None:
     from harness.sweep import Entry, _request, load_plan
 
     plan = load_plan(Path(__file__).resolve().parents[1] / "examples" / "sweep-snn.toml")
-    assert len(plan.entries) == 12
-    assert {e.snn_kernels for e in plan.entries} == {"dense", "event"}
+    assert len(plan.entries) == 8  # event-driven kernels: float32 only
+    assert {(e.dtype, e.snn_kernels) for e in plan.entries} == {
+        ("float32", "dense"), ("float32", "event"), ("int16", "dense"), ("int8", "dense")}
+    assert any("left out: event-driven kernels for int16, int8" in n for n in plan.notes)
     assert _request(plan.entries[0], 1, None).snn.kernels == plan.entries[0].snn_kernels
     old = Entry("stm32l452", "qemu", "m.py:f", "digits", "native", "int8", None, {})
     assert old.key == "94726f2a0b7c1763"  # as before the axis existed

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
         data = load_dataset(args.dataset, args.data_dir) if args.dataset else None
         graph = snn_kernels.pick(graph, args.snn_kernels or "auto",
-                                 data.x if data is not None else None)
+                                 data.x if data is not None else None, args.dtype)
     dtype = engine.check_dtype(args.dtype)
     check_fits(board, graph, dtype)  # before calibrating a model that cannot fit
     quant, _record = quant_for(graph, engine, dtype, args.dataset, quant_request(args),

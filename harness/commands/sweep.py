@@ -97,6 +97,8 @@ def print_sweep(sweep_id: int, outcomes: list, db: Path) -> None:
         for o in outcomes:
             e = o.entry
             model = Path(e.model.split(":")[0]).stem
+            if e.snn_kernels:
+                model += f" ({e.snn_kernels} kernels)"
             s = store.summary(o.run_id) if o.run_id is not None else None
             status = o.status if o.status != "skipped" else "done earlier"
             if s is None or o.status == "failed":

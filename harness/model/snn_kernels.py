@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from harness.errors import ConfigError
 from harness.model.ir import Graph, Layer, numel
 
 # Input spike rate below which the event-driven linear kernel costs fewer
@@ -23,6 +24,7 @@ from harness.model.ir import Graph, Layer, numel
 # multiplies and adds every weight. README "Spiking networks".
 CROSSOVER_RATE = 0.9
 EVENT_OPS = frozenset({"linear"})  # ops with an event-driven kernel
+EVENT_DTYPES = ("float32",)  # dtypes with event-driven kernels (integer ones: not yet)
 
 
 def candidates(graph: Graph) -> list[Layer]:
@@ -63,9 +65,16 @@ def choose(graph: Graph, mode: str, rates: dict[str, float] | None = None) -> Gr
 RATE_SAMPLES = 32  # samples the reference runs to measure the rates for auto
 
 
-def pick(graph: Graph, mode: str, x: np.ndarray | None) -> Graph:
+def pick(graph: Graph, mode: str, x: np.ndarray | None, dtype: str = "float32") -> Graph:
     """``choose`` with the rates measured on the first samples of ``x``
-    (auto only; without samples, auto keeps the dense kernels)."""
+    (auto only; without samples, auto keeps the dense kernels). Integer
+    builds have no event-driven kernels yet: event is refused, auto is dense."""
+    if dtype not in EVENT_DTYPES and candidates(graph):
+        if mode == "event":
+            raise ConfigError(f"--snn-kernels event: the event-driven kernels are "
+                              f"{', '.join(EVENT_DTYPES)} only for now; a {dtype} build runs "
+                              "layers fed with spikes on the dense kernels")
+        return choose(graph, "dense")
     if mode != "auto" or not candidates(graph):
         return choose(graph, mode)
     rates = input_rates(graph, x[:RATE_SAMPLES]) if x is not None and len(x) else None

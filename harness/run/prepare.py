@@ -84,7 +84,7 @@ def prepare(req: RunRequest) -> Prepared:
                classes_known=not data.classes_from_labels)
     check_top_k(data.task, req.top_k, numel(graph.output_shape))
     if graph.spiking:
-        graph = snn_kernels.pick(graph, req.snn.kernels or "auto", data.x)
+        graph = snn_kernels.pick(graph, req.snn.kernels or "auto", data.x, req.dtype)
     if req.meter is not None and req.resume is not None:
         raise ConfigError("--meter cannot be combined with --resume: a run's energy comes from "
                           "one trace; start a new run")
