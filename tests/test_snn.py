@@ -214,6 +214,7 @@ def test_run_on_qemu_counts_spikes_on_the_device(bench_main, tmp_path: Path) -> 
     assert (summary["timesteps"], summary["readout"], summary["status"]) == (
         4, "spike_count", "complete")
     assert [layer["name"] for layer in json.loads(summary["spike_layers"])] == ["1", "5"]
+    assert json.loads(summary["spike_kernels"]) == {"4": "event"}  # auto: rates below 90 %
     r = bench_main("export", str(summary["run_id"]), "-o", str(tmp_path / "e.npz"),
                    "--db", str(db))
     assert r.returncode == 0, r.stderr

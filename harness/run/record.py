@@ -48,7 +48,10 @@ def spiking_fields(graph: Graph, counted: bool = True) -> dict:
     layers = fanout.spike_layers(graph) if counted else []
     return {"timesteps": graph.timesteps, "readout": graph.readout, "encoding": graph.encoding,
             "spike_layers": json.dumps(fanout.to_json(layers)),
-            "synaptic_layers": json.dumps(fanout.to_json(fanout.synaptic_layers(graph)))}
+            "synaptic_layers": json.dumps(fanout.to_json(fanout.synaptic_layers(graph))),
+            "spike_kernels": json.dumps({layer.name: layer.params["spikes_in"]
+                                         for layer in graph.layers
+                                         if "spikes_in" in layer.params})}
 
 
 def new_record(p: Prepared, backend: str) -> RunRecord:

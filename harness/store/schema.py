@@ -71,6 +71,8 @@ class RunRecord:
                                       "counter order (harness/model/fanout.py SpikeLayer)")
     synaptic_layers: str | None = column("TEXT", "spiking: JSON, the conv/linear layers' "
                                          "geometry (harness/model/fanout.py SynapticLayer)")
+    spike_kernels: str | None = column("TEXT", "spiking: JSON {layer: event | dense}, the "
+                                       "kernel of each layer fed with spikes")
     task: str | None = column("TEXT", "the dataset's: classification | anomaly | regression "
                               "(NULL: classification, stored before tasks)")
     top_k: int | None = column("INTEGER", "classification: the k of the top-k accuracy asked for")
