@@ -72,7 +72,7 @@ def pick(graph: Graph, mode: str, x: np.ndarray | None, dtype: str = "float32") 
     if dtype not in EVENT_DTYPES and candidates(graph):
         if mode == "event":
             raise ConfigError(f"--snn-kernels event: the event-driven kernels are "
-                              f"{', '.join(EVENT_DTYPES)} only for now; a {dtype} build runs "
+                              f"{', '.join(EVENT_DTYPES)} only for now; {dtype} builds run "
                               "layers fed with spikes on the dense kernels")
         return choose(graph, "dense")
     if mode != "auto" or not candidates(graph):
