@@ -25,6 +25,7 @@ from harness.datasets import load_dataset
 from harness.errors import BenchError, ConfigError, ProtocolError, ToolMissingError
 from harness.kinds import DType, WeightLayout
 from harness.model.ir import graph_hash
+from harness.model.snn_options import SnnOptions
 from harness.store.store import Store
 
 DEFAULT_SAMPLES = 3
@@ -109,8 +110,18 @@ def profile_run(run_id: int, db: Path, samples: int = DEFAULT_SAMPLES) -> Profil
     return _measure(run_id, row, samples)
 
 
+def _snn_options(row: dict) -> SnnOptions:
+    """A spiking run's T, readout and encoding as stored: the command line
+    may have overridden the model's own."""
+    if row.get("timesteps") is None:
+        return SnnOptions()
+    return SnnOptions(timesteps=row["timesteps"], readout=row.get("readout"),
+                      encoding=row.get("encoding"))
+
+
 def _measure(run_id: int, row: dict, samples: int) -> Profile:
     from harness.engines import get_engine
+    from harness.model import snn_kernels
     from harness.model.load import load_graph  # torch: only when a profile is measured
     from harness.quant import QuantConfig
     from harness.quant.calibrate import Calibration
@@ -123,10 +134,12 @@ def _measure(run_id: int, row: dict, samples: int) -> Profile:
         raise ToolMissingError(f"per-layer profiles need exact instruction counts: {why}")
     old = _firmware_of(run_id, row)
     try:
-        graph = load_graph(row["model"])
+        graph = load_graph(row["model"], _snn_options(row))
     except BenchError as e:
         raise ConfigError(f"run {run_id}'s model {row['model']} cannot be loaded again: "
                           f"{e}") from e
+    if graph.spiking and row.get("spike_kernels"):
+        graph = snn_kernels.apply(graph, json.loads(row["spike_kernels"]))
     if graph_hash(graph).hex() != row["model_hash"]:
         raise ConfigError(f"run {run_id}'s model {row['model']} has changed since the run "
                           f"(different graph hash): profile a --per-layer run instead")

@@ -215,6 +215,14 @@ def test_run_on_qemu_counts_spikes_on_the_device(bench_main, tmp_path: Path) -> 
         4, "spike_count", "complete")
     assert [layer["name"] for layer in json.loads(summary["spike_layers"])] == ["1", "5"]
     assert json.loads(summary["spike_kernels"]) == {"4": "event"}  # auto: rates below 90 %
+    # bench profile builds the run's graph again (T from the command line, the
+    # kernels it chose) and measures it per layer and timestep
+    r = bench_main("profile", str(summary["run_id"]), "--samples", "1", "--db", str(db),
+                   "--json")
+    assert r.returncode == 0, r.stderr
+    layers = json.loads(r.stdout)["layers"]
+    assert len(layers) == 4 * 5  # conv, lif, pool, linear, lif at each of the 4 steps
+    assert layers[3]["name"] == "4 t=0" and layers[-1]["name"] == "5 t=3"
     r = bench_main("export", str(summary["run_id"]), "-o", str(tmp_path / "e.npz"),
                    "--db", str(db))
     assert r.returncode == 0, r.stderr

@@ -79,3 +79,11 @@ def pick(graph: Graph, mode: str, x: np.ndarray | None, dtype: str = "float32") 
         return choose(graph, mode)
     rates = input_rates(graph, x[:RATE_SAMPLES]) if x is not None and len(x) else None
     return choose(graph, mode, rates)
+
+
+def apply(graph: Graph, choices: dict[str, str]) -> Graph:
+    """``graph`` with the kernels a run recorded (runs.spike_kernels): the
+    same graph, and graph hash, as the run built."""
+    return replace(graph, layers=[
+        replace(layer, params={**layer.params, "spikes_in": choices[layer.name]})
+        if layer.name in choices else layer for layer in graph.layers])
