@@ -111,12 +111,12 @@ def profile_run(run_id: int, db: Path, samples: int = DEFAULT_SAMPLES) -> Profil
 
 
 def _snn_options(row: dict) -> SnnOptions:
-    """A spiking run's T, readout and encoding as stored: the command line
-    may have overridden the model's own."""
+    """A spiking run's T, readout, encoding (and a NIR graph's dt) as stored:
+    the command line may have overridden the model's own."""
     if row.get("timesteps") is None:
         return SnnOptions()
     return SnnOptions(timesteps=row["timesteps"], readout=row.get("readout"),
-                      encoding=row.get("encoding"))
+                      encoding=row.get("encoding"), dt=row.get("dt"))
 
 
 def _measure(run_id: int, row: dict, samples: int) -> Profile:

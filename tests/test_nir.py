@@ -421,7 +421,7 @@ def test_run_nir_on_qemu(bench_main, tmp_path: Path) -> None:
     path = _write(tmp_path, g)
     db = tmp_path / "r.db"
     r = bench_main("run", "--board", "stm32l452", "--backend", "qemu", "--model", str(path),
-                   "--dataset", "digits", "--limit", "4", "--timesteps", "4", "--dt", "1e-4",
+                   "--dataset", "digits", "--limit", "4", "--timesteps", "4", "--dt", "2e-4",
                    "--db", str(db), "--json")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
@@ -431,7 +431,14 @@ def test_run_nir_on_qemu(bench_main, tmp_path: Path) -> None:
                    "--db", str(db))
     assert r.returncode == 0, r.stderr
     spikes = np.load(tmp_path / "e.npz")["spikes"]
-    graph = load_graph(str(path), SnnOptions(timesteps=4))
+    graph = load_graph(str(path), SnnOptions(timesteps=4, dt=2e-4))
     want = run_snn(graph, load_dataset("digits").x[:4])
     assert want.spikes.sum() > 0
     assert np.abs(spikes - want.spikes).sum() <= 0.01 * want.spikes.sum()
+    # a profile rebuilds the graph from what the run stored (T and dt came
+    # from the command line: a .nir carries neither)
+    assert summary["dt"] == 2e-4
+    r = bench_main("profile", str(summary["run_id"]), "--samples", "1", "--db", str(db),
+                   "--json")
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)["layers"]) == 4 * 4  # fc1, lif1, fc2, lif2 per step

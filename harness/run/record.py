@@ -68,6 +68,7 @@ def new_record(p: Prepared, backend: str) -> RunRecord:
         per_layer=int(req.per_layer), sweep_key=req.sweep_key,
         reference=p.engine.reference(p.dtype), task=p.data.task, top_k=req.top_k,
         psnr_peak=p.data.peak if p.data.task == Task.REGRESSION else None,
+        dt=req.snn.dt,
         **spiking_fields(p.graph, p.engine.capabilities.spike_counters))
     if fw is None:  # a host interpreter: nothing was built for the board
         assert p.host is not None

@@ -73,6 +73,8 @@ class RunRecord:
                                          "geometry (harness/model/fanout.py SynapticLayer)")
     spike_kernels: str | None = column("TEXT", "spiking: JSON {layer: event | dense}, the "
                                        "kernel of each layer fed with spikes")
+    dt: float | None = column("REAL", "NIR graphs: --dt, the Euler step in seconds (NULL: "
+                              "the default)")
     task: str | None = column("TEXT", "the dataset's: classification | anomaly | regression "
                               "(NULL: classification, stored before tasks)")
     top_k: int | None = column("INTEGER", "classification: the k of the top-k accuracy asked for")
