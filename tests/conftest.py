@@ -3,6 +3,7 @@ a session-wide build directory, and the command line called in-process."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -64,6 +65,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+def _shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A directory of this session that every xdist worker shares."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: Path) -> Iterator[None]:
+    """``name`` set to ``value`` for bench and its subprocesses, then restored."""
+    old = os.environ.get(name)
+    os.environ[name] = str(value)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
 @pytest.fixture(scope="session", autouse=True)
 def session_build_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Builds go to a directory of this session, never the checkout's build/.
@@ -81,13 +104,8 @@ def session_build_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     plugin.mkdir(exist_ok=True)
     if not (build / "qemu-plugin").exists():
         (build / "qemu-plugin").symlink_to(plugin, target_is_directory=True)
-    old = os.environ.get(BUILD_DIR_VAR)
-    os.environ[BUILD_DIR_VAR] = str(build)
-    yield build
-    if old is None:
-        os.environ.pop(BUILD_DIR_VAR, None)
-    else:
-        os.environ[BUILD_DIR_VAR] = old
+    with _environ(BUILD_DIR_VAR, build):
+        yield build
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -95,16 +113,9 @@ def session_dataset_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     """Datasets built from packages or archives are cached in a directory of
     this session (shared by the xdist workers: the cache writes atomically),
     never the checkout's results/."""
-    base = tmp_path_factory.getbasetemp()
-    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "datasets"
-    cache.mkdir(exist_ok=True)
-    old = os.environ.get(DATA_CACHE_VAR)
-    os.environ[DATA_CACHE_VAR] = str(cache)
-    yield cache
-    if old is None:
-        os.environ.pop(DATA_CACHE_VAR, None)
-    else:
-        os.environ[DATA_CACHE_VAR] = old
+    cache = _shared_dir(tmp_path_factory, "datasets")
+    with _environ(DATA_CACHE_VAR, cache):
+        yield cache
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -112,16 +123,9 @@ def session_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
     """Trained example weights (harness/train.py) go to a directory of this
     session shared by the xdist workers, never the user's cache: a test that
     trains an example pays for it once per session, and only then."""
-    base = tmp_path_factory.getbasetemp()
-    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "models"
-    cache.mkdir(exist_ok=True)
-    old = os.environ.get(MODEL_CACHE_VAR)
-    os.environ[MODEL_CACHE_VAR] = str(cache)
-    yield cache
-    if old is None:
-        os.environ.pop(MODEL_CACHE_VAR, None)
-    else:
-        os.environ[MODEL_CACHE_VAR] = old
+    cache = _shared_dir(tmp_path_factory, "models")
+    with _environ(MODEL_CACHE_VAR, cache):
+        yield cache
 
 
 @pytest.fixture
