@@ -446,3 +446,42 @@ def test_sweep_files_take_the_kernel_axis(tmp_path: Path) -> None:
     assert "sparse" in plan_text
     with pytest.raises(ConfigError, match="'snn_kernels' takes dense, event, auto"):
         load_plan(bad)
+
+
+def test_state_ranges_are_narrowed_only_where_the_readout_gets_closer() -> None:
+    """Tuning a spiking layer's potential range (harness/quant/state_ranges.py):
+    each narrowing kept brings the int8 readout closer to the float model
+    on the calibration samples, the layer gains the fractional bits said,
+    and no kept range saturates beyond the limit."""
+    from harness.model.reference import STATE, run_graph
+    from harness.quant import QuantConfig
+    from harness.quant.calibrate import calibrate
+    from harness.quant.reference import check_accumulators, run_qgraph
+    from harness.quant.schemes import quantize_graph
+    from harness.quant.state_ranges import MAX_NARROWING, tune_state_ranges
+
+    graph = load_graph(f"{ZOO}:snntorch_conv")
+    x = np.random.default_rng(3).standard_normal((48, 1, 8, 8)).astype(np.float32)
+    cal = calibrate(graph, x)
+    tuned, gained = tune_state_ranges(graph, cal, "int8", x)
+    reference = run_graph(graph, x)
+
+    def error(c):  # noqa: ANN001, ANN202
+        q = quantize_graph(graph, QuantConfig("pot", c), "int8")
+        check_accumulators(q, x)  # within the saturation limit
+        return float(np.mean(np.abs(q.output_q.dequantize(run_qgraph(q, q.input_q.quantize(x)))
+                                    - reference))), q
+
+    before, q0 = error(cal)
+    after, q1 = error(tuned)
+    assert gained, "this network's hidden potentials have rare extremes: a layer should gain"
+    assert after < before
+    bits0 = {q.name: q.neuron.state_frac_bits for q in q0.layers if q.neuron is not None}
+    bits1 = {q.name: q.neuron.state_frac_bits for q in q1.layers if q.neuron is not None}
+    assert {n: bits1[n] - bits0[n] for n in bits0 if bits1[n] != bits0[n]} == gained
+    assert all(1 <= b <= MAX_NARROWING for b in gained.values())
+    for name, bits in gained.items():  # only the state ranges move, by a power of two
+        lo, hi = cal.ranges[name + STATE]
+        assert tuned.ranges[name + STATE] == (lo / 2**bits, hi / 2**bits)
+    assert {k: v for k, v in tuned.ranges.items() if not k.endswith(STATE)} == \
+        {k: v for k, v in cal.ranges.items() if not k.endswith(STATE)}
