@@ -485,3 +485,62 @@ def test_state_ranges_are_narrowed_only_where_the_readout_gets_closer() -> None:
         assert tuned.ranges[name + STATE] == (lo / 2**bits, hi / 2**bits)
     assert {k: v for k, v in tuned.ranges.items() if not k.endswith(STATE)} == \
         {k: v for k, v in cal.ranges.items() if not k.endswith(STATE)}
+
+
+def _random_int_neurons(rng: np.random.Generator, bits: int, n: int) -> list:
+    """IntNeurons over every branch of the C kernel: leak none/shift/Q15,
+    input shifts right, left and past 30 bits (the 64-bit fallback), input
+    gains past the 32-bit bound (fallback too), every reset, > and >=,
+    pre/post reset timing."""
+    from harness.quant.lif import IntNeuron
+
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    out = []
+    for k in range(n):
+        mode = k % 3
+        in_shift = int(rng.choice([-3, -1, 0, 1, 5, 14, 20, 35]))
+        in_mult = int(rng.choice([0, 1, 3, 12345, 32767]))
+        out.append(IntNeuron(
+            state_frac_bits=0, decay_mode=mode, decay_shift=int(rng.integers(1, 8)),
+            decay_mult=int(rng.integers(0, 2**15)), in_mult=in_mult, in_shift=in_shift,
+            offset=int(rng.integers(lo // 8, hi // 8)), threshold=int(rng.integers(1, hi)),
+            v_reset=int(rng.integers(lo // 2, hi // 2)), v_init=0, reset=k % 3 if k % 7 else 2,
+            fire_ge=int(rng.integers(0, 2)), pre_reset=(k // 3) % 2, post_reset=(k // 6) % 2,
+            lo=lo, hi=hi))
+    return out
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_integer_neuron_kernel_matches_int_step(bits: int, tmp_path: Path) -> None:
+    """firmware/kernels/q/lif_q.c, 32-bit fast loops and 64-bit fallback,
+    against harness/quant/lif.py int_step: every potential and spike of
+    every step, for 48 neurons x 6 steps of random currents per parameter set."""
+    from harness.engines.native import integer
+    from harness.quant.lif import int_step
+
+    if GCC is None:
+        pytest.skip("host gcc not installed")
+    from hostc import WARN, run_ok
+
+    exe = tmp_path / "lif_driver"
+    src = [s for s in integer.kernel_sources() if s.name == "lif_q.c"]
+    run_ok([GCC, "-O2", *WARN, *(f"-I{d}" for d in integer.include_dirs()), *map(str, src),
+            str(Path(__file__).resolve().parent / "lif_driver.c"), "-o", str(exe)])
+    rng = np.random.default_rng(bits)
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    neurons, size, steps = _random_int_neurons(rng, bits, 60), 48, 6
+    words: list[int] = [len(neurons)]
+    want: list[int] = []
+    for p in neurons:
+        fields = list(p.c_fields().values())
+        v = rng.integers(lo, hi + 1, size)
+        currents = rng.integers(lo, hi + 1, (steps, size))
+        words += [*fields, bits, size, steps, *v.tolist(), *currents.ravel().tolist()]
+        count = 0
+        for t in range(steps):
+            s, v, _ = int_step(p, v, currents[t])
+            want += [*v.tolist(), *s.tolist()]
+            count += int(s.sum())
+        want.append(count)
+    out = run_ok([str(exe)], input=np.array(words, dtype="<i4").tobytes()).stdout
+    np.testing.assert_array_equal(np.frombuffer(out, dtype="<i4"), np.array(want))
