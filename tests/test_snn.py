@@ -446,3 +446,101 @@ def test_sweep_files_take_the_kernel_axis(tmp_path: Path) -> None:
     assert "sparse" in plan_text
     with pytest.raises(ConfigError, match="'snn_kernels' takes dense, event, auto"):
         load_plan(bad)
+
+
+def test_state_ranges_are_narrowed_only_where_the_readout_gets_closer() -> None:
+    """Tuning a spiking layer's potential range (harness/quant/state_ranges.py):
+    each narrowing kept brings the int8 readout closer to the float model
+    on the calibration samples, the layer gains the fractional bits said,
+    and no kept range saturates beyond the limit."""
+    from harness.model.reference import STATE, run_graph
+    from harness.quant import QuantConfig
+    from harness.quant.calibrate import calibrate
+    from harness.quant.reference import check_accumulators, run_qgraph
+    from harness.quant.schemes import quantize_graph
+    from harness.quant.state_ranges import MAX_NARROWING, tune_state_ranges
+
+    graph = load_graph(f"{ZOO}:snntorch_conv")
+    x = np.random.default_rng(3).standard_normal((48, 1, 8, 8)).astype(np.float32)
+    cal = calibrate(graph, x)
+    tuned, gained = tune_state_ranges(graph, cal, "int8", x)
+    reference = run_graph(graph, x)
+
+    def error(c):  # noqa: ANN001, ANN202
+        q = quantize_graph(graph, QuantConfig("pot", c), "int8")
+        check_accumulators(q, x)  # within the saturation limit
+        return float(np.mean(np.abs(q.output_q.dequantize(run_qgraph(q, q.input_q.quantize(x)))
+                                    - reference))), q
+
+    before, q0 = error(cal)
+    after, q1 = error(tuned)
+    assert gained, "this network's hidden potentials have rare extremes: a layer should gain"
+    assert after < before
+    bits0 = {q.name: q.neuron.state_frac_bits for q in q0.layers if q.neuron is not None}
+    bits1 = {q.name: q.neuron.state_frac_bits for q in q1.layers if q.neuron is not None}
+    assert {n: bits1[n] - bits0[n] for n in bits0 if bits1[n] != bits0[n]} == gained
+    assert all(1 <= b <= MAX_NARROWING for b in gained.values())
+    for name, bits in gained.items():  # only the state ranges move, by a power of two
+        lo, hi = cal.ranges[name + STATE]
+        assert tuned.ranges[name + STATE] == (lo / 2**bits, hi / 2**bits)
+    assert {k: v for k, v in tuned.ranges.items() if not k.endswith(STATE)} == \
+        {k: v for k, v in cal.ranges.items() if not k.endswith(STATE)}
+
+
+def _random_int_neurons(rng: np.random.Generator, bits: int, n: int) -> list:
+    """IntNeurons over every branch of the C kernel: leak none/shift/Q15,
+    input shifts right, left and past 30 bits (the 64-bit fallback), input
+    gains past the 32-bit bound (fallback too), every reset, > and >=,
+    pre/post reset timing."""
+    from harness.quant.lif import IntNeuron
+
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    out = []
+    for k in range(n):
+        mode = k % 3
+        in_shift = int(rng.choice([-3, -1, 0, 1, 5, 14, 20, 35]))
+        in_mult = int(rng.choice([0, 1, 3, 12345, 32767]))
+        out.append(IntNeuron(
+            state_frac_bits=0, decay_mode=mode, decay_shift=int(rng.integers(1, 8)),
+            decay_mult=int(rng.integers(0, 2**15)), in_mult=in_mult, in_shift=in_shift,
+            offset=int(rng.integers(lo // 8, hi // 8)), threshold=int(rng.integers(1, hi)),
+            v_reset=int(rng.integers(lo // 2, hi // 2)), v_init=0, reset=k % 3 if k % 7 else 2,
+            fire_ge=int(rng.integers(0, 2)), pre_reset=(k // 3) % 2, post_reset=(k // 6) % 2,
+            lo=lo, hi=hi))
+    return out
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_integer_neuron_kernel_matches_int_step(bits: int, tmp_path: Path) -> None:
+    """firmware/kernels/q/lif_q.c, 32-bit fast loops and 64-bit fallback,
+    against harness/quant/lif.py int_step: every potential and spike of
+    every step, for 48 neurons x 6 steps of random currents per parameter set."""
+    from harness.engines.native import integer
+    from harness.quant.lif import int_step
+
+    if GCC is None:
+        pytest.skip("host gcc not installed")
+    from hostc import WARN, run_ok
+
+    exe = tmp_path / "lif_driver"
+    src = [s for s in integer.kernel_sources() if s.name == "lif_q.c"]
+    run_ok([GCC, "-O2", *WARN, *(f"-I{d}" for d in integer.include_dirs()), *map(str, src),
+            str(Path(__file__).resolve().parent / "lif_driver.c"), "-o", str(exe)])
+    rng = np.random.default_rng(bits)
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    neurons, size, steps = _random_int_neurons(rng, bits, 60), 48, 6
+    words: list[int] = [len(neurons)]
+    want: list[int] = []
+    for p in neurons:
+        fields = list(p.c_fields().values())
+        v = rng.integers(lo, hi + 1, size)
+        currents = rng.integers(lo, hi + 1, (steps, size))
+        words += [*fields, bits, size, steps, *v.tolist(), *currents.ravel().tolist()]
+        count = 0
+        for t in range(steps):
+            s, v, _ = int_step(p, v, currents[t])
+            want += [*v.tolist(), *s.tolist()]
+            count += int(s.sum())
+        want.append(count)
+    out = run_ok([str(exe)], input=np.array(words, dtype="<i4").tobytes()).stdout
+    np.testing.assert_array_equal(np.frombuffer(out, dtype="<i4"), np.array(want))

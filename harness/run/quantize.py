@@ -14,6 +14,7 @@ from harness.model.ir import Graph
 from harness.quant import QuantConfig
 from harness.quant.calibrate import Calibration, calibrate
 from harness.quant.select import choose_scheme
+from harness.quant.state_ranges import tune_state_ranges
 from harness.run.request import QuantRequest
 
 
@@ -58,6 +59,9 @@ def quant_for(graph: Graph, engine: Engine, dtype: str, dataset: str | None,
         cal = calibrate(graph, data.x[:q.samples], q.method)
         cal.dataset = source
     candidates = (q.scheme,) if q.scheme is not None else schemes
+    narrowed: dict[str, int] = {}
+    if graph.spiking and data is not None and q.ranges is None:
+        cal, narrowed = tune_state_ranges(graph, cal, dtype, data.x[:q.samples])
     if data is None:  # saved ranges and no data to compare schemes on
         chosen, scores = candidates[0], {}
     else:
@@ -69,6 +73,8 @@ def quant_for(graph: Graph, engine: Engine, dtype: str, dataset: str | None,
     key = "accuracy" if data is None or data.task == Task.CLASSIFICATION else "error_vs_float"
     record = {"method": cal.method, "samples": cal.samples, "dataset": cal.dataset,
               key: scores, "ranges_file": str(q.ranges) if q.ranges else None}
+    if narrowed:  # spiking layers whose potential range was narrowed: fractional bits gained
+        record["state_bits_gained"] = narrowed
     if q.weights not in tuple(WeightLayout):
         raise ConfigError(f"unknown weight layout {q.weights!r}; known: "
                           f"{', '.join(WeightLayout)}")

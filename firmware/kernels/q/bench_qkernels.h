@@ -228,7 +228,8 @@ bench_status bench_clamp_s16(int32_t lo, int32_t hi, int32_t size, const int16_t
  * Spiking neurons on integers (harness/quant/lif.py is the same step in
  * numpy). The potential is stored in the layer's dtype with the layer's
  * state format; threshold, v_reset and offset are in that format. A step
- * computes in 64 bits and saturates the potential to the dtype:
+ * computes as in 64 bits (in 32 where the input's range proves that exact)
+ * and saturates the potential to the dtype:
  *   r = pre_reset ? fire(v) : 0
  *   base = reset zero && r ? v_reset : v
  *   h = leak(base) + ((current * in_mult) >> in_shift, rounded) + offset
