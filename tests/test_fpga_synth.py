@@ -1,0 +1,154 @@
+"""The FPGA synthesis flow (harness/fpga/synth.py) with the real tools:
+yosys 0.23, nextpnr-ice40 and icepack on a small design of our own
+(tests/fpga_designs/rtl/echo_top.v) with the iCEBreaker's pins."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.errors import BuildError, ConfigError, ToolMissingError
+from harness.fpga.facts import fpga_board
+from harness.fpga.part import get_part
+from harness.fpga.synth import (
+    check_ice40_bitstream,
+    parse_report,
+    synthesise,
+)
+
+RTL = Path(__file__).parent / "fpga_designs" / "rtl"
+ECHO = [RTL / "echo_top.v"]
+UP5K = get_part("up5k")
+needs_tools = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("yosys", "nextpnr-ice40", "icepack")),
+    reason="yosys / nextpnr-ice40 / icepack not installed (scripts/install-system.sh)")
+
+
+@pytest.fixture(scope="module")
+def echo(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    board = fpga_board("icebreaker")
+    assert board is not None
+    t0 = time.monotonic()
+    syn = synthesise(ECHO, "echo_top", {"Depth": 512, "Width": 8}, board.part,
+                     tmp_path_factory.mktemp("echo"), pcf=board.pcf,
+                     clock_hz=board.facts.clock_hz)
+    return syn, time.monotonic() - t0
+
+
+@needs_tools
+@pytest.mark.emulator
+def test_a_design_synthesises_places_and_packs_within_the_part(echo) -> None:  # noqa: ANN001
+    syn, _ = echo
+    r = syn.resources
+    # One 512 x 8 memory is one 4 Kbit EBR; the 8-bit shift register, the
+    # output register and two 9-bit pointers are 8 + 8 + 9 + 9 = 34 flip-flops
+    # at least; the design has its 3 ports and no SPRAM/DSP.
+    assert r.bram_blocks == 1 and r.spram_blocks == 0 and r.dsp_blocks == 0
+    assert r.io == 3
+    assert 34 <= r.ffs < 200 and 0 < r.luts < 200
+    assert r.logic_cells >= max(r.luts, r.ffs)
+    assert not r.overflows()
+    for _what, used, limit in r.rows():
+        assert used <= limit
+    # Placed for the iCEBreaker's 12 MHz clock, and meeting it.
+    assert r.constraint_hz == 12_000_000
+    assert r.fmax_hz is not None and r.fmax_hz > 12_000_000
+    check_ice40_bitstream(syn.bitstream)
+    assert syn.bitstream.stat().st_size > 100_000  # a whole UP5K configuration
+    assert set(syn.seconds) == {"yosys", "nextpnr", "icepack"}
+
+
+@needs_tools
+@pytest.mark.emulator
+def test_the_report_parser_reads_the_real_nextpnr_report(echo) -> None:  # noqa: ANN001
+    syn, _ = echo
+    report = json.loads((syn.dir / "report.json").read_text())
+    cells = json.loads((syn.dir / "stat.json").read_text())["design"]["num_cells_by_type"]
+    r = parse_report(report, cells, UP5K)
+    assert r == syn.resources
+    assert r.luts == cells["SB_LUT4"] and r.ffs == sum(
+        n for t, n in cells.items() if t.startswith("SB_DFF"))
+    assert r.logic_cells == report["utilization"]["ICESTORM_LC"]["used"]
+    assert r.bram_blocks == report["utilization"]["ICESTORM_RAM"]["used"]
+    (clock, f), = report["fmax"].items()
+    assert r.fmax_by_clock == {clock: f["achieved"] * 1e6}
+    # nextpnr's log says the same about the logic cells
+    log = (syn.dir / "nextpnr.log").read_text()
+    assert f"ICESTORM_LC: {r.logic_cells:>5}/ 5280" in log.replace("\t", "")
+
+
+@needs_tools
+@pytest.mark.emulator
+def test_the_same_design_is_reused_and_a_new_parameter_is_not(echo, tmp_path: Path) -> None:  # noqa: ANN001
+    syn, first_s = echo
+    t0 = time.monotonic()
+    again = synthesise(ECHO, "echo_top", {"Depth": 512, "Width": 8}, UP5K, syn.dir,
+                       pcf=fpga_board("icebreaker").pcf, clock_hz=12_000_000)
+    assert again.reused and again.key == syn.key and again.resources == syn.resources
+    assert time.monotonic() - t0 < first_s
+    wider = synthesise(ECHO, "echo_top", {"Depth": 512, "Width": 16}, UP5K, tmp_path)
+    assert wider.key != syn.key and not wider.reused
+    assert wider.resources.bram_blocks == 2  # 512 x 16 = 8 Kbit: two EBR
+    assert wider.resources.constraint_hz is not None  # nextpnr's default target
+
+
+@needs_tools
+@pytest.mark.emulator
+def test_a_design_too_big_is_refused_naming_the_resource_and_by_how_much(
+        tmp_path: Path) -> None:
+    # 32 K x 16 bits = 512 Kbit = 128 EBR blocks of 4 Kbit; the UP5K has 30.
+    with pytest.raises(BuildError) as e:
+        synthesise(ECHO, "echo_top", {"Depth": 32768, "Width": 16}, UP5K, tmp_path)
+    msg = str(e.value)
+    assert "echo_top does not fit the iCE40UP5K" in msg
+    assert "block RAM (EBR, 4 Kbit) 128 of 30 (98 too many)" in msg
+    assert "\n" not in msg
+    assert not (tmp_path / "bitstream.bin").exists()
+
+
+@needs_tools
+@pytest.mark.emulator
+def test_a_clock_the_design_cannot_meet_is_nextpnrs_one_line(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match=r"place and route \(nextpnr-ice40\) failed: ERROR: "
+                       r"Max frequency for clock .*FAIL at 400\.00 MHz"):
+        synthesise(ECHO, "echo_top", {}, UP5K, tmp_path, clock_hz=400_000_000)
+
+
+@needs_tools
+@pytest.mark.emulator
+def test_an_unknown_parameter_is_yosyss_one_line(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match=r"yosys failed: .*defparam `Nope`"):
+        synthesise(ECHO, "echo_top", {"Nope": 3}, UP5K, tmp_path)
+
+
+def test_bad_arguments_are_refused_before_any_tool(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        synthesise([tmp_path / "none.v"], "x", {}, UP5K, tmp_path)
+    with pytest.raises(ConfigError, match="a name and an integer"):
+        synthesise(ECHO, "echo_top", {"Depth": "big"}, UP5K, tmp_path)  # type: ignore[dict-item]
+    with pytest.raises(ConfigError, match="unknown FPGA part 'xc7a35t'"):
+        get_part("xc7a35t")
+
+
+def test_missing_tools_say_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolMissingError, match=r"yosys not found; .*apt-get install yosys "
+                       r"nextpnr-ice40 fpga-icestorm"):
+        synthesise(ECHO, "echo_top", {}, UP5K, tmp_path)
+
+
+def test_a_file_that_is_not_an_ice40_bitstream_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "design.bin"
+    bad.write_bytes(b"\x7fELF" + bytes(200))
+    with pytest.raises(ConfigError, match="is not an iCE40 bitstream"):
+        check_ice40_bitstream(bad)
+    # icepack's layout: comment 0xFF 0x00 ... 0x00 0xFF, then the sync word
+    good = tmp_path / "ok.bin"
+    good.write_bytes(b"\xff\x00Lattice\x00\xff" + bytes.fromhex("7eaa997e") + bytes(16))
+    check_ice40_bitstream(good)
+    assert os.path.getsize(good) == 31
