@@ -4,22 +4,30 @@ yosys 0.23, nextpnr-ice40 and icepack on a small design of our own
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import Bench
 
 from harness.errors import BuildError, ConfigError, ToolMissingError
 from harness.fpga.facts import fpga_board
 from harness.fpga.part import get_part
 from harness.fpga.synth import (
+    FpgaResources,
     check_ice40_bitstream,
     parse_report,
     synthesise,
 )
+from harness.store.schema import SCHEMA, RunRecord, Sample
+from harness.store.store import Store
 
 RTL = Path(__file__).parent / "fpga_designs" / "rtl"
 ECHO = [RTL / "echo_top.v"]
@@ -152,3 +160,61 @@ def test_a_file_that_is_not_an_ice40_bitstream_is_refused(tmp_path: Path) -> Non
     good.write_bytes(b"\xff\x00Lattice\x00\xff" + bytes.fromhex("7eaa997e") + bytes(16))
     check_ice40_bitstream(good)
     assert os.path.getsize(good) == 31
+
+
+# ------------------------------------------------------------ the store and the reports
+
+def _fpga_run(st: Store, resources: FpgaResources) -> int:
+    run_id = st.create_run(RunRecord(
+        board="icebreaker", backend="verilator", engine="native", dtype="int8",
+        model="snn.py:f", model_hash="ab" * 32, dataset="digits", dataset_hash="cd" * 32,
+        samples_planned=1, count_kind="cycles", clock_hz=resources.fmax_hz,
+        **resources.run_fields()))
+    st.add_sample(run_id, Sample(idx=0, label=3, predicted=3, count=1200, raw_count=1200,
+                                 stack_bytes=0, max_abs_error=0.0,
+                                 output=np.zeros(10, np.float32)))
+    st.finish_run(run_id, "complete")
+    return run_id
+
+
+@needs_tools
+@pytest.mark.emulator
+def test_an_fpga_runs_resources_are_stored_and_reported_where_rom_ram_are(
+        echo, tmp_path: Path, bench_main: Bench) -> None:  # noqa: ANN001
+    syn, _ = echo
+    r = syn.resources
+    db = tmp_path / "r.db"
+    with Store(db) as st:
+        s = st.summary(_fpga_run(st, r))
+    assert (s.fpga_part, s.fpga_luts, s.fpga_ffs, s.fpga_bram, s.fpga_spram, s.fpga_dsp,
+            s.fmax_hz) == ("up5k", r.luts, r.ffs, r.bram_blocks, r.spram_blocks, r.dsp_blocks,
+                           r.fmax_hz)
+    assert s.rom_bytes is None and s.ram_bytes is None
+    md = bench_main("report", "--db", str(db), "--format", "md")
+    assert md.returncode == 0, md.stderr
+    assert f"FPGA up5k: {r.luts:,} LUT4, {r.ffs:,} FF" in md.stdout
+    assert f"FPGA: {r.bram_blocks} EBR, 0 SPRAM, 0 DSP" in md.stdout
+    csv_out = bench_main("report", "--db", str(db), "--format", "csv")
+    row = next(csv.DictReader(io.StringIO(csv_out.stdout)))
+    assert (row["fpga_luts"], row["fpga_bram"], row["fmax_hz"]) == (
+        str(r.luts), str(r.bram_blocks), str(r.fmax_hz))
+
+
+def test_an_older_database_gains_the_fpga_columns_and_keeps_its_runs(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    con.executescript(SCHEMA)
+    for col in ("fpga_part", "fpga_luts", "fpga_ffs", "fpga_bram", "fpga_spram", "fpga_dsp",
+                "fmax_hz"):
+        con.execute(f"ALTER TABLE runs DROP COLUMN {col}")  # as a database made before them
+    con.execute("INSERT INTO runs (created_at, status, board, backend, engine, dtype, model, "
+                "model_hash, dataset, dataset_hash, samples_planned, rom_bytes) VALUES "
+                "('2026-01-01', 'complete', 'stm32l452', 'qemu', 'native', 'int8', 'm', 'h', "
+                "'d', 'h', 1, 4096)")
+    con.commit()
+    con.close()
+    with Store(db) as st:
+        s = st.summary(1)
+    assert s.rom_bytes == 4096 and s.fpga_luts is None and s.fmax_hz is None
+    cols = {r[1] for r in sqlite3.connect(db).execute("PRAGMA table_info(runs)")}
+    assert {"fpga_luts", "fpga_ffs", "fpga_bram", "fpga_spram", "fpga_dsp", "fmax_hz"} <= cols

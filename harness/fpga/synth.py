@@ -73,6 +73,12 @@ class FpgaResources:
     def overflows(self) -> list[str]:
         return _overflows({k: getattr(self, k) for k in self.part.limits()}, self.part)
 
+    def run_fields(self) -> dict[str, object]:
+        """The figures as the results store's runs columns (RunRecord)."""
+        return {"fpga_part": self.part.key, "fpga_luts": self.luts, "fpga_ffs": self.ffs,
+                "fpga_bram": self.bram_blocks, "fpga_spram": self.spram_blocks,
+                "fpga_dsp": self.dsp_blocks, "fmax_hz": self.fmax_hz}
+
     def as_json(self) -> dict:
         d = asdict(self)
         d["part"] = self.part.key
