@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import Bench
 
+from harness.commands.fpga_build import Design, synthesise_for
 from harness.errors import BuildError, ConfigError, ToolMissingError
 from harness.fpga.facts import fpga_board
 from harness.fpga.part import get_part
@@ -218,3 +219,21 @@ def test_an_older_database_gains_the_fpga_columns_and_keeps_its_runs(tmp_path: P
     assert s.rom_bytes == 4096 and s.fpga_luts is None and s.fmax_hz is None
     cols = {r[1] for r in sqlite3.connect(db).execute("PRAGMA table_info(runs)")}
     assert {"fpga_luts", "fpga_ffs", "fpga_bram", "fpga_spram", "fpga_dsp", "fmax_hz"} <= cols
+
+
+@needs_tools
+@pytest.mark.emulator
+@pytest.mark.slow
+def test_the_cores_reference_configuration_fits_the_up5k() -> None:
+    """bench's SNN core (harness/fpga/core.py, its REFERENCE parameters: the
+    one bitstream every model that fits runs on) through the whole flow for
+    the iCEBreaker, its resources within the part and its Fmax above the
+    board's 12 MHz. Minutes of yosys: the slow tier."""
+    core = pytest.importorskip("harness.fpga.core", reason="no SNN core in this checkout")
+    board = fpga_board("icebreaker")
+    assert board is not None
+    syn = synthesise_for(board, Design(core.rtl_sources(), core.TOP, dict(core.REFERENCE)))
+    r = syn.resources
+    assert not r.overflows()
+    assert r.luts > 0 and r.bram_blocks + r.spram_blocks > 0
+    assert r.fmax_hz is not None and r.fmax_hz >= board.facts.clock_hz

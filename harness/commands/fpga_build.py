@@ -65,18 +65,30 @@ def synthesise_for(board: FpgaBoard, design: Design, out_dir: Path | None = None
 
 
 def core_design(args: argparse.Namespace) -> Design:
-    """bench's SNN core sized for the model (harness/fpga/core.py)."""
+    """bench's SNN core (harness/fpga/core.py) in its reference configuration
+    (one bitstream runs every model that fits its memories, configured over
+    the link), after checking that ``args.model`` maps onto it and fits."""
     try:
         core = importlib.import_module(CORE_MODULE)
     except ModuleNotFoundError:
         raise ConfigError(f"this checkout has no FPGA SNN core ({CORE_MODULE}): nothing to "
                           f"synthesise for --board {args.board}") from None
-    from harness.commands.options import snn_options
+    from harness.commands.options import quant_request, snn_options
+    from harness.engines import get_engine
     from harness.model.load import load_graph
+    from harness.quant.schemes import quantize_graph
+    from harness.run.quantize import quant_for
 
     graph = load_graph(args.model, snn_options(args))
-    config = core.config_for(graph, args.dtype)
-    return Design(list(core.rtl_sources()), core.TOP, dict(config.parameters))
+    if not graph.spiking or args.dtype not in ("int8", "int16"):
+        raise ConfigError(f"board {args.board} runs spiking networks in int8 or int16 (bench's "
+                          f"SNN core), not a {'spiking' if graph.spiking else 'non-spiking'} "
+                          f"{args.dtype} model")
+    quant, _ = quant_for(graph, get_engine(args.engine), args.dtype, args.dataset,
+                         quant_request(args), args.data_dir)
+    assert quant is not None
+    core.check_fits(core.core_model(quantize_graph(graph, quant, args.dtype)), core.REFERENCE)
+    return Design(list(core.rtl_sources()), core.TOP, dict(core.REFERENCE))
 
 
 def build_fpga(args: argparse.Namespace, board: FpgaBoard) -> int:

@@ -1,3 +1,3 @@
-"""The FPGA target: parts (part.py), a board's FPGA facts (facts.py), the
-open synthesis flow yosys -> nextpnr -> icepack (synth.py), and the energy
-estimate from the core's event counts (energy.py)."""
+"""bench's FPGA target: the open event-driven SNN core (fpga/rtl), how a
+quantized spiking network is mapped onto it (core.py) and built for a run
+(build.py)."""
