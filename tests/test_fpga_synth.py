@@ -27,6 +27,9 @@ from harness.fpga.synth import (
     parse_report,
     synthesise,
 )
+from harness.fpga.synth import (
+    checks as fpga_checks,
+)
 from harness.store.schema import SCHEMA, RunRecord, Sample
 from harness.store.store import Store
 
@@ -149,6 +152,10 @@ def test_missing_tools_say_how_to_install(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(ToolMissingError, match=r"yosys not found; .*apt-get install yosys "
                        r"nextpnr-ice40 fpga-icestorm"):
         synthesise(ECHO, "echo_top", {}, UP5K, tmp_path)
+    rows = {c.name: c for c in fpga_checks()}  # bench doctor's rows say the same
+    assert not rows["icepack (FPGA boards)"].ok and not rows["icepack (FPGA boards)"].required
+    assert rows["icepack (FPGA boards)"].detail.startswith("apt-get install fpga-icestorm")
+    assert rows["openFPGALoader (FPGA boards)"].detail.startswith("apt-get install openfpgaloader")
 
 
 def test_a_file_that_is_not_an_ice40_bitstream_is_refused(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 
+from harness.checks import Check
 from harness.errors import BuildError, ConfigError, ToolMissingError
 from harness.fpga.part import FpgaPart, get_part
 from harness.paths import build_root, output_dir
@@ -317,3 +318,17 @@ def _overflows(used: dict[str, int], part: FpgaPart) -> list[str]:
     limits = part.limits()
     return [f"{WORDS[k]} {n:,} of {limits[k]:,} ({n - limits[k]:,} too many)"
             for k, n in used.items() if k in limits and n > limits[k]]
+
+
+def checks() -> list[Check]:
+    """bench doctor's rows for the FPGA flow (needed only for FPGA boards)."""
+    rows = []
+    for exe, package in (("yosys", "yosys"), ("nextpnr-ice40", "nextpnr-ice40"),
+                         ("icepack", "fpga-icestorm"), ("openFPGALoader", "openfpgaloader")):
+        found = shutil.which(exe)
+        version = "" if found is None or exe == "icepack" else _first_line(
+            [found, "--version" if exe == "nextpnr-ice40" else "-V"])
+        rows.append(Check(f"{exe} (FPGA boards)", found is not None,
+                          (version or found or "") if found else f"apt-get install {package} (or "
+                          f"'make setup')", required=False))
+    return rows
