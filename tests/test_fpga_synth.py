@@ -96,14 +96,17 @@ def test_the_report_parser_reads_the_real_nextpnr_report(echo) -> None:  # noqa:
 
 @needs_tools
 @pytest.mark.emulator
-def test_the_same_design_is_reused_and_a_new_parameter_is_not(echo, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_same_design_is_reused_and_a_new_parameter_is_not(
+        echo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     syn, first_s = echo
+    monkeypatch.chdir(RTL)  # sources given relative to the current directory
     t0 = time.monotonic()
     again = synthesise(ECHO, "echo_top", {"Depth": 512, "Width": 8}, UP5K, syn.dir,
                        pcf=fpga_board("icebreaker").pcf, clock_hz=12_000_000)
     assert again.reused and again.key == syn.key and again.resources == syn.resources
     assert time.monotonic() - t0 < first_s
-    wider = synthesise(ECHO, "echo_top", {"Depth": 512, "Width": 16}, UP5K, tmp_path)
+    wider = synthesise([Path("echo_top.v")], "echo_top", {"Depth": 512, "Width": 16}, UP5K,
+                       tmp_path)
     assert wider.key != syn.key and not wider.reused
     assert wider.resources.bram_blocks == 2  # 512 x 16 = 8 Kbit: two EBR
     assert wider.resources.constraint_hz is not None  # nextpnr's default target

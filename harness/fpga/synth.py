@@ -151,6 +151,8 @@ def synthesise(sources: list[Path], top: str, parameters: dict[str, int], part: 
     the design must meet (nextpnr --freq)."""
     if not sources:
         raise ConfigError("no Verilog sources to synthesise")
+    sources = [s.resolve() for s in sources]  # the tools run in out_dir
+    pcf = pcf.resolve() if pcf is not None else None
     for s in sources:
         if not s.is_file():
             raise ConfigError(f"Verilog source {s} does not exist")
