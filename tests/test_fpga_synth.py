@@ -25,6 +25,7 @@ from harness.fpga.synth import (
     FpgaResources,
     check_ice40_bitstream,
     parse_report,
+    stored_synthesis,
     synthesise,
 )
 from harness.fpga.synth import (
@@ -247,3 +248,22 @@ def test_the_cores_reference_configuration_fits_the_up5k() -> None:
     assert not r.overflows()
     assert r.luts > 0 and r.bram_blocks + r.spram_blocks > 0
     assert r.fmax_hz is not None and r.fmax_hz >= board.facts.clock_hz
+
+
+@needs_tools
+@pytest.mark.emulator
+def test_a_run_finds_the_synthesis_of_exactly_its_design(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_BUILD_DIR", str(tmp_path))
+    board = fpga_board("icebreaker")
+    assert board is not None
+    params = {"Depth": 256, "Width": 8}
+    assert stored_synthesis(ECHO, "echo_top", params, UP5K, board.pcf, 12_000_000) is None
+    syn = synthesise_for(board, Design(ECHO, "echo_top", params))  # as 'bench build' does
+    found = stored_synthesis(ECHO, "echo_top", params, UP5K, board.pcf, 12_000_000)
+    assert found is not None and found.resources == syn.resources and found.reused
+    assert found.resources.run_fields()["fpga_bram"] == 1
+    # another parameter, another clock: another design, nothing stored for it
+    assert stored_synthesis(ECHO, "echo_top", {**params, "Width": 4}, UP5K, board.pcf,
+                            12_000_000) is None
+    assert stored_synthesis(ECHO, "echo_top", params, UP5K, board.pcf, 24_000_000) is None

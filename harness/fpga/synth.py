@@ -142,6 +142,17 @@ def synthesis_dir(part: FpgaPart, top: str, key: str) -> Path:
     return build_root() / f"fpga-{part.key}-{top}-{key[:12]}"
 
 
+def stored_synthesis(sources: list[Path], top: str, parameters: dict[str, int],
+                     part: FpgaPart, pcf: Path | None = None,
+                     clock_hz: int | None = None) -> Synthesis | None:
+    """The synthesis of exactly this design in its default directory, when
+    one was made (by 'bench build'), without running the flow: what a run
+    on that design stores as its resources (FpgaResources.run_fields)."""
+    sources = [s.resolve() for s in sources]
+    key = synthesis_key(sources, top, parameters, part, pcf, clock_hz)
+    return _reuse(synthesis_dir(part, top, key), key)
+
+
 def synthesise(sources: list[Path], top: str, parameters: dict[str, int], part: FpgaPart,
                out_dir: Path, pcf: Path | None = None,
                clock_hz: int | None = None) -> Synthesis:
