@@ -267,3 +267,15 @@ def test_a_run_finds_the_synthesis_of_exactly_its_design(tmp_path: Path,
     assert stored_synthesis(ECHO, "echo_top", {**params, "Width": 4}, UP5K, board.pcf,
                             12_000_000) is None
     assert stored_synthesis(ECHO, "echo_top", params, UP5K, board.pcf, 24_000_000) is None
+
+
+@needs_tools
+@pytest.mark.emulator
+def test_spram_and_dsp_blocks_are_counted_from_the_real_report(tmp_path: Path) -> None:
+    syn = synthesise([RTL / "mac_top.v"], "mac_top", {}, UP5K, tmp_path)
+    r = syn.resources
+    report = json.loads((syn.dir / "report.json").read_text())["utilization"]
+    # one SB_SPRAM256KA instance; the 16 x 16 multiply-accumulate in a MAC16
+    assert (r.spram_blocks, r.dsp_blocks, r.bram_blocks) == (1, 1, 0)
+    assert report["ICESTORM_SPRAM"]["used"] == 1 and report["ICESTORM_DSP"]["used"] == 1
+    assert r.fmax_hz is not None and r.fmax_hz > 12_000_000
