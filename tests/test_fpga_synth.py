@@ -21,6 +21,7 @@ from harness.commands.fpga_build import Design, synthesise_for
 from harness.errors import BuildError, ConfigError, ToolMissingError
 from harness.fpga.facts import fpga_board
 from harness.fpga.part import get_part
+from harness.fpga.resources import core_run_fields, design_run_fields
 from harness.fpga.synth import (
     FpgaResources,
     _nextpnr,
@@ -285,3 +286,21 @@ def test_spram_and_dsp_blocks_are_counted_from_the_real_report(tmp_path: Path) -
     assert (r.spram_blocks, r.dsp_blocks, r.bram_blocks) == (1, 1, 0)
     assert report["ICESTORM_SPRAM"]["used"] == 1 and report["ICESTORM_DSP"]["used"] == 1
     assert r.fmax_hz is not None and r.fmax_hz > 12_000_000
+
+
+@needs_tools
+@pytest.mark.emulator
+def test_a_runs_record_takes_the_boards_synthesised_resources(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_BUILD_DIR", str(tmp_path))
+    params = {"Depth": 128, "Width": 8}
+    assert design_run_fields("icebreaker", ECHO, "echo_top", params) == {}  # none built yet
+    board = fpga_board("icebreaker")
+    assert board is not None
+    syn = synthesise_for(board, Design(ECHO, "echo_top", params))
+    fields = design_run_fields("icebreaker", ECHO, "echo_top", params)
+    assert fields == syn.resources.run_fields() and fields["fpga_part"] == "up5k"
+    # boards that synthesise nothing, or are no FPGA, store nothing
+    assert design_run_fields("spleat", ECHO, "echo_top", params) == {}
+    assert design_run_fields("stm32l452", ECHO, "echo_top", params) == {}
+    assert core_run_fields("stm32l452") == {}
