@@ -119,8 +119,8 @@ def _first_line(cmd: list[str]) -> str:
 
 @cache
 def tool_versions(family: str) -> tuple[str, ...]:
-    """The versions that make a bitstream (icepack has no version switch;
-    icestorm's package version is the nextpnr's chip database's)."""
+    """The versions of the tools that decide the netlist and its placement
+    (icepack only packs the placed design and has no version switch)."""
     return (_first_line([tool("yosys"), "-V"]), _first_line([tool(f"nextpnr-{family}"),
                                                               "--version"]))
 
