@@ -137,3 +137,12 @@ def test_without_openfpgaloader_the_line_says_how_to_install(tmp_path: Path,
     assert p.returncode != 0
     assert p.stderr.strip() == ("bench: error: openFPGALoader not found; install it with 'make "
                                 "setup' (apt-get install openfpgaloader)")
+
+
+def test_bench_build_on_spleat_says_it_synthesises_nothing(tmp_path: Path,
+                                                           bench_main: Bench) -> None:
+    p = bench_main("build", "--board", "spleat", "--model", str(tmp_path / "m.py:f"))
+    assert p.returncode != 0 and p.stdout == ""
+    assert p.stderr.strip() == ("bench: error: bench synthesises nothing for spleat (Intel "
+                                "Cyclone V): program your own bitstream with 'bench flash "
+                                "--board spleat --firmware FILE'")
