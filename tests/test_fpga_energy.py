@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from harness.errors import ConfigError
-from harness.fpga.energy import CoreEvents, estimate
+from harness.fpga.energy import CoreEvents, core_events, estimate
+from harness.snn_metrics import LayerCost, SnnActivity
 
 
 def test_a_clock_only_second_at_12_mhz_is_the_measured_core_current() -> None:
@@ -44,3 +47,21 @@ def test_impossible_counts_and_clocks_are_refused() -> None:
         CoreEvents(10, -1, 0, 0, 0)
     with pytest.raises(ConfigError, match="must be positive"):
         estimate(CoreEvents(10, 0, 0, 0, 0), 0)
+
+
+def test_the_cores_events_follow_the_runs_activity() -> None:
+    act = SnnActivity(
+        timesteps=4, layers=(),
+        synaptic=(LayerCost("fc1", input_events=256.0, effective_acs=0.0,
+                            effective_macs=8192.0, dense=8192, output_spikes=40.0),
+                  LayerCost("fc2", input_events=40.0, effective_acs=400.0, effective_macs=0.0,
+                            dense=5120, output_spikes=7.0)),
+        spikes_per_inference=47.0, ActivationSparsity=0.9, Effective_ACs=400.0,
+        Effective_MACs=8192.0, Dense=13312, MembraneUpdates=4 * (32 + 10))
+    ev = core_events(21_000, act)
+    assert (ev.cycles, ev.accumulates, ev.membrane_updates) == (21_000, 8592, 168)
+    # a synapse: 2 reads 1 write; an update: 3 reads 2 writes; an event: 1 and 1
+    assert ev.memory_reads == 8592 * 2 + 168 * 3 + 296
+    assert ev.memory_writes == 8592 + 168 * 2 + 296
+    half = core_events(15_000, replace(act, Effective_ACs=200.0))
+    assert estimate(half, 12e6).energy_uj < estimate(ev, 12e6).energy_uj

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from harness.errors import ConfigError
 from harness.kinds import EnergyKind
 from harness.snn_energy import HOROWITZ_INT, Lemaire2022
+from harness.snn_metrics import SnnActivity
 
 PJ_PER_UJ = 1e6
 CORE_V = 1.219  # the core rail as measured
@@ -91,3 +92,31 @@ def estimate(events: CoreEvents, clock_hz: float, bits: int = 8) -> FpgaEnergy:
                f"{CORE_V} V x cycles / {clock_hz / 1e6:g} MHz + accumulates x {add} pJ + "
                f"membrane updates x {mac + add:g} pJ + block RAM accesses x {ebr:.2f} pJ "
                f"({bits}-bit; {SOURCE})"))
+
+
+# Memory words each operation of bench's core touches (fpga/rtl/snn_engine.v's
+# datapath): a synapse reads its weight and read-modify-writes its
+# accumulator; a neuron update reads its accumulator, bias and potential and
+# writes its potential and the cleared accumulator; an event is written into
+# a FIFO and read out of it.
+SYNAPSE_RW = (2, 1)
+UPDATE_RW = (3, 2)
+EVENT_RW = (1, 1)
+
+
+def core_events(cycles: int, act: SnnActivity) -> CoreEvents:
+    """The core's events for one inference from its cycle count and the
+    run's activity (the device's spike counts x the exact fan-out,
+    harness/snn_metrics.py): accumulates = Effective_ACs + Effective_MACs,
+    membrane updates = MembraneUpdates, events = each synaptic layer's input
+    events as snn_metrics counts them (the first layer's: its inputs x T, an
+    upper bound on the non-zero values the core lists), memory traffic per
+    SYNAPSE_RW, UPDATE_RW and EVENT_RW."""
+    synapses = round(act.Effective_ACs + act.Effective_MACs)
+    events = round(sum(c.input_events for c in act.synaptic))
+    updates = act.MembraneUpdates
+    return CoreEvents(
+        cycles=cycles, accumulates=synapses, membrane_updates=updates,
+        memory_reads=synapses * SYNAPSE_RW[0] + updates * UPDATE_RW[0] + events * EVENT_RW[0],
+        memory_writes=synapses * SYNAPSE_RW[1] + updates * UPDATE_RW[1]
+        + events * EVENT_RW[1])
