@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+from harness.commands.show import summary_rows
 from harness.errors import ConfigError
-from harness.fpga.energy import CoreEvents, core_events, estimate
+from harness.fpga.energy import CoreEvents, core_events, estimate, with_estimate
+from harness.report.compare import compare
+from harness.report.render import render
 from harness.snn_metrics import LayerCost, SnnActivity
+from harness.store.schema import RunRecord, Sample
+from harness.store.store import RunSummary, Store
 
 
 def test_a_clock_only_second_at_12_mhz_is_the_measured_core_current() -> None:
@@ -65,3 +72,40 @@ def test_the_cores_events_follow_the_runs_activity() -> None:
     assert ev.memory_writes == 8592 + 168 * 2 + 296
     half = core_events(15_000, replace(act, Effective_ACs=200.0))
     assert estimate(half, 12e6).energy_uj < estimate(ev, 12e6).energy_uj
+
+
+def _stored(tmp_path: Path, **fields: object) -> RunSummary:
+    with Store(tmp_path / "r.db") as st:
+        run_id = st.create_run(RunRecord(
+            board="icebreaker", backend="verilator", engine="native", dtype="int8",
+            model="snn.py:f", model_hash="ab" * 32, dataset="digits", dataset_hash="cd" * 32,
+            samples_planned=1, count_kind="cycles", clock_hz=12_000_000, **fields))
+        st.add_sample(run_id, Sample(idx=0, label=1, predicted=1, count=21_000,
+                                     raw_count=21_000, stack_bytes=0, max_abs_error=0.0,
+                                     output=np.zeros(10, np.float32)))
+        st.finish_run(run_id, "complete")
+        return st.summary(run_id)
+
+
+def test_an_fpga_run_without_a_meter_is_shown_with_the_estimate_labelled(
+        tmp_path: Path) -> None:
+    act = SnnActivity(
+        timesteps=4, layers=(), synaptic=(LayerCost("fc1", 256.0, 0.0, 8192.0, 8192, 40.0),),
+        spikes_per_inference=40.0, ActivationSparsity=0.7, Effective_ACs=0.0,
+        Effective_MACs=8192.0, Dense=8192, MembraneUpdates=128)
+    fpga = replace(_stored(tmp_path, fpga_part="up5k", fpga_luts=3000, fpga_ffs=1500,
+                           fpga_bram=20, fpga_spram=4, fpga_dsp=2, fmax_hz=30_000_000),
+                   activity=act)
+    shown = with_estimate(fpga)
+    want = estimate(core_events(21_000, act), 12_000_000, bits=8)
+    assert shown.energy_uj == pytest.approx(want.energy_uj)
+    assert shown.energy_kind == "estimated" and "ice40_power" in (shown.energy_basis or "")
+    md = render(compare([shown]), "md")
+    assert f"{want.energy_uj:,.3f} (estimated)" in md
+    rows = dict(summary_rows(fpga))  # bench's run summary computes it the same way
+    assert rows["energy (estimated)"].startswith(f"{want.energy_uj:,.3f} uJ per inference")
+    # a measured run, or a microcontroller's, is left as stored
+    measured = replace(fpga, energy_uj=5.0, energy_kind="measured")
+    assert with_estimate(measured) is measured
+    mcu = replace(fpga, fpga_part=None)
+    assert with_estimate(mcu) is mcu

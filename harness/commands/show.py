@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.backends import BACKENDS
+from harness.fpga.energy import with_estimate
 from harness.kinds import HOST_BACKEND, CountKind
 from harness.report.compare import latency_estimate_us, reference_name
 from harness.snn_metrics import SnnActivity
@@ -51,6 +52,7 @@ def metric_row(s: RunSummary) -> tuple[str, str]:
 
 
 def summary_rows(s: RunSummary) -> list[tuple[str, str]]:
+    s = with_estimate(s)  # an FPGA run without a meter: the core's energy model
     count = "-" if s.count_per_inference is None else f"{s.count_per_inference:,} {s.count_kind}"
     if s.count_min is not None and s.count_min != s.count_max:
         count += f" (min {s.count_min:,}, max {s.count_max:,})"

@@ -24,12 +24,13 @@ which dominates on the iCE40, is the measured one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.errors import ConfigError
 from harness.kinds import EnergyKind
 from harness.snn_energy import HOROWITZ_INT, Lemaire2022
 from harness.snn_metrics import SnnActivity
+from harness.store.store import RunSummary
 
 PJ_PER_UJ = 1e6
 CORE_V = 1.219  # the core rail as measured
@@ -120,3 +121,18 @@ def core_events(cycles: int, act: SnnActivity) -> CoreEvents:
         memory_reads=synapses * SYNAPSE_RW[0] + updates * UPDATE_RW[0] + events * EVENT_RW[0],
         memory_writes=synapses * SYNAPSE_RW[1] + updates * UPDATE_RW[1]
         + events * EVENT_RW[1])
+
+
+def with_estimate(s: RunSummary) -> RunSummary:
+    """An FPGA run without a meter, with this estimate as its energy (labelled
+    estimated, its basis saying how); every other run as it is. Computed when
+    the run is shown, from its median cycle count and its activity, so the
+    store keeps only what was measured."""
+    if (s.fpga_part is None or s.energy_uj is not None or s.activity is None
+            or not s.count_per_inference or not s.clock_hz):
+        return s
+    bits = 8 if s.dtype == "int8" else 16
+    e = estimate(core_events(s.count_per_inference, s.activity), s.clock_hz, bits)
+    return replace(s, energy_uj=e.energy_uj, energy_min_uj=e.energy_uj,
+                   energy_max_uj=e.energy_uj, energy_kind=e.kind,
+                   energy_basis=f"{e.basis}; at the run's median cycles and mean activity")
