@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages bench needs on Debian 12: the Arm toolchain and
-# QEMU 10 (bookworm's own QEMU 7.2 lacks the STM32L4 board, so it comes from
+# Installs the system packages bench needs on Debian 12: the Arm toolchain, the
+# open FPGA flow and QEMU 10 (bookworm's own QEMU 7.2 lacks the STM32L4 board, so it comes from
 # bookworm-backports). Idempotent: does nothing when everything is present.
 set -euo pipefail
 
@@ -19,6 +19,12 @@ command -v clang >/dev/null || need+=(clang)
 compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a' >/dev/null \
   || need+=(libclang-rt-14-dev)
 python3 -c 'import venv' 2>/dev/null || need+=(python3-venv)
+# FPGA boards: synthesis (yosys, nextpnr-ice40, icestorm's icepack) and
+# programming (openFPGALoader); all Debian 12 packages.
+command -v yosys >/dev/null || need+=(yosys)
+command -v nextpnr-ice40 >/dev/null || need+=(nextpnr-ice40)
+command -v icepack >/dev/null || need+=(fpga-icestorm)
+command -v openFPGALoader >/dev/null || need+=(openfpgaloader)
 
 if [ ${#need[@]} -eq 0 ] && [ $qemu_ok -eq 1 ]; then
   exit 0

@@ -41,7 +41,7 @@ TINY_MODEL = textwrap.dedent("""
 # Modules whose tests share an expensive module-scoped fixture (a store of
 # measured runs, a sweep): under xdist one worker runs each of them whole, so
 # the fixture is made once. Every other test is scheduled on its own.
-ONE_WORKER = {"test_report.py", "test_report_sweep.py"}
+ONE_WORKER = {"test_report.py", "test_report_sweep.py", "test_fpga_synth.py"}
 
 
 @pytest.hookimpl(optionalhook=True)

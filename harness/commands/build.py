@@ -13,6 +13,7 @@ from harness.build.firmware import Firmware
 from harness.commands import Command
 from harness.commands.options import add_data_dir, add_model, quant_request, snn_options
 from harness.commands.show import out
+from harness.fpga.facts import fpga_board
 from harness.kinds import LinkKind
 
 
@@ -58,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
     from harness.model.load import load_graph
     from harness.run.quantize import quant_for
 
+    fpga = fpga_board(args.board)
+    if fpga is not None and (not fpga.facts.synthesise or not args.backend):
+        from harness.commands.fpga_build import build_fpga  # an FPGA's build is synthesis
+
+        return build_fpga(args, fpga)
     board = get_board(args.board)
     _, backend = resolve_board_backend(board.name, args.backend or board.backends[0])
     link = backend.check_link(args.link)  # before the model: a refusal costs nothing

@@ -18,6 +18,7 @@ from harness.checks import Check, output, package
 from harness.commands import Command
 from harness.commands.show import out
 from harness.engines import ENGINES, get_engine
+from harness.fpga.synth import checks as fpga_checks
 from harness.power.meter import METERS
 
 
@@ -43,6 +44,7 @@ def checks() -> list[Check]:
         rows += backend.checks([b for b in boards if backend.supports(b)])
     for name in ENGINES:
         rows += get_engine(name).checks()
+    rows += fpga_checks()
     rows.append(package("pyarrow", hint="power traces: pip install pyarrow (or 'make setup')"))
     # Spiking models' libraries: needed only for models that use them.
     for pkg, hint in (("snntorch", "pip install snntorch==1.0.0"),

@@ -19,6 +19,7 @@ from harness.commands.show import err, out
 from harness.errors import BackendError, ConfigError
 from harness.flash.handshake import Expected, wait_handshake
 from harness.flash.image import check_fits
+from harness.fpga.facts import FpgaBoard, fpga_board
 from harness.kinds import LinkKind
 from harness.paths import build_root
 
@@ -27,10 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", required=True, help="board name (see 'bench boards')")
     p.add_argument("--backend",
                    help="probe: SWD debug probe (pyOCD); ambiq-uart: the Apollo3's UART "
-                   "bootloader; qemu: load the emulator (default: the board's own way: its "
-                   "flash_backend, else the first of its backends that programs real boards)")
-    p.add_argument("--firmware", type=Path, help="build directory or firmware.elf "
-                   "(default: the newest build for the board)")
+                   "bootloader; qemu: load the emulator; openfpgaloader: FPGA boards (their "
+                   "default) (default: the board's own way: its flash_backend, else the first "
+                   "of its backends that programs real boards)")
+    p.add_argument("--firmware", type=Path, help="build directory or firmware.elf; FPGA "
+                   "boards: the bitstream (default: the newest build for the board)")
     p.add_argument("--probe", metavar="ID",
                    help="debug probe unique id, or a unique prefix (see 'bench doctor')")
     p.add_argument("--port", metavar="DEV", help="the board's serial port (default: the "
@@ -112,6 +114,9 @@ def flash_board(board: Board, backend: Backend, firmware: Path, handshake_s: flo
 
 
 def run(args: argparse.Namespace) -> int:
+    fpga = fpga_board(args.board)
+    if fpga is not None and args.backend in (None, "openfpgaloader"):
+        return flash_fpga_board(args, fpga)
     board = get_board(args.board)
     name = args.backend or default_backend(board)
     options = Options(probe=args.probe, port=args.port, boot_entry=args.boot_entry)
@@ -154,6 +159,20 @@ def run(args: argparse.Namespace) -> int:
             out.print(f"link: {session.url}  (Ctrl-C stops the emulator)")
             while session.alive():
                 time.sleep(0.5)
+    return 0
+
+
+def flash_fpga_board(args: argparse.Namespace, board: FpgaBoard) -> int:
+    """An FPGA board: openFPGALoader programs the bitstream, then the handshake."""
+    from harness.flash.openfpgaloader import flash_fpga
+
+    done = flash_fpga(board, args.firmware, args.port, args.timeout)
+    info = done.info
+    out.print(f"[green]programmed[/] {done.bitstream} on {board.name} with openFPGALoader: "
+              f"{done.detail}")
+    out.print(f"handshake ok on {done.port} at {board.facts.baud} baud: protocol "
+              f"{info.protocol_version}, build {info.build_id}, engine {info.engine}, "
+              f"{info.input_dtype}, {info.clock_hz / 1e6:g} MHz, timer {info.timer_kind}")
     return 0
 
 

@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.fpga.energy import with_estimate
     from harness.report import published
     from harness.report.compare import compare
     from harness.report.render import render
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         output_file(args.output, "report")  # before any plot is written beside it
     with Store(args.db, readonly=True) as store:
-        summaries = store.summaries()
+        summaries = [with_estimate(s) for s in store.summaries()]  # FPGA runs' estimate
     if not (math.isfinite(args.cpi) and args.cpi > 0):  # inf made every latency inf
         raise ConfigError(f"--cpi must be a positive number, got {args.cpi:g}")
     comparison = compare(summaries, args.baseline,

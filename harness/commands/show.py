@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.backends import BACKENDS
+from harness.fpga.energy import with_estimate
 from harness.kinds import HOST_BACKEND, CountKind
 from harness.report.compare import latency_estimate_us, reference_name
 from harness.snn_metrics import SnnActivity
@@ -51,6 +52,7 @@ def metric_row(s: RunSummary) -> tuple[str, str]:
 
 
 def summary_rows(s: RunSummary) -> list[tuple[str, str]]:
+    s = with_estimate(s)  # an FPGA run without a meter: the core's energy model
     count = "-" if s.count_per_inference is None else f"{s.count_per_inference:,} {s.count_kind}"
     if s.count_min is not None and s.count_min != s.count_max:
         count += f" (min {s.count_min:,}, max {s.count_max:,})"
@@ -81,9 +83,21 @@ def summary_rows(s: RunSummary) -> list[tuple[str, str]]:
     elif s.count_kind == CountKind.CYCLES and s.count_per_inference and s.clock_hz:
         rows.append(("latency", f"{latency_estimate_us(s):,.0f} us at "
                      f"{s.clock_hz / 1e6:g} MHz (measured cycles)"))
+    if s.fpga_luts is not None:  # an FPGA run: the design's resources, no ROM/RAM
+        rows += [
+            (f"FPGA logic ({s.fpga_part})", f"{s.fpga_luts:,} LUT4, {s.fpga_ffs or 0:,} "
+             f"flip-flops"),
+            ("FPGA memories", f"{s.fpga_bram or 0} block RAM (EBR), {s.fpga_spram or 0} SPRAM, "
+             f"{s.fpga_dsp or 0} DSP"),
+            ("Fmax (place and route)", "-" if s.fmax_hz is None else f"{s.fmax_hz / 1e6:,.2f} "
+             f"MHz"),
+        ]
+    else:
+        rows += [
+            ("ROM", kb(s.rom_bytes)),
+            ("RAM (static)", f"{kb(s.ram_bytes)} (arena {kb(s.arena_bytes)})"),
+        ]
     rows += [
-        ("ROM", kb(s.rom_bytes)),
-        ("RAM (static)", f"{kb(s.ram_bytes)} (arena {kb(s.arena_bytes)})"),
         ("stack (measured)", kb(s.stack_bytes)),
         (f"max |{'output' if s.backend == HOST_BACKEND else 'device'} - {reference_name(s)}|",
          ("-" if s.max_abs_error is None else f"{s.max_abs_error:.2e}")

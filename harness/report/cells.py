@@ -74,9 +74,19 @@ def measured_cells(row: Row, cpi: float) -> list[str]:
     return [str(s.run_id), s.status, f"{s.board} / {s.backend}", _engine_dtype(s),
             _int(s.samples), s.metric_text, per, _latency_cell(s, cpi),
             _energy_cell(s),
-            _int(s.rom_bytes), _int(s.ram_bytes), _int(s.arena_bytes), _int(s.stack_bytes),
+            *_memory_cells(s), _int(s.arena_bytes), _int(s.stack_bytes),
             _x(r and r.count), _x(r and r.rom), _x(r and r.ram), _x(r and r.stack),
             metric_delta_text(s, r)]
+
+
+def _memory_cells(s: RunSummary) -> tuple[str, str]:
+    """ROM and RAM; an FPGA run has none and shows its design's resources
+    there instead, labelled: logic (LUTs, flip-flops) and memories (block
+    RAM, SPRAM) with its DSPs."""
+    if s.fpga_luts is None:
+        return _int(s.rom_bytes), _int(s.ram_bytes)
+    return (f"FPGA {s.fpga_part or ''}: {s.fpga_luts:,} LUT4, {_int(s.fpga_ffs)} FF",
+            f"FPGA: {_int(s.fpga_bram)} EBR, {_int(s.fpga_spram)} SPRAM, {_int(s.fpga_dsp)} DSP")
 
 
 def metric_delta_text(s: RunSummary, r: Ratios | None) -> str:
@@ -122,7 +132,9 @@ def notes(c: Comparison) -> list[str]:
         "Counts on QEMU are executed instructions, exact and repeatable; QEMU has no cycle "
         f"model, so the latency column is an estimate at {_cpi_text(c.cpi)} and the board's "
         "clock (instructions x CPI / f_clk), not a measurement. ROM/RAM come from the ELF "
-        "sections, the same way for every engine; stack is the measured high-water mark.",
+        "sections, the same way for every engine; stack is the measured high-water mark. "
+        "FPGA runs have no ROM/RAM: those cells hold the synthesised design's LUT4s and "
+        "flip-flops (yosys) and its block RAMs (EBR), SPRAMs and DSPs (nextpnr).",
         "Energy per inference is the median over samples, labelled: measured = the integral "
         "of V*I between the board's trigger-pin edges in a power meter's trace; estimated = "
         "count x CPI / f_clk x the datasheet run current at that clock x supply voltage (the "

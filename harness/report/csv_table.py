@@ -29,7 +29,10 @@ COLUMNS = ("run", "status", "board", "backend", "engine", "dtype", "quant_scheme
            "task", "metric", "metric_value", "metric_delta", "top_k", "top_k_accuracy_pct",
            "auc", "mse", "psnr_db",
            # samples whose outputs were NaN/inf: stored, never counted as predictions
-           "nonfinite_samples")
+           "nonfinite_samples",
+           # FPGA runs: the synthesised design's resources and Fmax (no ROM/RAM)
+           "fpga_part", "fpga_luts", "fpga_ffs", "fpga_bram", "fpga_spram", "fpga_dsp",
+           "fmax_hz")
 # Columns that are a stored run's own fields, as the store has them.
 STORED = tuple(c for c in COLUMNS if c in {f.name for f in fields(RunSummary)})
 

@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator
 
 from harness.errors import BenchError, ConfigError, StoreError
+from harness.fpga.resources import core_run_fields
 from harness.kinds import RunStatus, Task
 from harness.model import fanout
 from harness.model.ir import Graph, graph_hash, numel
@@ -81,7 +82,8 @@ def new_record(p: Prepared, backend: str) -> RunRecord:
         build_id=fw.build_id, clock_hz=p.board.clock_hz, rom_bytes=fw.memory.rom_bytes,
         ram_bytes=fw.memory.ram_bytes, arena_bytes=fw.arena_bytes,
         stack_reserved_bytes=fw.memory.stack_reserved_bytes, n_outputs=fw.n_outputs,
-        firmware_dir=str(fw.dir), meter=req.meter, note=p.note, link=fw.link)
+        firmware_dir=str(fw.dir), meter=req.meter, note=p.note, link=fw.link,
+        **core_run_fields(p.board.name))  # an FPGA board's synthesised resources
 
 
 def open_run(store: Store, p: Prepared, backend: str) -> tuple[int, int]:

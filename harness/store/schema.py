@@ -80,6 +80,15 @@ class RunRecord:
     top_k: int | None = column("INTEGER", "classification: the k of the top-k accuracy asked for")
     psnr_peak: float | None = column("REAL", "regression: the peak value of the PSNR")
     link: str | None = column("TEXT", "the firmware's host link: uart | semihost")
+    # FPGA runs: the synthesised design's resources, the counterpart of ROM/RAM
+    fpga_part: str | None = column("TEXT", "FPGA runs: the part synthesised for (e.g. up5k)")
+    fpga_luts: int | None = column("INTEGER", "FPGA runs: LUT4s of the synthesised design")
+    fpga_ffs: int | None = column("INTEGER", "FPGA runs: flip-flops")
+    fpga_bram: int | None = column("INTEGER", "FPGA runs: block RAMs (iCE40 EBR, 4 Kbit)")
+    fpga_spram: int | None = column("INTEGER", "FPGA runs: single-port RAMs (iCE40 256 Kbit)")
+    fpga_dsp: int | None = column("INTEGER", "FPGA runs: DSP blocks (iCE40 MAC16)")
+    fmax_hz: int | None = column("INTEGER", "FPGA runs: the slowest clock's Fmax after place "
+                                 "and route (nextpnr)")
 
 
 # Columns the store itself keeps for every run, before the record's.
