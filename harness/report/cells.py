@@ -8,7 +8,9 @@ from harness.report.compare import (
     Comparison,
     Ratios,
     Row,
+    estimated_latency_us,
     latency_estimate_us,
+    timing_label,
 )
 from harness.report.published import Published
 from harness.report.snn import any_spiking, snn_note
@@ -37,6 +39,9 @@ def latency_us(s: RunSummary, cpi: float) -> float | None:
 
 
 def _latency_cell(s: RunSummary, cpi: float) -> str:
+    est = estimated_latency_us(s)
+    if est is not None:  # a timing model's estimate beats instructions at a CPI
+        return f"{est:,.1f} ({timing_label(s)})"
     lat = latency_us(s, cpi)
     if lat is None:
         return "-"
@@ -123,6 +128,11 @@ def notes(c: Comparison) -> list[str]:
         f"model, so the latency column is an estimate at {_cpi_text(c.cpi)} and the board's "
         "clock (instructions x CPI / f_clk), not a measurement. ROM/RAM come from the ELF "
         "sections, the same way for every engine; stack is the measured high-water mark.",
+        "Where a QEMU run has a cycle estimate, the latency column shows it instead: "
+        "estimated cycles / f_clk, labelled with its timing model (e.g. cortex-m4 v1: "
+        "per-instruction-class cycles of the Cortex-M4 TRM, the board's flash accelerator "
+        "assumed to hide its wait states; firmware/qemu-plugin/cm4_timing.h); an estimate, "
+        "not a measurement. `bench fidelity` measures its error against a board run.",
         "Energy per inference is the median over samples, labelled: measured = the integral "
         "of V*I between the board's trigger-pin edges in a power meter's trace; estimated = "
         "count x CPI / f_clk x the datasheet run current at that clock x supply voltage (the "
