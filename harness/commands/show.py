@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.backends import BACKENDS
+from harness.boards import board_note
 from harness.kinds import HOST_BACKEND, CountKind
 from harness.report.compare import (
     estimated_latency_us,
@@ -61,7 +62,8 @@ def summary_rows(s: RunSummary) -> list[tuple[str, str]]:
         count += f" (min {s.count_min:,}, max {s.count_max:,})"
     rows = [
         ("run", f"{s.run_id} ({s.status})"),
-        ("board / backend", f"{s.board} / {s.backend}"),
+        ("board / backend", f"{s.board} / {s.backend}"
+         + (f" ({note})" if (note := board_note(s.board)) else "")),
         ("engine / dtype", f"{s.engine} / {s.dtype}"
          + (f" ({s.quant_scheme} quantization)" if s.quant_scheme else "")),
         ("samples", f"{s.samples} of {s.samples_planned}"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.boards import board_note
 from harness.kinds import HOST_BACKEND, IMPORTED_BACKEND, CountKind
 from harness.report.compare import (
     DEFAULT_BASELINE,
@@ -76,7 +77,9 @@ def _engine_dtype(s: RunSummary) -> str:
 def measured_cells(row: Row, cpi: float) -> list[str]:
     s, r = row.s, row.ratios
     per = "-" if s.count_per_inference is None else f"{s.count_per_inference:,} {s.count_kind}"
-    return [str(s.run_id), s.status, f"{s.board} / {s.backend}", _engine_dtype(s),
+    note = board_note(s.board)
+    return [str(s.run_id), s.status, f"{s.board} / {s.backend}" + (f" ({note})" if note else ""),
+            _engine_dtype(s),
             _int(s.samples), s.metric_text, per, _latency_cell(s, cpi),
             _energy_cell(s),
             _int(s.rom_bytes), _int(s.ram_bytes), _int(s.arena_bytes), _int(s.stack_bytes),
