@@ -306,3 +306,24 @@ def test_a_run_on_mps2_an386_stores_estimates_and_says_compute_only(
     assert p.returncode == 0, p.stderr
     assert "compute-only, not an STM32" in p.stdout
     assert f"estimated (timing model {MODEL})" in p.stdout
+
+
+@pytest.mark.parametrize(("outputs", "says"), [
+    (5_000, "it may fit --board mps2-an386 (compute-only, not an STM32)"),
+    (140_000, "it fits no emulated board either: the largest, mps2-an386, misses flash by"),
+])
+def test_a_model_too_big_for_the_stm32_names_the_emulated_board_it_may_fit(
+        outputs: int, says: str) -> None:
+    from torch import nn
+
+    from harness.backends import get_board
+    from harness.build.fit import check_fits
+    from harness.errors import BuildError
+    from harness.kinds import DType
+    from harness.model.load import import_model
+    from harness.model.snn_options import SnnOptions
+
+    m = nn.Sequential(nn.Flatten(), nn.Linear(96, outputs))
+    with pytest.raises(BuildError) as e:
+        check_fits(get_board("stm32l452"), import_model(m, (3, 32), SnnOptions()), DType.FLOAT32)
+    assert "does not fit stm32l452" in str(e.value) and says in str(e.value)

@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from harness.fidelity import compare
+    from harness.report.fidelity import compare
 
     with Store(args.db, readonly=True) as store:
         f = compare(store, args.board_run, args.emulator_run)
