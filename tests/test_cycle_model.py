@@ -327,3 +327,61 @@ def test_a_model_too_big_for_the_stm32_names_the_emulated_board_it_may_fit(
     with pytest.raises(BuildError) as e:
         check_fits(get_board("stm32l452"), import_model(m, (3, 32), SnnOptions()), DType.FLOAT32)
     assert "does not fit stm32l452" in str(e.value) and says in str(e.value)
+
+
+@needs_emulator
+def test_fidelity_of_a_real_qemu_run_against_a_stored_board_run(
+        bench_main: Bench, tiny_model: str, tiny_data: Path, tmp_path: Path) -> None:
+    """The emulator run is real (QEMU, per layer); the board run is stored the
+    way a real board's run is (count kind cycles, DWT), 10 % slower than the
+    estimate in every layer: fidelity must find -9.1 %, per layer too."""
+    from harness.run.execute import run
+    from harness.run.request import RunRequest
+    from harness.store.schema import RUN_FIELDS
+
+    db = tmp_path / "r.db"
+    emu = run(RunRequest("stm32l452", "qemu", tiny_model, str(tiny_data), limit=3,
+                         per_layer=True), db).run_id
+    with Store(db) as store:
+        row = store.run_row(emu)
+        record = RunRecord(**{**{k: row[k] for k in RUN_FIELDS}, "backend": "probe",
+                              "count_kind": "cycles", "timer_kind": "dwt_cycles",
+                              "timing_model": None})
+        board = store.create_run(record)
+        cycles = store.layer_cycles(emu)
+        for s in store.samples(emu):
+            assert s.estimated_cycles is not None
+            store.add_sample(board, _sample(s.idx, round(s.estimated_cycles * 1.1),
+                                            tuple(round(c * 1.1) for c in cycles[s.idx])))
+    p = bench_main("fidelity", str(board), str(emu), "--db", str(db), "--json")
+    assert p.returncode == 0, p.stderr
+    f = json.loads(p.stdout)
+    assert f["samples"] == 3 and f["within_target"] is True
+    assert f["error"] == pytest.approx(1 / 1.1 - 1, abs=1e-3)
+    assert [la["op"] for la in f["layers"]] == ["conv1d", "global_avgpool", "linear"]
+    for la in f["layers"]:
+        assert la["error"] == pytest.approx(1 / 1.1 - 1, abs=5e-3)
+
+
+@needs_emulator
+def test_an_input_larger_than_a_frame_is_one_error_line(bench_main: Bench,
+                                                        tmp_path: Path) -> None:
+    """mps2-an386 builds models whose float32 input (here 65,536 bytes) no
+    frame of the device protocol carries (16-bit length): refused before
+    the run, in one line, nothing stored."""
+    model = tmp_path / "big_input.py"
+    model.write_text("from torch import nn\n\ndef net():\n"
+                     "    m = nn.Sequential(nn.Conv2d(1, 1, 8, stride=8), nn.Flatten(),\n"
+                     "                      nn.Linear(256, 2))\n"
+                     "    m.input_shape = (1, 128, 128)\n    return m\n")
+    data = tmp_path / "d.npz"
+    np.savez(data, x=np.zeros((2, 1, 128, 128), np.float32), y=np.array([0, 1]))
+    db = tmp_path / "r.db"
+    p = bench_main("run", "--board", "mps2-an386", "--model", f"{model}:net", "--dataset",
+                   str(data), "--db", str(db))
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    assert "65,536 bytes" in lines[0] and "at most 65,535" in lines[0]
+    if db.exists():
+        with Store(db) as store:
+            assert store.run_ids() == []
