@@ -123,6 +123,19 @@ SNIPPETS = {
     vfma.f32 s6, s4, s5          @ 3
     pop {r4-r7, lr}              @ 1 + 5
 """, "", 18, 69),
+    "address_stall": ("""\
+    adds r3, r2, #4              @ 1
+    ldr r4, [r3]                 @ 2 + 1  its address is the ALU result just made
+    ldr r5, [r3, #4]             @ 1  pipelined, no ALU result in its address
+    add r6, r2, #8               @ 1  (32-bit)
+    str r5, [r6]                 @ 1 + 1
+    mov r7, r2                   @ 1
+    ldr r0, [r7, #12]            @ 2 + 1
+    add sp, #-8                  @ 1
+    push {r0}                    @ 1 + 1 + 1  SP just written
+    pop {r0}                     @ 1 + 1
+    add sp, #8                   @ 1
+""", "", 11, 19),
     "conditional": ("""\
     movs r3, #0                  @ 1
     cbz r3, 1f                   @ 3  taken

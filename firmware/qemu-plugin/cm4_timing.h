@@ -23,6 +23,9 @@
  *   - STR/STRB/STRH with an immediate offset: 1 ("always one cycle"); with a
  *     register offset: 2, or 1 after such a load; nothing pipelines after a
  *     store
+ *   - a load or store whose address uses the register the instruction just
+ *     before wrote as a data-processing (or multiply) result: 1 more (the
+ *     TRM's "no forwarding path" stall of the address generation)
  *   - LDRD/STRD: 1 + 2; LDM/STM/PUSH/POP: 1 + N registers; LDREX/STREX: 2
  *   - branches: B, BL, BX, BLX: 1 + P; B<cond>, CBZ/CBNZ and branches in an
  *     IT block: 1 not taken, 1 + P taken; LDR PC: 2 + P; POP/LDM with PC:
@@ -35,8 +38,7 @@
  *   - memory: zero wait states. Code from flash: the board's flash
  *     accelerator is assumed to hide its wait states (boards/<b>/board.toml
  *     [timing] states the assumption for each board).
- * Not modelled: the AGU stall of a load/store whose address a data
- * processing instruction just computed, LDR literal contention with fetch,
+ * Not modelled: LDR literal contention with fetch,
  * the refill's dependence on target alignment, pipelining across
  * translation blocks, conditional instructions that fail their condition
  * in an IT block (charged as executed), exception entry/exit, bus stalls.
@@ -62,6 +64,7 @@ enum cm4_div { CM4_NO_DIV = 0, CM4_UDIV, CM4_SDIV };
 /* What the previous instruction of the same block leaves for the next one. */
 typedef struct {
     int32_t pipe_rt; /* destination of a pipelinable load, else -1 */
+    int32_t alu_rd;  /* core register a data-processing instruction just wrote, else -1 */
     uint32_t it_left; /* instructions still inside an IT block */
 } cm4_state;
 
@@ -76,7 +79,54 @@ typedef struct {
 static inline void cm4_reset(cm4_state *st)
 {
     st->pipe_rt = -1;
+    st->alu_rd = -1;
     st->it_left = 0;
+}
+
+/* The AGU stall: an address computed from the register a data-processing
+ * instruction wrote just before waits one cycle (no forwarding path). */
+static inline uint32_t cm4_agu(const cm4_state *st, uint32_t rn, int32_t rm)
+{
+    return (st->alu_rd >= 0 && ((uint32_t)st->alu_rd == rn || st->alu_rd == rm)) ? 1u : 0u;
+}
+
+/* The core register a 16-bit data-processing instruction writes, or -1. */
+static inline int32_t cm4_rd16(uint32_t hw)
+{
+    if ((hw & 0xE000u) == 0x0000u) { /* shift by immediate, ADD/SUB register or imm3 */
+        return (int32_t)(hw & 7u);
+    }
+    if ((hw & 0xE000u) == 0x2000u) { /* MOV/CMP/ADD/SUB imm8 */
+        return ((hw >> 11) & 3u) == 1u ? -1 : (int32_t)((hw >> 8) & 7u);
+    }
+    if ((hw & 0xFC00u) == 0x4000u) { /* data processing; TST, CMP, CMN write nothing */
+        uint32_t op = (hw >> 6) & 0xFu;
+        return (op == 0x8u || op == 0xAu || op == 0xBu) ? -1 : (int32_t)(hw & 7u);
+    }
+    if ((hw & 0xFF00u) == 0x4400u || (hw & 0xFF00u) == 0x4600u) { /* ADD/MOV high */
+        return (int32_t)(((hw >> 4) & 8u) | (hw & 7u));
+    }
+    if ((hw & 0xF000u) == 0xA000u) { /* ADR, ADD Rd, SP, #imm */
+        return (int32_t)((hw >> 8) & 7u);
+    }
+    if ((hw & 0xFF00u) == 0xB000u) { /* ADD/SUB SP, SP, #imm */
+        return 13;
+    }
+    if ((hw & 0xFF00u) == 0xB200u || (hw & 0xFF00u) == 0xBA00u) { /* extend, reverse */
+        return (int32_t)(hw & 7u);
+    }
+    return -1;
+}
+
+/* The core register a 32-bit data-processing or multiply instruction writes, or -1. */
+static inline int32_t cm4_rd32(uint32_t hw1, uint32_t hw2)
+{
+    uint32_t rd = (hw2 >> 8) & 0xFu;
+    int dp = (hw1 & 0xFE00u) == 0xEA00u                       /* shifted register */
+             || ((hw1 & 0xF800u) == 0xF000u && !(hw2 & 0x8000u)) /* immediate */
+             || (hw1 & 0xFF00u) == 0xFA00u                       /* register */
+             || (hw1 & 0xFF00u) == 0xFB00u;                      /* multiply, divide */
+    return (dp && rd != 15u) ? (int32_t)rd : -1;
 }
 
 static inline uint32_t cm4_popcount(uint32_t v) { return (uint32_t)__builtin_popcount(v); }
@@ -100,7 +150,7 @@ static inline uint32_t cm4_div_cycles(uint32_t n, uint32_t d, int is_signed)
 static inline uint32_t cm4_load(cm4_state *st, uint32_t rt, uint32_t rn, int32_t rm,
                                 int writeback)
 {
-    uint32_t c = 2u;
+    uint32_t c = 2u + cm4_agu(st, rn, rm);
     if (st->pipe_rt >= 0 && (uint32_t)st->pipe_rt != rn && st->pipe_rt != rm) {
         c = 1u;
     }
@@ -114,6 +164,7 @@ static inline uint32_t cm4_store(cm4_state *st, uint32_t rn, int32_t rm)
     if (rm >= 0) {
         c = (st->pipe_rt >= 0 && (uint32_t)st->pipe_rt != rn && st->pipe_rt != rm) ? 1u : 2u;
     }
+    c += cm4_agu(st, rn, rm);
     st->pipe_rt = -1;
     return c;
 }
@@ -144,15 +195,15 @@ static inline cm4_cost cm4_thumb16(cm4_state *st, uint32_t hw)
         return k;
     }
     if ((hw & 0xFE00u) == 0xB400u) { /* PUSH */
-        k.cycles = 1u + cm4_popcount(hw & 0x1FFu);
+        k.cycles = 1u + cm4_popcount(hw & 0x1FFu) + cm4_agu(st, 13u, -1);
     } else if ((hw & 0xFE00u) == 0xBC00u) { /* POP */
-        k.cycles = 1u + cm4_popcount(hw & 0x1FFu);
+        k.cycles = 1u + cm4_popcount(hw & 0x1FFu) + cm4_agu(st, 13u, -1);
         if (hw & 0x100u) {
             k.cycles += CM4_REFILL;
             k.branch = CM4_ALWAYS;
         }
     } else if ((hw & 0xF000u) == 0xC000u) { /* LDM/STM */
-        k.cycles = 1u + cm4_popcount(hw & 0xFFu);
+        k.cycles = 1u + cm4_popcount(hw & 0xFFu) + cm4_agu(st, (hw >> 8) & 7u, -1);
     } else if ((hw & 0xF500u) == 0xB100u) { /* CBZ/CBNZ */
         k.cycles = 1u + CM4_REFILL;
         k.branch = CM4_CONDITIONAL;
@@ -183,14 +234,14 @@ static inline cm4_cost cm4_thumb32(cm4_state *st, uint32_t hw1, uint32_t hw2)
     cm4_cost k = {1u, CM4_NOT_BRANCH, CM4_NO_DIV, 0u, 0u};
     uint32_t rn = hw1 & 0xFu;
     if ((hw1 & 0xFE40u) == 0xE800u) { /* LDM/STM (and PUSH.W/POP.W) */
-        k.cycles = 1u + cm4_popcount(hw2);
+        k.cycles = 1u + cm4_popcount(hw2) + cm4_agu(st, rn, -1);
         if ((hw1 & 0x10u) && (hw2 & 0x8000u)) {
             k.cycles += CM4_REFILL;
             k.branch = CM4_ALWAYS;
         }
     } else if ((hw1 & 0xFE40u) == 0xE840u) { /* dual, exclusive, table branch */
         if (hw1 & 0x0120u) { /* LDRD/STRD (P or W set) */
-            k.cycles = 3u;
+            k.cycles = 3u + cm4_agu(st, rn, -1);
         } else if ((hw1 & 0xFFF0u) == 0xE8D0u && (hw2 & 0xFFE0u) == 0xF000u) { /* TBB/TBH */
             k.cycles = 2u + CM4_REFILL;
             k.branch = CM4_ALWAYS;
@@ -207,6 +258,7 @@ static inline cm4_cost cm4_thumb32(cm4_state *st, uint32_t hw1, uint32_t hw2)
             } else {
                 k.cycles = 1u + (hw2 & 0xFFu); /* VLDM/VSTM/VPUSH/VPOP: imm8 = words */
             }
+            k.cycles += cm4_agu(st, rn, -1);
         } else if ((hw1 & 0xEF00u) == 0xEE00u && (hw2 & 0x10u) == 0u &&
                    (hw2 & 0x0E00u) == 0x0A00u) { /* VFP data processing */
             uint32_t opc1 = (hw1 >> 4) & 0xBu, opc2 = hw1 & 0xFu;
@@ -283,11 +335,16 @@ static inline cm4_cost cm4_cost_of(cm4_state *st, const uint8_t *b, size_t size)
         st->it_left--;
     }
     cm4_cost k;
+    int32_t rd;
     if (size >= 4u) {
-        k = cm4_thumb32(st, hw1, (uint32_t)b[2] | ((uint32_t)b[3] << 8));
+        uint32_t hw2 = (uint32_t)b[2] | ((uint32_t)b[3] << 8);
+        k = cm4_thumb32(st, hw1, hw2);
+        rd = cm4_rd32(hw1, hw2);
     } else {
         k = cm4_thumb16(st, hw1);
+        rd = cm4_rd16(hw1);
     }
+    st->alu_rd = rd;
     if (in_it && k.branch == CM4_ALWAYS) {
         k.branch = CM4_CONDITIONAL; /* BX LR, POP {pc} ... under IT */
     }
