@@ -312,7 +312,8 @@ def test_a_run_on_mps2_an386_stores_estimates_and_says_compute_only(
     for x in samples:
         # every instruction costs at least one cycle; loads, branches and FPU more
         assert x.estimated_cycles is not None and x.estimated_cycles > x.count
-        assert 0 <= x.estimated_cycles - sum(cycles[x.idx]) <= 6 * len(cycles[x.idx])
+        # outside the layers: the calls around them, a few branches (3 cycles each)
+        assert 0 <= x.estimated_cycles - sum(cycles[x.idx]) <= 8 * len(cycles[x.idx])
         assert all(c >= n for c, n in zip(cycles[x.idx], layers[x.idx], strict=True))
     assert s.estimated_cycles_per_inference is not None
     p = bench_main("report", "--db", str(db))
