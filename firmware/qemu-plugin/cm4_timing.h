@@ -38,7 +38,8 @@
  *   - memory: zero wait states. Code from flash: the board's flash
  *     accelerator is assumed to hide its wait states (boards/<b>/board.toml
  *     [timing] states the assumption for each board).
- * Not modelled: LDR literal contention with fetch,
+ * Not modelled: IT folded onto a preceding 16-bit instruction (charged 1),
+ * LDR literal contention with fetch,
  * the refill's dependence on target alignment, pipelining across
  * translation blocks, conditional instructions that fail their condition
  * in an IT block (charged as executed), exception entry/exit, bus stalls.
