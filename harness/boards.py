@@ -48,6 +48,8 @@ class Board:
     trigger_pin: str = ""  # high during the timed region, for power meters
     load_address: int = 0  # where the application image starts in flash
     flash_backend: str | None = None  # what 'bench flash' uses without --backend
+    # Said beside every run of the board, e.g. "compute-only, not an STM32".
+    note: str = ""
     # The tables, by name, for the parts that own them (see the module docstring).
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
 
@@ -93,6 +95,18 @@ def read_board(folder: Path) -> Board:
     if missing:
         raise ConfigError(f"board file {path} lacks {missing[0]!r}")
     return Board(name=folder.name, folder=folder, sections=sections, **values)
+
+
+def board_note(name: str) -> str:
+    """A stored run's board note ("" when the board has none or bench no longer
+    has the board): reports label such runs with it."""
+    folder = board_folders().get(name)
+    if folder is None:
+        return ""
+    try:
+        return read_board(folder).note
+    except ConfigError:
+        return ""
 
 
 def board_folders() -> dict[str, Path]:

@@ -47,6 +47,7 @@ PROTOCOL_VERSION = 1
 SYNC = b"\xa5\x5a"
 HEADER = struct.Struct("<BBHH")  # type, flags, seq, length (after the sync bytes)
 FRAME_OVERHEAD = len(SYNC) + HEADER.size + 4  # sync, header, CRC-32
+MAX_FRAME_PAYLOAD = 0xFFFF  # the header's 16-bit length
 MAX_LENGTH = 0xFFFF
 
 MSG_HELLO, MSG_INFER, MSG_PING = 0x01, 0x02, 0x03
@@ -124,6 +125,9 @@ class Damaged:
 
 
 def frame(msg_type: int, seq: int, payload: bytes = b"") -> bytes:
+    if len(payload) > MAX_FRAME_PAYLOAD:
+        raise ProtocolError(f"a {len(payload):,}-byte payload does not fit one frame "
+                            f"(at most {MAX_FRAME_PAYLOAD:,} bytes)")
     header = HEADER.pack(msg_type, 0, seq & 0xFFFF, len(payload))
     return SYNC + header + payload + struct.pack("<I", zlib.crc32(header + payload))
 

@@ -40,6 +40,8 @@ class LayerProfile:
     instructions: int  # median over the samples
     percent: float  # of the inference's total
     macs_per_instruction: float | None  # None for layers without MACs
+    # The emulator's cycle estimate (Profile.timing_model), median; None without one.
+    estimated_cycles: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Profile:
     outside_layers: int  # total minus the layers: call overhead around bench_model_run
     firmware_dir: str
     layers: list[LayerProfile]
+    timing_model: str | None = None  # what estimated the layers' cycles, e.g. "cortex-m4 v1"
+    estimated_cycles: int | None = None  # median per inference
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,8 +64,17 @@ def _median(values: list[int]) -> int:
     return int(round(statistics.median(values)))
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """An emulator's cycle estimates beside the counts: per sample, and per layer."""
+
+    timing_model: str
+    totals: list[int]
+    per_sample: list[list[int]]
+
+
 def summarize(run_id: int, source: str, fw: Firmware, totals: list[int],
-              per_sample: list[list[int]]) -> Profile:
+              per_sample: list[list[int]], estimate: Estimate | None = None) -> Profile:
     if not per_sample:
         raise ConfigError(f"run {run_id}: no per-layer counts to profile")
     n_layers = len(fw.layers)
@@ -78,12 +91,16 @@ def summarize(run_id: int, source: str, fw: Firmware, totals: list[int],
             index=i, name=str(info.get("name", i)) + (f" t={info['t']}" if "t" in info else ""),
             op=str(info.get("op", "?")), macs=macs,
             instructions=insns, percent=100.0 * insns / total if total else 0.0,
-            macs_per_instruction=macs / insns if macs and insns else None))
+            macs_per_instruction=macs / insns if macs and insns else None,
+            estimated_cycles=_median([c[i] for c in estimate.per_sample]) if estimate
+            else None))
     return Profile(run_id=run_id, source=source, samples=len(per_sample), total=total,
                    # Per sample, so medians of different samples do not mix.
                    outside_layers=_median([t - sum(c) for t, c in zip(totals, per_sample,
                                                                      strict=True)]),
-                   firmware_dir=str(fw.dir), layers=layers)
+                   firmware_dir=str(fw.dir), layers=layers,
+                   timing_model=estimate.timing_model if estimate else None,
+                   estimated_cycles=_median(estimate.totals) if estimate else None)
 
 
 def _firmware_of(run_id: int, row: dict) -> Firmware:
@@ -101,12 +118,19 @@ def profile_run(run_id: int, db: Path, samples: int = DEFAULT_SAMPLES) -> Profil
     with Store(db, readonly=True) as store:
         row = store.run_row(run_id)
         stored = store.layer_counts(run_id)
-        totals = {s.idx: s.count for s in store.samples(run_id)}
+        cycles = store.layer_cycles(run_id)
+        samples_ = store.samples(run_id)
+    totals = {s.idx: s.count for s in samples_}
+    est = {s.idx: s.estimated_cycles for s in samples_}
     if stored:
         fw = _firmware_of(run_id, row)
         idx = sorted(stored)
+        timed = bool(row.get("timing_model")) and all(
+            i in cycles and est[i] is not None for i in idx)
         return summarize(run_id, "stored", fw, [totals[i] for i in idx],
-                         [stored[i] for i in idx])
+                         [stored[i] for i in idx],
+                         Estimate(row["timing_model"], [est[i] for i in idx],  # type: ignore[misc]
+                                  [cycles[i] for i in idx]) if timed else None)
     return _measure(run_id, row, samples)
 
 
@@ -157,6 +181,7 @@ def _measure(run_id: int, row: dict, samples: int) -> Profile:
                    per_layer=True)
     totals: list[int] = []
     per_sample: list[list[int]] = []
+    results = []
     with DeviceTarget(backend, board, fw) as target:
         target.start()
         for i in range(min(samples, len(data))):
@@ -165,4 +190,9 @@ def _measure(run_id: int, row: dict, samples: int) -> Profile:
             assert res.count is not None
             totals.append(res.count.value)
             per_sample.append(list(res.layers))
-    return summarize(run_id, "measured", fw, totals, per_sample)
+            results.append(res)
+    timed = results and all(r.estimated_cycles is not None and r.layer_cycles for r in results)
+    return summarize(run_id, "measured", fw, totals, per_sample,
+                     Estimate(results[0].timing_model or "",
+                              [r.estimated_cycles for r in results],  # type: ignore[misc]
+                              [list(r.layer_cycles) for r in results]) if timed else None)

@@ -44,6 +44,11 @@ class InsnCount:
     seq: int  # inferences counted since the target started, from 1
     total: int
     layers: tuple[int, ...] = ()  # one per bench_mark_layer, in order; () unless per-layer
+    # The emulator's cycle estimate of the same instructions, and its model
+    # (e.g. "cortex-m4 v1"); None where it makes none.
+    estimated_cycles: int | None = None
+    layer_cycles: tuple[int, ...] = ()
+    timing_model: str | None = None
 
 
 @dataclass(frozen=True)

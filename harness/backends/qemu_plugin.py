@@ -8,7 +8,9 @@ symbol table) and the path of a counts file; at every stop mark it appends
 one line: sequence number, instructions between the marks, per-layer counts.
 The line is flushed before the guest can send its RESULT, so the host reads
 it after the reply arrives. Format: see the comment at the top of
-bench_insn.c.
+bench_insn.c. The plugin also estimates the Cortex-M4 cycles of the same
+instructions with the timing model it names in its first line
+(firmware/qemu-plugin/cm4_timing.h): an estimate, stored beside the count.
 
 ``BENCH_QEMU_PLUGIN=0`` turns the plugin off (SysTick counts only);
 ``BENCH_QEMU_PLUGIN=/path/plugin.so`` loads that file instead of building.
@@ -23,7 +25,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import BinaryIO
@@ -33,10 +35,11 @@ from harness.errors import BuildError, ProtocolError, ToolMissingError
 from harness.paths import FIRMWARE, build_root
 
 SOURCE_DIR = FIRMWARE / "qemu-plugin"
-SOURCES = (SOURCE_DIR / "bench_insn.c", SOURCE_DIR / "qemu_plugin_api.h")
+SOURCES = (SOURCE_DIR / "bench_insn.c", SOURCE_DIR / "qemu_plugin_api.h",
+           SOURCE_DIR / "cm4_timing.h")
 CFLAGS = ("-O2", "-shared", "-fPIC", "-fvisibility=hidden", "-std=gnu11", "-Wall", "-Wextra")
 MARKERS = ("bench_mark_start", "bench_mark_stop", "bench_mark_layer")
-READY = "# bench_insn 1"
+READY = "# bench_insn 2"  # then " timing=<the timing model>"
 ENV = "BENCH_QEMU_PLUGIN"
 SOURCE_NAME = "tcg_plugin"  # stored as the run's timer_kind when the plugin counted
 
@@ -148,6 +151,8 @@ class CountsFile:
         self._last_seq = 0
         self.ready = False
         self._latest: InsnCount | None = None
+        self._cycles: tuple[int, int, tuple[int, ...]] | None = None  # seq, total, layers
+        self.timing_model: str | None = None  # named by the plugin's first line
 
     def plugin_arg(self) -> str:
         return f"out={self.path}"
@@ -165,10 +170,19 @@ class CountsFile:
         self._tail = lines.pop()  # an unfinished line stays for the next read
         for raw in lines:
             line = raw.decode("ascii", "replace").strip()
-            if line == READY:
+            if line == READY or line.startswith(READY + " "):
                 self.ready = True
+                model = line.partition(" timing=")[2]
+                self.timing_model = model.strip() or None
+            elif line.startswith("C "):
+                c = _parse_line(line)
+                self._cycles = (c.seq, c.total, c.layers)
             elif line.startswith("R "):
-                self._latest = _parse_line(line)
+                r = _parse_line(line)
+                if self._cycles is not None and self._cycles[0] == r.seq:
+                    r = replace(r, estimated_cycles=self._cycles[1],
+                                layer_cycles=self._cycles[2], timing_model=self.timing_model)
+                self._latest = r
             elif line.startswith("E "):
                 raise ProtocolError(f"QEMU plugin: {line[2:]}")
 

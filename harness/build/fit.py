@@ -16,8 +16,8 @@ never refuses a model that would fit:
 
 from __future__ import annotations
 
-from harness.boards import Board
-from harness.errors import BuildError
+from harness.boards import Board, board_folders, read_board
+from harness.errors import BuildError, ConfigError
 from harness.kinds import DType
 from harness.model.ir import Graph, numel
 
@@ -54,4 +54,28 @@ def check_fits(board: Board, graph: Graph, dtype: DType) -> None:
     if over:
         raise BuildError(f"model does not fit {board.name} ({board.part}: "
                          f"{board.rom_bytes // 1024} KB flash, {board.ram_bytes // 1024} KB "
-                         f"RAM): {'; '.join(over)}; nothing was built")
+                         f"RAM): {'; '.join(over)}; nothing was built{_elsewhere(board, rom, ram)}")
+
+
+def _elsewhere(board: Board, rom: int, ram: int) -> str:
+    """Where else an emulator could run it (by the same lower bounds), or by
+    how much it misses the largest emulated board."""
+    emulated = []
+    for name, folder in board_folders().items():
+        try:
+            b = read_board(folder)
+        except ConfigError:
+            continue
+        if name != board.name and {"qemu", "renode"} & set(b.backends):
+            emulated.append(b)
+    fits = [b for b in emulated if rom <= b.rom_bytes and ram <= b.ram_bytes]
+    if fits:
+        return "; it may fit " + ", ".join(
+            f"--board {b.name}" + (f" ({b.note})" if b.note else "") for b in fits)
+    if not emulated:
+        return ""
+    big = max(emulated, key=lambda b: (b.ram_bytes, b.rom_bytes))
+    miss = [f"{what} by {need - have:,} bytes" for what, need, have in
+            (("flash", rom, big.rom_bytes), ("RAM", ram, big.ram_bytes)) if need > have]
+    return (f"; it fits no emulated board either: the largest, {big.name}, misses "
+            f"{' and '.join(miss)}")

@@ -30,6 +30,7 @@ COMMANDS: Registry[Command] = Registry("command", {
     "flash": "harness.commands.flash:COMMAND",
     "run": "harness.commands.run:COMMAND",
     "profile": "harness.commands.profile:COMMAND",
+    "fidelity": "harness.commands.fidelity:COMMAND",
     "sweep": "harness.commands.sweep:COMMAND",
     "export": "harness.commands.export:COMMAND",
     "report": "harness.commands.report:COMMAND",

@@ -37,6 +37,14 @@ def describe() -> list[dict]:
     return boards
 
 
+def _sizes(rom: int, ram: int) -> str:
+    """Flash/RAM in K, or in M where both are whole megabytes (the column stays narrow)."""
+    mb = 1 << 20
+    if rom % mb == 0 and ram % mb == 0:
+        return f"{rom // mb}/{ram // mb}M"
+    return f"{rom // 1024}/{ram // 1024}K"
+
+
 def run(args: argparse.Namespace) -> int:
     boards = describe()
     if args.json:
@@ -45,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     # One row per board and backend; each reason a backend cannot run is
     # said once, below the table, so the table fits 80 columns.
     notes: dict[str, int] = {}
-    t = Table(title="boards", box=box.SIMPLE_HEAD, pad_edge=False)
+    t = Table(title="boards", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for col in ("board", "part", "clock", "flash/RAM", "backend", "kind", "here"):
         t.add_column(col, no_wrap=True)
     for b in boards:
@@ -58,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             first = k == 0
             t.add_row(b["name"] if first else "", b["part"] if first else "",
                       f"{b['clock_hz'] / 1e6:g} MHz" if first else "",
-                      f"{b['rom_bytes'] // 1024}/{b['ram_bytes'] // 1024}K" if first else "",
+                      _sizes(b["rom_bytes"], b["ram_bytes"]) if first else "",
                       be["name"], "emulator" if be["emulator"] else "board", here,
                       end_section=k == len(b["backends"]) - 1)
     out.print(t)

@@ -40,8 +40,18 @@ def run(args: argparse.Namespace) -> int:
                  f"{100 * p.outside_layers / p.total:.1f}" if p.total else "-", ""))
     rows.append(("", "total", "", f"{macs:,}", f"{p.total:,}", "100.0",
                  f"{macs / p.total:.3f}" if p.total else "-"))
+    if p.estimated_cycles is not None:
+        # The timing model's cycles and cycles per instruction, beside the counts.
+        header += ("est. cycles", "CPI")
+        cycles = [la.estimated_cycles for la in p.layers]
+        cycles += [None, p.estimated_cycles]
+        rows = [(*row, "-" if c is None else f"{c:,}",
+                 f"{c / int(row[4].replace(',', '')):.2f}" if c is not None and row[4] != "0"
+                 else "-") for row, c in zip(rows, cycles, strict=True)]
+    model = (f"; cycles estimated (timing model {p.timing_model}), not measured"
+             if p.estimated_cycles is not None else "")
     t = Table(title=f"run {p.run_id}: instructions per layer, median of {p.samples} samples",
-              caption=f"{where}; firmware {p.firmware_dir}")
+              caption=f"{where}; firmware {p.firmware_dir}{model}")
     for i, col in enumerate(header):
         t.add_column(col, justify="left" if i in (1, 2) else "right", no_wrap=True)
     for row in rows:

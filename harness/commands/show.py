@@ -12,9 +12,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.backends import BACKENDS
+<<<<<<< HEAD
 from harness.fpga.energy import with_estimate
+=======
+from harness.boards import board_note
+>>>>>>> cycles
 from harness.kinds import HOST_BACKEND, CountKind
-from harness.report.compare import latency_estimate_us, reference_name
+from harness.report.compare import (
+    estimated_latency_us,
+    latency_estimate_us,
+    reference_name,
+    timing_label,
+)
 from harness.snn_metrics import SnnActivity
 from harness.store.store import RunSummary
 
@@ -58,7 +67,8 @@ def summary_rows(s: RunSummary) -> list[tuple[str, str]]:
         count += f" (min {s.count_min:,}, max {s.count_max:,})"
     rows = [
         ("run", f"{s.run_id} ({s.status})"),
-        ("board / backend", f"{s.board} / {s.backend}"),
+        ("board / backend", f"{s.board} / {s.backend}"
+         + (f" ({note})" if (note := board_note(s.board)) else "")),
         ("engine / dtype", f"{s.engine} / {s.dtype}"
          + (f" ({s.quant_scheme} quantization)" if s.quant_scheme else "")),
         ("samples", f"{s.samples} of {s.samples_planned}"),
@@ -76,7 +86,13 @@ def summary_rows(s: RunSummary) -> list[tuple[str, str]]:
             for name, rate in s.spike_rates.items())))
     if s.activity is not None:
         rows += activity_rows(s.activity)
-    if s.count_kind == CountKind.INSTRUCTIONS and s.count_per_inference and s.clock_hz:
+    est = estimated_latency_us(s)
+    if est is not None and s.estimated_cycles_per_inference is not None:
+        rows.append(("cycles (estimated)", f"{s.estimated_cycles_per_inference:,} per inference, "
+                     f"{timing_label(s)}"))
+        rows.append((f"latency {timing_label(s)}", f"{est:,.0f} us at {s.clock_hz / 1e6:g} MHz "
+                     f"(not a measurement)"))
+    elif s.count_kind == CountKind.INSTRUCTIONS and s.count_per_inference and s.clock_hz:
         rows.append(("latency estimate", f"{latency_estimate_us(s):,.0f} us at CPI 1, "
                      f"{s.clock_hz / 1e6:g} MHz (estimate: {title(s.backend)} has no cycle "
                      f"model)"))

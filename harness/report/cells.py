@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from harness.boards import board_note
 from harness.kinds import HOST_BACKEND, IMPORTED_BACKEND, CountKind
 from harness.report.compare import (
     DEFAULT_BASELINE,
     Comparison,
     Ratios,
     Row,
+    estimated_latency_us,
     latency_estimate_us,
+    timing_label,
 )
 from harness.report.published import Published
 from harness.report.snn import any_spiking, snn_note
@@ -37,6 +40,9 @@ def latency_us(s: RunSummary, cpi: float) -> float | None:
 
 
 def _latency_cell(s: RunSummary, cpi: float) -> str:
+    est = estimated_latency_us(s)
+    if est is not None:  # a timing model's estimate beats instructions at a CPI
+        return f"{est:,.1f} ({timing_label(s)})"
     lat = latency_us(s, cpi)
     if lat is None:
         return "-"
@@ -71,7 +77,9 @@ def _engine_dtype(s: RunSummary) -> str:
 def measured_cells(row: Row, cpi: float) -> list[str]:
     s, r = row.s, row.ratios
     per = "-" if s.count_per_inference is None else f"{s.count_per_inference:,} {s.count_kind}"
-    return [str(s.run_id), s.status, f"{s.board} / {s.backend}", _engine_dtype(s),
+    note = board_note(s.board)
+    return [str(s.run_id), s.status, f"{s.board} / {s.backend}" + (f" ({note})" if note else ""),
+            _engine_dtype(s),
             _int(s.samples), s.metric_text, per, _latency_cell(s, cpi),
             _energy_cell(s),
             *_memory_cells(s), _int(s.arena_bytes), _int(s.stack_bytes),
@@ -132,9 +140,18 @@ def notes(c: Comparison) -> list[str]:
         "Counts on QEMU are executed instructions, exact and repeatable; QEMU has no cycle "
         f"model, so the latency column is an estimate at {_cpi_text(c.cpi)} and the board's "
         "clock (instructions x CPI / f_clk), not a measurement. ROM/RAM come from the ELF "
+<<<<<<< HEAD
         "sections, the same way for every engine; stack is the measured high-water mark. "
         "FPGA runs have no ROM/RAM: those cells hold the synthesised design's LUT4s and "
         "flip-flops (yosys) and its block RAMs (EBR), SPRAMs and DSPs (nextpnr).",
+=======
+        "sections, the same way for every engine; stack is the measured high-water mark.",
+        "Where a QEMU run has a cycle estimate, the latency column shows it instead: "
+        "estimated cycles / f_clk, labelled with its timing model (e.g. cortex-m4 v1: "
+        "per-instruction-class cycles of the Cortex-M4 TRM, the board's flash accelerator "
+        "assumed to hide its wait states; firmware/qemu-plugin/cm4_timing.h); an estimate, "
+        "not a measurement. `bench fidelity` measures its error against a board run.",
+>>>>>>> cycles
         "Energy per inference is the median over samples, labelled: measured = the integral "
         "of V*I between the board's trigger-pin edges in a power meter's trace; estimated = "
         "count x CPI / f_clk x the datasheet run current at that clock x supply voltage (the "

@@ -34,6 +34,19 @@ def latency_estimate_us(s: RunSummary, cpi: float = DEFAULT_CPI) -> float | None
     return s.count_per_inference * cpi / s.clock_hz * 1e6
 
 
+def timing_label(s: RunSummary) -> str:
+    """How an emulator's cycle estimate is labelled wherever it is shown."""
+    return f"estimated (timing model {s.timing_model})"
+
+
+def estimated_latency_us(s: RunSummary) -> float | None:
+    """The emulator's estimated cycles / f_clk: an estimate from a stated
+    timing model (runs.timing_model), never a measurement."""
+    if s.estimated_cycles_per_inference is None or not s.clock_hz:
+        return None
+    return s.estimated_cycles_per_inference / s.clock_hz * 1e6
+
+
 def reference_name(s: RunSummary) -> str:
     """What a run's outputs were checked against, as the run recorded it
     (harness/run/execute.py); runs stored before it was recorded ask the

@@ -10,7 +10,7 @@ from pathlib import Path
 from harness.kinds import HOST_BACKEND, IMPORTED_BACKEND, CountKind
 from harness.metrics import task_of
 from harness.report.cells import accuracy_pct, latency_us
-from harness.report.compare import Comparison, Row
+from harness.report.compare import Comparison, Row, estimated_latency_us
 from harness.report.published import Published
 from harness.report.snn import SNN_COLUMNS, any_spiking, snn_csv
 from harness.store.store import RunSummary
@@ -32,7 +32,9 @@ COLUMNS = ("run", "status", "board", "backend", "engine", "dtype", "quant_scheme
            "nonfinite_samples",
            # FPGA runs: the synthesised design's resources and Fmax (no ROM/RAM)
            "fpga_part", "fpga_luts", "fpga_ffs", "fpga_bram", "fpga_spram", "fpga_dsp",
-           "fmax_hz")
+           "fmax_hz",
+           # an emulator's cycle estimate (runs.timing_model) and the latency from it
+           "estimated_cycles_per_inference", "timing_model", "latency_estimated_us")
 # Columns that are a stored run's own fields, as the store has them.
 STORED = tuple(c for c in COLUMNS if c in {f.name for f in fields(RunSummary)})
 
@@ -46,6 +48,8 @@ def _csv_measured(row: Row, c: Comparison) -> dict[str, object]:
     return {
         **{col: getattr(s, col) for col in STORED},
         "run": s.run_id, "accuracy_pct": accuracy_pct(s),
+        "latency_estimated_us": None if estimated_latency_us(s) is None
+        else round(estimated_latency_us(s), 1),  # type: ignore[arg-type]
         "latency_estimate_us": latency_us(s, c.cpi)
         if s.count_kind == CountKind.INSTRUCTIONS else None,
         "kind": _kind(s),

@@ -17,6 +17,7 @@ from harness.engines import get_engine
 from harness.engines.base import Engine, HostModel
 from harness.errors import ConfigError, ToolMissingError
 from harness.kinds import DType
+from harness.link import MAX_FRAME_PAYLOAD
 from harness.metrics import check_task, check_top_k
 from harness.model import snn_kernels
 from harness.model.ir import Graph, graph_hash, numel
@@ -102,5 +103,10 @@ def prepare(req: RunRequest) -> Prepared:
                         quant, on_host)
     fw = build_for(board, graph, engine, dtype, link, quant=quant,
                    per_layer=req.per_layer)
+    if fw.input_bytes > MAX_FRAME_PAYLOAD:
+        # The input could never be sent: bench's frames carry a 16-bit length.
+        raise ConfigError(f"one {dtype} input of this model is {fw.input_bytes:,} bytes; bench's "
+                          f"device protocol carries at most {MAX_FRAME_PAYLOAD:,} a frame: "
+                          f"run it in int8 or int16 instead (nothing was run)")
     return Prepared(req, board, backend, engine, dtype, graph, data, n, fw, None, record, quant,
                     fw.note)

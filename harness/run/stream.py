@@ -57,6 +57,8 @@ def stream(store: Store, run_id: int, target: Target, board: Board, data: Datase
                         and count.kind in (CountKind.CYCLES, CountKind.INSTRUCTIONS))
         if pos == 0 and count is not None:
             store.update_run(run_id, count_kind=count.kind)
+        if pos == 0 and res.timing_model is not None:
+            store.update_run(run_id, timing_model=res.timing_model)
             if can_estimate:
                 assert facts is not None
                 store.update_run(run_id, energy_kind=estimate.LABEL,
@@ -73,6 +75,7 @@ def stream(store: Store, run_id: int, target: Target, board: Board, data: Datase
             stack_bytes=res.stack_bytes or 0,
             max_abs_error=None if nonfinite else float(np.max(np.abs(res.output - reference[i]))),
             output=res.output, layers=res.layers, spikes=res.spikes, nonfinite_outputs=nonfinite,
+            estimated_cycles=res.estimated_cycles, layer_cycles=res.layer_cycles,
             score=None if nonfinite else sample_score(
                 data.task, res.output, data.x[i],
                 data.y[i] if data.task == Task.REGRESSION else None),

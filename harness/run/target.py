@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.backends.base import Backend, Count, Session
+from harness.backends.base import Backend, Count, InsnCount, Session
 from harness.boards import Board
 from harness.build.build import is_per_layer
 from harness.build.firmware import Firmware
@@ -33,6 +33,11 @@ class Result:
     layers: tuple[int, ...] = ()  # per-layer instructions (per-layer builds)
     stack_bytes: int | None = None  # measured high-water mark, where measured
     spikes: tuple[int, ...] = ()  # spiking models: per spiking layer, summed over timesteps
+    # An emulator's cycle estimate (timing model ``timing_model``) of the
+    # inference and, in per-layer builds, of each layer; None / () elsewhere.
+    estimated_cycles: int | None = None
+    layer_cycles: tuple[int, ...] = ()
+    timing_model: str | None = None
 
 
 class TargetLost(BenchError):
@@ -129,20 +134,24 @@ class DeviceTarget(Target):
             res = self.link.infer(self.fw.encode_input(x))
         except (DeviceSilent, LinkLost) as e:
             raise TargetLost(self.session.why_dead()) from e
-        count, layers = self._count(res.count, res.timer_kind, index)
+        exact = self.session.last_count()
+        count, layers = self._count(exact, res.count, res.timer_kind, index)
         # The link checked the size against the handshake, the handshake
         # against the build: the outputs decode whole.
         if len(res.spikes) != len(self.fw.spike_layers):
             raise ProtocolError(f"device returned {len(res.spikes)} spike counts, the build has "
                                 f"{len(self.fw.spike_layers)} spiking layers", frame=index)
+        estimated = exact.estimated_cycles if exact is not None else None
         return Result(self.fw.decode_output(res.output), count, layers, res.stack_bytes,
-                      res.spikes)
+                      res.spikes, estimated_cycles=estimated,
+                      layer_cycles=exact.layer_cycles if estimated is not None and layers else (),
+                      timing_model=exact.timing_model if estimated is not None else None)
 
-    def _count(self, raw: int, timer_kind: str, index: int) -> tuple[Count, tuple[int, ...]]:
+    def _count(self, exact: InsnCount | None, raw: int, timer_kind: str,
+               index: int) -> tuple[Count, tuple[int, ...]]:
         """The emulator's exact count when the session has one (raw stays the
         device's timer reading), else the device timer's; and per-layer counts."""
         assert self.session is not None
-        exact = self.session.last_count()
         per_layer = is_per_layer(self.fw)
         if exact is None and per_layer:
             raise BackendError(f"{self.backend} gave no per-layer counts (the instruction "

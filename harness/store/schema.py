@@ -89,6 +89,8 @@ class RunRecord:
     fpga_dsp: int | None = column("INTEGER", "FPGA runs: DSP blocks (iCE40 MAC16)")
     fmax_hz: int | None = column("INTEGER", "FPGA runs: the slowest clock's Fmax after place "
                                  "and route (nextpnr)")
+    timing_model: str | None = column("TEXT", "what samples.estimated_cycles were estimated "
+                                      "with, e.g. 'cortex-m4 v1' (QEMU plugin); NULL: none")
 
 
 # Columns the store itself keeps for every run, before the record's.
@@ -122,6 +124,11 @@ class Sample:
                                  "regression: MSE vs the target; NULL for classification")
     nonfinite_outputs: int | None = column(
         "INTEGER", "how many outputs were NaN or inf: the sample is stored, no prediction")
+    estimated_cycles: int | None = column(
+        "INTEGER", "an emulator's cycle estimate of the inference (runs.timing_model); "
+        "an estimate, never a measurement")
+    # per-layer cycle estimates beside ``layers``: layer_counts.estimated_cycles
+    layer_cycles: tuple[int, ...] = field(default=(), metadata={"sql": None})
 
 
 SAMPLE_HEAD = (("run_id", "INTEGER NOT NULL REFERENCES runs(run_id)", ""),)
@@ -149,6 +156,7 @@ SCHEMA = (
     idx INTEGER NOT NULL,               -- the sample's position in the dataset
     layer INTEGER NOT NULL,             -- position in the firmware manifest's "layers"
     count INTEGER NOT NULL,             -- instructions from the previous mark to this layer's
+    estimated_cycles INTEGER,           -- their cycles as runs.timing_model estimates them
     PRIMARY KEY (run_id, idx, layer)
 );
 CREATE TABLE IF NOT EXISTS spike_counts (   -- spiking models: counted on the device
@@ -174,4 +182,5 @@ CREATE TABLE IF NOT EXISTS sweeps (     -- bench sweep: one row per sweep file r
 ADDABLE: dict[str, list[tuple[str, str]]] = {
     "runs": [(n, sql) for n, sql, _ in record_columns(RunRecord) if "NOT NULL" not in sql],
     "samples": [(n, sql) for n, sql, _ in record_columns(Sample) if "NOT NULL" not in sql],
+    "layer_counts": [("estimated_cycles", "INTEGER")],
 }

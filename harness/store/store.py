@@ -49,6 +49,8 @@ class RunSummary(RunRecord):
     count_per_inference: int | None = None  # median
     count_min: int | None = None
     count_max: int | None = None
+    # Median of the emulator's cycle estimates (record.timing_model names the model).
+    estimated_cycles_per_inference: int | None = None
     stack_bytes: int | None = None  # measured high-water mark
     max_abs_error: float | None = None  # over the samples whose outputs are finite
     nonfinite_samples: int = 0  # samples with NaN/inf outputs: stored, never a prediction
@@ -221,14 +223,17 @@ class Store:
             with self._db:
                 self._db.execute(
                     "INSERT INTO samples (run_id, idx, label, predicted, count, raw_count,"
-                    " stack_bytes, max_abs_error, output, energy_uj, score, nonfinite_outputs)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " stack_bytes, max_abs_error, output, energy_uj, score, nonfinite_outputs,"
+                    " estimated_cycles) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (run_id, s.idx, s.label, s.predicted, s.count, s.raw_count, s.stack_bytes,
                      s.max_abs_error, s.output.astype("<f4").tobytes(), s.energy_uj, s.score,
-                     s.nonfinite_outputs))
+                     s.nonfinite_outputs, s.estimated_cycles))
+                cycles = s.layer_cycles if len(s.layer_cycles) == len(s.layers) else ()
                 self._db.executemany(
-                    "INSERT INTO layer_counts (run_id, idx, layer, count) VALUES (?, ?, ?, ?)",
-                    [(run_id, s.idx, i, c) for i, c in enumerate(s.layers)])
+                    "INSERT INTO layer_counts (run_id, idx, layer, count, estimated_cycles) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(run_id, s.idx, i, c, cycles[i] if cycles else None)
+                     for i, c in enumerate(s.layers)])
                 self._db.executemany(
                     "INSERT INTO spike_counts (run_id, idx, layer, spikes) VALUES (?, ?, ?, ?)",
                     [(run_id, s.idx, i, c) for i, c in enumerate(s.spikes)])
@@ -255,6 +260,15 @@ class Store:
                 "SELECT idx, count FROM layer_counts WHERE run_id = ? ORDER BY idx, layer",
                 (run_id,)):
             out.setdefault(idx, []).append(count)
+        return out
+
+    def layer_cycles(self, run_id: int) -> dict[int, list[int]]:
+        """Sample index -> per-layer estimated cycles, for samples that have them."""
+        out: dict[int, list[int]] = {}
+        for idx, cycles in self._db.execute(
+                "SELECT idx, estimated_cycles FROM layer_counts WHERE run_id = ? AND "
+                "estimated_cycles IS NOT NULL ORDER BY idx, layer", (run_id,)):
+            out.setdefault(idx, []).append(cycles)
         return out
 
     def spike_counts(self, run_id: int) -> dict[int, list[int]]:
@@ -296,12 +310,14 @@ class Store:
     def samples(self, run_id: int) -> list[Sample]:
         rows = self._db.execute(
             "SELECT idx, label, predicted, count, raw_count, stack_bytes, max_abs_error, output,"
-            " score, nonfinite_outputs FROM samples WHERE run_id = ? ORDER BY idx", (run_id,))
+            " score, nonfinite_outputs, estimated_cycles FROM samples WHERE run_id = ? "
+            "ORDER BY idx", (run_id,))
         spikes = self.spike_counts(run_id)
         return [Sample(idx=idx, label=label, predicted=pred, count=count, raw_count=raw,
                        stack_bytes=stack, max_abs_error=err, output=np.frombuffer(out, "<f4"),
-                       score=score, nonfinite_outputs=bad, spikes=tuple(spikes.get(idx, ())))
-                for idx, label, pred, count, raw, stack, err, out, score, bad in rows]
+                       score=score, nonfinite_outputs=bad, spikes=tuple(spikes.get(idx, ())),
+                       estimated_cycles=est)
+                for idx, label, pred, count, raw, stack, err, out, score, bad, est in rows]
 
     # -- summaries --------------------------------------------------------------
 
@@ -323,19 +339,20 @@ class Store:
         top_k = run.get("top_k")
         rows = self._db.execute(
             "SELECT label, count, stack_bytes, max_abs_error, energy_uj, predicted, score, "
-            "COALESCE(nonfinite_outputs, 0)" + (", output" if top_k else "")
+            "COALESCE(nonfinite_outputs, 0), estimated_cycles" + (", output" if top_k else "")
             + " FROM samples WHERE run_id = ? ORDER BY idx", (run_id,)).fetchall()
         # Host runs (count_kind NULL) measured no count and no stack.
         counted = run["count_kind"] is not None
         counts = [r[1] for r in rows] if counted else []
         energy = [r[4] for r in rows if r[4] is not None]
+        estimated = [r[8] for r in rows if r[8] is not None]
         errors = [r[3] for r in rows if r[3] is not None]
         if not energy:  # the run's energy fields describe energy it does not have
             record.update(energy_kind=None, energy_basis=None)
         # The task's metric, recomputed from the stored samples (metrics.py).
         score = score_run(task, np.array([r[0] for r in rows], dtype=np.int64),
                           np.array([r[5] for r in rows], dtype=np.int64),
-                          [np.frombuffer(r[8], "<f4") for r in rows] if top_k else [],
+                          [np.frombuffer(r[9], "<f4") for r in rows] if top_k else [],
                           [r[6] for r in rows], top_k=top_k, peak=run.get("psnr_peak"))
         return RunSummary(
             **record, **head, samples=len(rows),
@@ -345,6 +362,8 @@ class Store:
             psnr_db=score.psnr_db,
             count_per_inference=int(statistics.median(counts)) if counts else None,
             count_min=min(counts) if counts else None, count_max=max(counts) if counts else None,
+            estimated_cycles_per_inference=int(statistics.median(estimated)) if estimated
+            else None,
             stack_bytes=max((r[2] for r in rows), default=None) if counted else None,
             max_abs_error=max(errors) if errors else None,
             nonfinite_samples=sum(1 for r in rows if r[7]),
