@@ -12,11 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.backends import BACKENDS
-<<<<<<< HEAD
-from harness.fpga.energy import with_estimate
-=======
 from harness.boards import board_note
->>>>>>> cycles
+from harness.fpga.energy import with_estimate
 from harness.kinds import HOST_BACKEND, CountKind
 from harness.report.compare import (
     estimated_latency_us,

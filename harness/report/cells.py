@@ -140,18 +140,14 @@ def notes(c: Comparison) -> list[str]:
         "Counts on QEMU are executed instructions, exact and repeatable; QEMU has no cycle "
         f"model, so the latency column is an estimate at {_cpi_text(c.cpi)} and the board's "
         "clock (instructions x CPI / f_clk), not a measurement. ROM/RAM come from the ELF "
-<<<<<<< HEAD
         "sections, the same way for every engine; stack is the measured high-water mark. "
         "FPGA runs have no ROM/RAM: those cells hold the synthesised design's LUT4s and "
         "flip-flops (yosys) and its block RAMs (EBR), SPRAMs and DSPs (nextpnr).",
-=======
-        "sections, the same way for every engine; stack is the measured high-water mark.",
         "Where a QEMU run has a cycle estimate, the latency column shows it instead: "
         "estimated cycles / f_clk, labelled with its timing model (e.g. cortex-m4 v1: "
         "per-instruction-class cycles of the Cortex-M4 TRM, the board's flash accelerator "
         "assumed to hide its wait states; firmware/qemu-plugin/cm4_timing.h); an estimate, "
         "not a measurement. `bench fidelity` measures its error against a board run.",
->>>>>>> cycles
         "Energy per inference is the median over samples, labelled: measured = the integral "
         "of V*I between the board's trigger-pin edges in a power meter's trace; estimated = "
         "count x CPI / f_clk x the datasheet run current at that clock x supply voltage (the "
