@@ -94,13 +94,16 @@ class EmulatorSession(Session):
                 code = self.proc.wait(timeout=settle_s)
             except subprocess.TimeoutExpired:
                 pass
-        tail = ""
+        tail = self.last_message()
+        return f"{self.emulator} {exit_state(code)}" + (f": {tail}" if tail else "")
+
+    def last_message(self) -> str:
+        """The log's last line that says something (here: its last line)."""
         try:
             lines = [ln for ln in self.log.read_text(errors="replace").splitlines() if ln.strip()]
-            tail = lines[-1].strip() if lines else ""
         except OSError:
-            pass
-        return f"{self.emulator} {exit_state(code)}" + (f": {tail}" if tail else "")
+            return ""
+        return lines[-1].strip() if lines else ""
 
     def release(self) -> None:
         """What the session holds besides the process (files, descriptors)."""
