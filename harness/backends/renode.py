@@ -68,6 +68,7 @@ RENODE_DIR = ROOT / "renode"
 # stack trace ---"), mono's native frames ("  at <unknown> <0xffffffff>") and the
 # monitor's own prompt and echo: none of them says what went wrong.
 NOISE = re.compile(r"^\s*(at\s|--- |\(\w[\w-]*\)\s*$|\(\w[\w-]*\) i @)")
+PROMPT = re.compile(r"\(\w[\w-]*\)")  # the monitor's prompt: "(monitor)", "(stm32l452)"
 
 
 def renode_version() -> str | None:
@@ -216,14 +217,14 @@ class RenodeBackend(Backend):
             raise BackendError(f"Renode did not start: {e}") from e
         session = RenodeSession(proc, str(pty), log, workdir)
         try:
-            self._wait_for_console(session, pty)
+            self._wait_for_console(session, pty, script)
         except BaseException:
             session.close()
             raise
         return session
 
     @staticmethod
-    def _wait_for_console(s: RenodeSession, pty: Path) -> None:
+    def _wait_for_console(s: RenodeSession, pty: Path, script: Path) -> None:
         """Renode makes the pty when the script reaches that line; a script
         that fails before leaves Renode at its prompt, which the log shows."""
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -235,7 +236,7 @@ class RenodeBackend(Backend):
                 tty.setraw(fd)
                 s.pty_fd = fd
                 return
-            failed = _script_error(s.log)
+            failed = _script_error(s.log, script)
             if failed:
                 raise BackendError(f"Renode did not start: {failed}")
             time.sleep(0.1)
@@ -250,13 +251,21 @@ class RenodeBackend(Backend):
         raise BackendError(f"firmware timer {timer_kind!r} has no meaning under Renode")
 
 
-def _script_error(log: Path) -> str:
-    """The monitor's error, once it has given up on the session script: it
-    prints the message and its prompt again, "(machine) " or "(monitor) "."""
+def _script_error(log: Path, script: Path) -> str:
+    """The monitor's error once it has given up on the session script: after
+    the echo of ``i @script`` it prints what failed ("There was an error
+    executing command ...", then why) and its prompt, "(machine) ", again."""
     try:
-        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+        lines = [ln.strip("\r ") for ln in log.read_text(errors="replace").splitlines()]
     except OSError:
         return ""
-    if len(lines) < 2 or not re.fullmatch(r"\(\w[\w-]*\)\s*", lines[-1]):
+    lines = [ln for ln in lines if ln]
+    echo = next((k for k, ln in enumerate(lines) if ln.endswith(f"i @{script}")), None)
+    if echo is None or echo == len(lines) - 1 or not PROMPT.fullmatch(lines[-1]):
         return ""
-    return last_message(log)
+    said = lines[echo + 1:-1]
+    for k, line in enumerate(said):
+        if line.startswith("There was an error"):
+            why = said[k + 1] if k + 1 < len(said) else ""
+            return f"{line}: {why}" if why and not why.startswith("There was") else line
+    return "the session script stopped at the monitor's prompt"

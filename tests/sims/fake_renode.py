@@ -15,8 +15,9 @@ a pipe, argv) and behaves as FAKE_RENODE_MODE says:
 - ``stubborn``: the same, but ignores SIGTERM and the end of its stdin;
 - ``crash``: prints what Renode 1.16.1 printed when it failed (an error
   amid .NET stack traces, renode-1.16-crash.log) and exits 1;
-- ``script-error``: prints the monitor's error for the script and its
-  prompt, and waits at the prompt, as Renode's console monitor does.
+- ``script-error``: prints what Renode 1.16.1 printed for a session script
+  that failed (renode-1.16-script-error.log) and waits at its prompt, as
+  Renode's console monitor does.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from pathlib import Path
 
 # What Renode 1.16.1 printed when a platform script of ours failed at run time.
 CRASH = Path(__file__).with_name("renode-1.16-crash.log")
+# What it printed, staying at its prompt, when the session script failed (an
+# ELF it could not load); {script} stands for the script's path.
+SCRIPT_ERROR = Path(__file__).with_name("renode-1.16-script-error.log")
 
 
 def main() -> int:
@@ -45,14 +49,11 @@ def main() -> int:
               "stdin_is_pipe": stat.S_ISFIFO(os.fstat(0).st_mode)}
     with open(os.environ["FAKE_RENODE_REPORT"], "w") as f:
         json.dump(report, f)
-    print("Renode, version 1.16.1 (fake)", flush=True)
-    print(f"(monitor) i @{args[-1]}", flush=True)
     if mode == "crash":
         sys.stdout.write(CRASH.read_text())
         return 1
     if mode == "script-error":
-        print("Could not find file '/nowhere/firmware.elf'", flush=True)
-        sys.stdout.write("(stm32l452) ")
+        sys.stdout.write(SCRIPT_ERROR.read_text().replace("{script}", args[-1]))
         sys.stdout.flush()
         sys.stdin.buffer.read()
         return 0
