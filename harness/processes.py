@@ -14,8 +14,10 @@ import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from types import FrameType
 
@@ -111,3 +113,34 @@ def stop_signals_interrupt() -> Iterator[None]:
         for s, handler in old.items():
             signal.signal(s, handler if callable(handler) or isinstance(handler, int)
                           else signal.SIG_DFL)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def end_group(proc: subprocess.Popen, grace_s: float) -> None:
+    """End a child started in a process group of its own
+    (``start_new_session=True``) and everything in that group: a launcher
+    script that starts the real program without ``exec`` (Renode's) leaves
+    the program running when only the script is signalled. SIGTERM to the
+    group, then SIGKILL to whatever is left after ``grace_s``."""
+    pgid = proc.pid  # the group's id is its leader's pid, ours
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 1.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
+        deadline = time.monotonic() + wait_s
+        while True:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.05)  # reap the leader, so the group can empty
+            if not _group_alive(pgid):
+                return
+            if time.monotonic() > deadline:
+                break
+    # Still "alive" after SIGKILL: zombies that their new parent reaps.

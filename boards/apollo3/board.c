@@ -6,7 +6,9 @@
  * flash cache on. Console: UART0 on pads 48 (TX) / 49 (RX), function select 0,
  * clocked at 24 MHz; receive is interrupt driven (FIFO level + receive
  * timeout) into a ring buffer and the idle loop sleeps in WFI.
- * Timer: DWT CYCCNT, core cycles at 48 MHz. Trigger: pad 46 (red LED).
+ * Timer: DWT CYCCNT, core cycles at 48 MHz. The timed region takes no
+ * interrupt that is not part of the inference: SysTick is never started and
+ * the UART's interrupt is masked by BASEPRI. Trigger: pad 46 (red LED).
  */
 #include <stdint.h>
 

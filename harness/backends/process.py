@@ -1,9 +1,10 @@
-"""What the emulator backends share: an emulator process whose console is a
-TCP socket on localhost, started on a free port and ended with the session.
+"""What the emulator backends share: an emulator process and its log, ended
+with the session; for QEMU's UART link, a console on a TCP socket on
+localhost, started on a free port.
 
 QEMU and Renode both load the ELF themselves, serve the firmware's console
-UART as a TCP server (pyserial URL ``socket://127.0.0.1:PORT``) and count in
-virtual time; only their command lines and their counters differ.
+(QEMU's UART as a TCP server, pyserial URL ``socket://127.0.0.1:PORT``, or
+semihosting on a pty; Renode's UART on a pty) and count in virtual time.
 """
 
 from __future__ import annotations
@@ -94,13 +95,16 @@ class EmulatorSession(Session):
                 code = self.proc.wait(timeout=settle_s)
             except subprocess.TimeoutExpired:
                 pass
-        tail = ""
+        tail = self.last_message()
+        return f"{self.emulator} {exit_state(code)}" + (f": {tail}" if tail else "")
+
+    def last_message(self) -> str:
+        """The log's last line that says something (here: its last line)."""
         try:
             lines = [ln for ln in self.log.read_text(errors="replace").splitlines() if ln.strip()]
-            tail = lines[-1].strip() if lines else ""
         except OSError:
-            pass
-        return f"{self.emulator} {exit_state(code)}" + (f": {tail}" if tail else "")
+            return ""
+        return lines[-1].strip() if lines else ""
 
     def release(self) -> None:
         """What the session holds besides the process (files, descriptors)."""

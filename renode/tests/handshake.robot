@@ -7,6 +7,7 @@ with its handshake on the console UART. Run from the repository root:
         --variable APOLLO3_ELF:$PWD/build/renode-apollo3/firmware.elf
 
 Firmware built with: bench build --board B --model M --link uart -o DIR
+Needs Renode >= 1.16 (binaryMode and Wait For Bytes On Uart).
 
 *** Settings ***
 Suite Setup       Setup
@@ -30,7 +31,10 @@ Boot Board
     Execute Command    $repl=@${RENODE_DIR}/${board}.repl
     Execute Command    include @${RENODE_DIR}/${board}.resc
     Create Terminal Tester    ${uart}    binaryMode=true    defaultPauseEmulation=true
-    Start Emulation
+    # Boot first: a HELLO sent before the firmware enables its UART is
+    # rejected (PL011) or dropped (STM32 USART). Bench's host retries; this test
+    # sends once. The emulation stays paused until the wait below.
+    Execute Command    emulation RunFor "0.001"
 
 Say Hello
     FOR    ${byte}    IN    @{HELLO}
