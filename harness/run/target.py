@@ -138,6 +138,13 @@ class DeviceTarget(Target):
         return Result(self.fw.decode_output(res.output), count, layers, res.stack_bytes,
                       res.spikes)
 
+    def arena_bytes(self) -> int | None:
+        """The arena the device reported using (TFLM's on the target), when
+        it differs from the build's plan."""
+        if self.info is None or self.info.arena_bytes == self.fw.arena_bytes:
+            return None
+        return self.info.arena_bytes
+
     def _count(self, raw: int, timer_kind: str, index: int) -> tuple[Count, tuple[int, ...]]:
         """The emulator's exact count when the session has one (raw stays the
         device's timer reading), else the device timer's; and per-layer counts."""
