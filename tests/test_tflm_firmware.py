@@ -139,14 +139,16 @@ def test_cmsis_nn_sources_are_its_integer_ones(tmp_path: Path) -> None:
     nn = Path(env[firmware.CMSIS_NN_VAR]) / "Source"
     for name in ("ConvolutionFunctions/arm_convolve_s8.c",
                  "ConvolutionFunctions/arm_convolve_f32.c",
-                 "SoftmaxFunctions/arm_softmax_f16.c", "NNSupportFunctions/arm_nntables_flt.c"):
+                 "SoftmaxFunctions/arm_softmax_f16.c", "NNSupportFunctions/arm_nntables_flt.c",
+                 "NNSupportFunctions/arm_nntables.c", "PoolingFunctions/arm_max_pool_s8.c"):
         (nn / name).parent.mkdir(parents=True, exist_ok=True)
         (nn / name).write_text("")
     found = firmware.tflm_sources(firmware.find_tree(env), ["CONV_2D", "RESHAPE"])
     rel = {str(p.relative_to(p.parents[1])) for p in found if "kernels" in p.parts}
     assert {"cmsis_nn/conv.cc", "kernels/conv_common.cc", "kernels/reshape.cc"} <= rel
     assert "kernels/conv.cc" not in rel and "kernels/pooling.cc" not in rel  # only what is used
-    assert [p.name for p in found if p.suffix == ".c"] == ["arm_convolve_s8.c"]
+    # What conv calls into and the support functions; no float, no pooling.
+    assert [p.name for p in found if p.suffix == ".c"] == ["arm_convolve_s8.c", "arm_nntables.c"]
     assert not any("test" in p.name for p in found)
 
 

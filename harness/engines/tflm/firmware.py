@@ -87,23 +87,28 @@ class Op:
     stem: str
     int8: str | None = None  # the int8-only registration, where TFLM has one
     header: str | None = None  # declares int8 (under kernels/)
+    cmsis: str | None = None  # the CMSIS-NN Source/ folder its cmsis_nn kernel calls into
 
 
+CONV, FC, POOL, MATH = ("ConvolutionFunctions", "FullyConnectedFunctions", "PoolingFunctions",
+                        "BasicMathFunctions")
 OPS = {
-    "CONV_2D": Op("AddConv2D", "conv", "Register_CONV_2D_INT8", "conv.h"),
+    "CONV_2D": Op("AddConv2D", "conv", "Register_CONV_2D_INT8", "conv.h", CONV),
     "DEPTHWISE_CONV_2D": Op("AddDepthwiseConv2D", "depthwise_conv",
-                            "Register_DEPTHWISE_CONV_2D_INT8", "depthwise_conv.h"),
+                            "Register_DEPTHWISE_CONV_2D_INT8", "depthwise_conv.h", CONV),
     "FULLY_CONNECTED": Op("AddFullyConnected", "fully_connected",
-                          "Register_FULLY_CONNECTED_INT8", "fully_connected.h"),
-    "MAX_POOL_2D": Op("AddMaxPool2D", "pooling", "Register_MAX_POOL_2D_INT8", "pooling.h"),
+                          "Register_FULLY_CONNECTED_INT8", "fully_connected.h", FC),
+    "MAX_POOL_2D": Op("AddMaxPool2D", "pooling", "Register_MAX_POOL_2D_INT8", "pooling.h", POOL),
     "AVERAGE_POOL_2D": Op("AddAveragePool2D", "pooling", "Register_AVERAGE_POOL_2D_INT8",
-                          "pooling.h"),
-    "ADD": Op("AddAdd", "add", "Register_ADD_INT8", "add.h"),
-    "PAD": Op("AddPad", "pad", "Register_PAD_INT8", "pad.h"),
-    "PADV2": Op("AddPadV2", "pad"),
-    "TRANSPOSE": Op("AddTranspose", "transpose", "Register_TRANSPOSE_INT8", "transpose.h"),
-    "SOFTMAX": Op("AddSoftmax", "softmax", "Register_SOFTMAX_INT8", "softmax.h"),
-    "MUL": Op("AddMul", "mul", "Register_MUL_INT8", "mul.h"),
+                          "pooling.h", POOL),
+    "ADD": Op("AddAdd", "add", "Register_ADD_INT8", "add.h", MATH),
+    "MUL": Op("AddMul", "mul", "Register_MUL_INT8", "mul.h", MATH),
+    "PAD": Op("AddPad", "pad", "Register_PAD_INT8", "pad.h", "PadFunctions"),
+    "PADV2": Op("AddPadV2", "pad", cmsis="PadFunctions"),
+    "TRANSPOSE": Op("AddTranspose", "transpose", "Register_TRANSPOSE_INT8", "transpose.h",
+                    "TransposeFunctions"),
+    "SOFTMAX": Op("AddSoftmax", "softmax", "Register_SOFTMAX_INT8", "softmax.h",
+                  "SoftmaxFunctions"),
     "RESHAPE": Op("AddReshape", "reshape"),
     "STRIDED_SLICE": Op("AddStridedSlice", "strided_slice"),
     "SLICE": Op("AddSlice", "slice"),
@@ -202,8 +207,10 @@ def tflm_sources(tree: TflmTree, ops: list[str]) -> list[Path]:
         raise ToolMissingError(f"{tree.root} lacks {missing[0].relative_to(tree.root)}: a "
                                f"tflite-micro tree of another layout than bench knows")
     if tree.cmsis_nn is not None:
-        # Integer kernels only, as TFLM's cmsis_nn.inc (ARM_NN_ENABLE_F16/F32=0).
-        found += sorted(p for p in (tree.cmsis_nn / "Source").rglob("*.c")
+        # The folders the used kernels call into plus the support functions;
+        # integer sources only, as TFLM's cmsis_nn.inc (ARM_NN_ENABLE_F16/F32=0).
+        folders = sorted({"NNSupportFunctions", *(OPS[op].cmsis for op in ops if OPS[op].cmsis)})
+        found += sorted(p for d in folders for p in (tree.cmsis_nn / "Source" / d).rglob("*.c")
                         if not p.name.endswith(("_f16.c", "_f32.c", "_flt.c")))
     return found
 
