@@ -50,7 +50,8 @@ class Profile:
     total: int  # median instructions between the start and stop marks
     outside_layers: int  # total minus the layers: call overhead around bench_model_run
     firmware_dir: str
-    layers: list[LayerProfile]
+    layers: list[LayerProfile]  # empty when the engine marks no layers (tflm)
+    macs: int = 0  # the model's, whether or not its layers were counted
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -61,7 +62,8 @@ def _median(values: list[int]) -> int:
 
 
 def summarize(run_id: int, source: str, fw: Firmware, totals: list[int],
-              per_sample: list[list[int]]) -> Profile:
+              per_sample: list[list[int]], macs: int | None = None) -> Profile:
+    """``macs``: the model's total, when known beyond the marked layers'."""
     if not per_sample:
         raise ConfigError(f"run {run_id}: no per-layer counts to profile")
     n_layers = len(fw.layers)
@@ -83,7 +85,8 @@ def summarize(run_id: int, source: str, fw: Firmware, totals: list[int],
                    # Per sample, so medians of different samples do not mix.
                    outside_layers=_median([t - sum(c) for t, c in zip(totals, per_sample,
                                                                      strict=True)]),
-                   firmware_dir=str(fw.dir), layers=layers)
+                   firmware_dir=str(fw.dir), layers=layers,
+                   macs=sum(la.macs for la in layers) if macs is None else macs)
 
 
 def _firmware_of(run_id: int, row: dict) -> Firmware:
@@ -153,8 +156,12 @@ def _measure(run_id: int, row: dict, samples: int) -> Profile:
     data = load_dataset(row["dataset"])
     if data.hash != row["dataset_hash"]:
         raise ConfigError(f"run {run_id}'s dataset {row['dataset']} has changed since the run")
-    fw = build_for(board, graph, get_engine(row["engine"]), row["dtype"], old.link, quant=quant,
-                   per_layer=True)
+    engine = get_engine(row["engine"])
+    if engine.variant() != row["engine"]:
+        raise ConfigError(f"run {run_id} was built as {row['engine']}, this environment builds "
+                          f"{engine.variant()}: set the variables the run had (e.g. "
+                          f"TFLM_CMSIS_NN)")
+    fw = build_for(board, graph, engine, row["dtype"], old.link, quant=quant, per_layer=True)
     totals: list[int] = []
     per_sample: list[list[int]] = []
     with DeviceTarget(backend, board, fw) as target:
@@ -165,4 +172,6 @@ def _measure(run_id: int, row: dict, samples: int) -> Profile:
             assert res.count is not None
             totals.append(res.count.value)
             per_sample.append(list(res.layers))
-    return summarize(run_id, "measured", fw, totals, per_sample)
+    # Without marked layers the model's MACs still say what the total did.
+    return summarize(run_id, "measured", fw, totals, per_sample,
+                     macs=None if fw.layers else graph.macs)

@@ -22,6 +22,7 @@ from harness.engines.tflm import firmware
 from harness.engines.tflm.engine import TflmEngine
 from harness.errors import ConfigError, ToolMissingError
 from harness.link import DeviceInfo
+from harness.profile import summarize
 from harness.run.target import DeviceTarget
 
 HERE = Path(__file__).resolve().parent
@@ -97,8 +98,8 @@ def test_an_operator_without_registration_is_named() -> None:
 
 
 def test_cxx_sources_get_cxx_flags_and_c_sources_c_flags(tmp_path: Path) -> None:
-    c = _Compiler("arm-none-eabi-gcc", (*M4, *toolchain.CFLAGS),
-                  (*M4, *toolchain.CXXFLAGS), tmp_path)
+    flags = ((*M4, *toolchain.CFLAGS), (*M4, *toolchain.CXXFLAGS))
+    c = _Compiler("arm-none-eabi-gcc", flags, flags, tmp_path)
     if shutil.which(toolchain.CXX) is None:
         pytest.skip("arm-none-eabi-g++ needed")
     cc_argv = c._argv(tmp_path / "micro_interpreter.cc", ["-DX"])
@@ -232,3 +233,12 @@ def test_the_arena_stored_is_what_the_device_reported(tmp_path: Path) -> None:
     device's; a build whose device reports its plan stores nothing new."""
     assert _device_target(5584, 3712, tmp_path).arena_bytes() == 3712
     assert _device_target(5584, 5584, tmp_path).arena_bytes() is None
+
+
+def test_a_profile_without_marked_layers_keeps_the_models_macs(tmp_path: Path) -> None:
+    """TFLM marks no layers: the profile has no per-layer rows, its total
+    carries the model's MACs (not a sum over no layers)."""
+    fw = _device_target(0, 0, tmp_path).fw
+    p = summarize(7, "measured", fw, [1000, 1200, 1100], [[], [], []], macs=5500)
+    assert p.layers == [] and p.total == 1100 and p.macs == 5500
+    assert p.outside_layers == 1100

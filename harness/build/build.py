@@ -96,6 +96,10 @@ def build(board: Board, graph: Graph, engine: Engine, dtype: str, out_dir: Path,
     cflags = (*board.cflags, *toolchain.CFLAGS, *extra_cflags)
     cxx = any(toolchain.is_cxx(s) for s in sources)
     cxxflags = (*board.cflags, *toolchain.CXXFLAGS, *extra_cflags) if cxx else ()
+    # Sources from outside bench know nothing of bench's own switches
+    # (-DBENCH_PER_LAYER): without them their cached objects serve both.
+    plain = (tuple(f for f in cflags if f not in extra_cflags),
+             tuple(f for f in cxxflags if f not in extra_cflags))
     variant = engine.variant()
     settings = repr((board.name, variant, str(dtype), str(link), cflags, cxxflags,
                      toolchain.LDFLAGS, toolchain.compiler_version(), gen.defines,
@@ -108,7 +112,7 @@ def build(board: Board, graph: Graph, engine: Engine, dtype: str, out_dir: Path,
     common = [*gen.defines, *(f"-I{d}" for d in includes)]
     ours = [f"-DBENCH_MAX_PAYLOAD={max(gen.input_bytes, 64)}u",
             f"-DBENCH_OUTPUT_BYTES={gen.output_bytes}u"]
-    compiler = _Compiler(cc, cflags, cxxflags, out_dir)
+    compiler = _Compiler(cc, (cflags, cxxflags), plain, out_dir)
     main_c = runtime[0]
     # Everything but main.c first: the build id (main.c's one define) hashes
     # every header they read. Sources from outside bench (a TFLM tree) get
@@ -198,23 +202,26 @@ class _Compiler:
     of external sources come from a cache keyed by the compiler, flags and
     source, valid while every header they read is unchanged."""
 
-    def __init__(self, cc: str, cflags: tuple[str, ...], cxxflags: tuple[str, ...],
-                 out_dir: Path) -> None:
-        self.cc, self.cflags, self.cxxflags, self.out_dir = cc, cflags, cxxflags, out_dir
+    def __init__(self, cc: str, flags: tuple[tuple[str, ...], tuple[str, ...]],
+                 external: tuple[tuple[str, ...], tuple[str, ...]], out_dir: Path) -> None:
+        """``flags`` and ``external`` are (C, C++) flags for bench's sources
+        and for those from outside it."""
+        self.cc, self.flags, self.external, self.out_dir = cc, flags, external, out_dir
         self.obj_dir = out_dir / "obj"
         self.obj_dir.mkdir(exist_ok=True)
         self.cache = build_root() / OBJECT_CACHE
         self.log: dict[int, str] = {}
 
-    def _argv(self, src: Path, flags: list[str]) -> list[str]:
+    def _argv(self, src: Path, flags: list[str], external: bool = False) -> list[str]:
+        c, cxx = self.external if external else self.flags
         if toolchain.is_cxx(src):
-            return [toolchain.cxx_compiler(), *self.cxxflags, *flags]
-        return [self.cc, *self.cflags, *flags]
+            return [toolchain.cxx_compiler(), *cxx, *flags]
+        return [self.cc, *c, *flags]
 
     def compile(self, index: int, src: Path, flags: list[str],
                 cached: bool) -> tuple[Path, list[Path]]:
         obj = self.obj_dir / f"{index:02d}_{src.stem}.o"
-        argv = self._argv(src, flags)
+        argv = self._argv(src, flags, cached)
         key = hashlib.sha256(repr((toolchain.compiler_version(), argv, str(src))).encode()
                              + src.read_bytes()).hexdigest()
         entry = self.cache / key[:2] / key

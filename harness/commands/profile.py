@@ -35,11 +35,14 @@ def run(args: argparse.Namespace) -> int:
     rows = [(str(la.index), la.name, la.op, f"{la.macs:,}", f"{la.instructions:,}",
              f"{la.percent:.1f}", "-" if la.macs_per_instruction is None
              else f"{la.macs_per_instruction:.3f}") for la in p.layers]
-    macs = sum(la.macs for la in p.layers)
-    rows.append(("", "(outside layers)", "", "", f"{p.outside_layers:,}",
-                 f"{100 * p.outside_layers / p.total:.1f}" if p.total else "-", ""))
-    rows.append(("", "total", "", f"{macs:,}", f"{p.total:,}", "100.0",
-                 f"{macs / p.total:.3f}" if p.total else "-"))
+    if p.layers:
+        rows.append(("", "(outside layers)", "", "", f"{p.outside_layers:,}",
+                     f"{100 * p.outside_layers / p.total:.1f}" if p.total else "-", ""))
+    else:  # e.g. TFLM: no per-layer marks, so no per-layer counts
+        rows.append(("", "(no per-layer counts: the engine marks no layers)", "", "-", "-",
+                     "-", "-"))
+    rows.append(("", "total", "", f"{p.macs:,}", f"{p.total:,}", "100.0",
+                 f"{p.macs / p.total:.3f}" if p.total and p.macs else "-"))
     t = Table(title=f"run {p.run_id}: instructions per layer, median of {p.samples} samples",
               caption=f"{where}; firmware {p.firmware_dir}")
     for i, col in enumerate(header):
