@@ -137,19 +137,36 @@ def test_cmsis_nn_sources_are_its_integer_ones(tmp_path: Path) -> None:
                  "cmsis_nn/conv.cc", "pooling.cc"):
         (kernels / name).parent.mkdir(parents=True, exist_ok=True)
         (kernels / name).write_text("")
+    (kernels / "cmsis_nn/conv.cc").write_text("  return arm_convolve_wrapper_s8(&ctx);\n")
     nn = Path(env[firmware.CMSIS_NN_VAR]) / "Source"
-    for name in ("ConvolutionFunctions/arm_convolve_s8.c",
-                 "ConvolutionFunctions/arm_convolve_f32.c",
-                 "SoftmaxFunctions/arm_softmax_f16.c", "NNSupportFunctions/arm_nntables_flt.c",
-                 "NNSupportFunctions/arm_nntables.c", "PoolingFunctions/arm_max_pool_s8.c"):
+    for name, text in {
+        "ConvolutionFunctions/arm_convolve_wrapper_s8.c":
+            "arm_cmsis_nn_status arm_convolve_wrapper_s8(const cmsis_nn_context *ctx)\n"
+            "{\n    return arm_convolve_s8(ctx);\n}\n",
+        "ConvolutionFunctions/arm_convolve_s8.c":
+            "arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context *ctx)\n{\n"
+            "    arm_nn_mat_mult_nt_t_s8(ctx);\n    arm_convolve_f32(ctx);\n}\n",
+        "NNSupportFunctions/arm_nn_mat_mult_nt_t_s8.c":
+            "int8_t *arm_nn_mat_mult_nt_t_s8(const void *x)\n{\n    return 0;\n}\n",
+        "ConvolutionFunctions/arm_convolve_f32.c":
+            "arm_cmsis_nn_status arm_convolve_f32(const void *x)\n{\n}\n",
+        "ConvolutionFunctions/arm_convolve_s16.c":
+            "arm_cmsis_nn_status arm_convolve_s16(const void *x)\n{\n}\n",
+        "NNSupportFunctions/arm_nntables.c": "const int16_t sigmoid_table_uint16[256];\n",
+        "PoolingFunctions/arm_max_pool_s8.c":
+            "arm_cmsis_nn_status arm_max_pool_s8(const void *x)\n{\n}\n",
+    }.items():
         (nn / name).parent.mkdir(parents=True, exist_ok=True)
-        (nn / name).write_text("")
+        (nn / name).write_text(text)
     found = firmware.tflm_sources(firmware.find_tree(env), ["CONV_2D", "RESHAPE"])
     rel = {str(p.relative_to(p.parents[1])) for p in found if "kernels" in p.parts}
     assert {"cmsis_nn/conv.cc", "kernels/conv_common.cc", "kernels/reshape.cc"} <= rel
     assert "kernels/conv.cc" not in rel and "kernels/pooling.cc" not in rel  # only what is used
-    # What conv calls into and the support functions; no float, no pooling.
-    assert [p.name for p in found if p.suffix == ".c"] == ["arm_convolve_s8.c", "arm_nntables.c"]
+    # What conv calls, and what that calls, and the tables: no float, no
+    # function nothing calls.
+    assert sorted(p.name for p in found if p.suffix == ".c") == [
+        "arm_convolve_s8.c", "arm_convolve_wrapper_s8.c", "arm_nn_mat_mult_nt_t_s8.c",
+        "arm_nntables.c"]
     assert not any("test" in p.name for p in found)
 
 

@@ -12,6 +12,7 @@ where its Makefile downloads them.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,28 +88,23 @@ class Op:
     stem: str
     int8: str | None = None  # the int8-only registration, where TFLM has one
     header: str | None = None  # declares int8 (under kernels/)
-    cmsis: str | None = None  # the CMSIS-NN Source/ folder its cmsis_nn kernel calls into
 
 
-CONV, FC, POOL, MATH = ("ConvolutionFunctions", "FullyConnectedFunctions", "PoolingFunctions",
-                        "BasicMathFunctions")
 OPS = {
-    "CONV_2D": Op("AddConv2D", "conv", "Register_CONV_2D_INT8", "conv.h", CONV),
+    "CONV_2D": Op("AddConv2D", "conv", "Register_CONV_2D_INT8", "conv.h"),
     "DEPTHWISE_CONV_2D": Op("AddDepthwiseConv2D", "depthwise_conv",
-                            "Register_DEPTHWISE_CONV_2D_INT8", "depthwise_conv.h", CONV),
+                            "Register_DEPTHWISE_CONV_2D_INT8", "depthwise_conv.h"),
     "FULLY_CONNECTED": Op("AddFullyConnected", "fully_connected",
-                          "Register_FULLY_CONNECTED_INT8", "fully_connected.h", FC),
-    "MAX_POOL_2D": Op("AddMaxPool2D", "pooling", "Register_MAX_POOL_2D_INT8", "pooling.h", POOL),
+                          "Register_FULLY_CONNECTED_INT8", "fully_connected.h"),
+    "MAX_POOL_2D": Op("AddMaxPool2D", "pooling", "Register_MAX_POOL_2D_INT8", "pooling.h"),
     "AVERAGE_POOL_2D": Op("AddAveragePool2D", "pooling", "Register_AVERAGE_POOL_2D_INT8",
-                          "pooling.h", POOL),
-    "ADD": Op("AddAdd", "add", "Register_ADD_INT8", "add.h", MATH),
-    "MUL": Op("AddMul", "mul", "Register_MUL_INT8", "mul.h", MATH),
-    "PAD": Op("AddPad", "pad", "Register_PAD_INT8", "pad.h", "PadFunctions"),
-    "PADV2": Op("AddPadV2", "pad", cmsis="PadFunctions"),
-    "TRANSPOSE": Op("AddTranspose", "transpose", "Register_TRANSPOSE_INT8", "transpose.h",
-                    "TransposeFunctions"),
-    "SOFTMAX": Op("AddSoftmax", "softmax", "Register_SOFTMAX_INT8", "softmax.h",
-                  "SoftmaxFunctions"),
+                          "pooling.h"),
+    "ADD": Op("AddAdd", "add", "Register_ADD_INT8", "add.h"),
+    "MUL": Op("AddMul", "mul", "Register_MUL_INT8", "mul.h"),
+    "PAD": Op("AddPad", "pad", "Register_PAD_INT8", "pad.h"),
+    "PADV2": Op("AddPadV2", "pad"),
+    "TRANSPOSE": Op("AddTranspose", "transpose", "Register_TRANSPOSE_INT8", "transpose.h"),
+    "SOFTMAX": Op("AddSoftmax", "softmax", "Register_SOFTMAX_INT8", "softmax.h"),
     "RESHAPE": Op("AddReshape", "reshape"),
     "STRIDED_SLICE": Op("AddStridedSlice", "strided_slice"),
     "SLICE": Op("AddSlice", "slice"),
@@ -207,12 +203,39 @@ def tflm_sources(tree: TflmTree, ops: list[str]) -> list[Path]:
         raise ToolMissingError(f"{tree.root} lacks {missing[0].relative_to(tree.root)}: a "
                                f"tflite-micro tree of another layout than bench knows")
     if tree.cmsis_nn is not None:
-        # The folders the used kernels call into plus the support functions;
-        # integer sources only, as TFLM's cmsis_nn.inc (ARM_NN_ENABLE_F16/F32=0).
-        folders = sorted({"NNSupportFunctions", *(OPS[op].cmsis for op in ops if OPS[op].cmsis)})
-        found += sorted(p for d in folders for p in (tree.cmsis_nn / "Source" / d).rglob("*.c")
-                        if not p.name.endswith(("_f16.c", "_f32.c", "_flt.c")))
+        found += cmsis_nn_sources(tree.cmsis_nn, [p for p in found if "cmsis_nn" in p.parts])
     return found
+
+
+_CALL = re.compile(r"\b(arm_\w+)\s*\(")
+_DEFINITION = re.compile(r"^[A-Za-z_][\w \t*]*?\b(arm_\w+)\s*\(", re.MULTILINE)
+
+
+def cmsis_nn_sources(cmsis_nn: Path, kernels: list[Path]) -> list[Path]:
+    """The CMSIS-NN sources ``kernels`` (TFLM's cmsis_nn/*.cc) reach: every
+    function they call, then every function those call, found by where each
+    is defined (a definition starts its line; a call never does in CMSIS-NN's
+    style), plus the shared tables. Integer sources only, as TFLM's
+    cmsis_nn.inc builds it (ARM_NN_ENABLE_F16/F32=0). Over-approximates
+    (calls in other architectures' branches), never misses a callee."""
+    defined: dict[str, Path] = {}
+    texts: dict[Path, str] = {}
+    for p in sorted((cmsis_nn / "Source").rglob("*.c")):
+        if p.name.endswith(("_f16.c", "_f32.c", "_flt.c")):
+            continue
+        texts[p] = p.read_text(errors="replace")
+        for name in _DEFINITION.findall(texts[p]):
+            defined.setdefault(name, p)
+    tables = cmsis_nn / "Source/NNSupportFunctions/arm_nntables.c"
+    todo = [k.read_text(errors="replace") for k in kernels]
+    chosen: set[Path] = {tables} if tables in texts else set()
+    while todo:
+        for name in _CALL.findall(todo.pop()):
+            p = defined.get(name)
+            if p is not None and p not in chosen:
+                chosen.add(p)
+                todo.append(texts[p])
+    return sorted(chosen)
 
 
 def arena_estimate(tflite: bytes, qgraph: QGraph) -> int:
