@@ -101,9 +101,10 @@ def build(board: Board, graph: Graph, engine: Engine, dtype: str, out_dir: Path,
     plain = (tuple(f for f in cflags if f not in extra_cflags),
              tuple(f for f in cxxflags if f not in extra_cflags))
     variant = engine.variant()
+    # Not the include directories: the build directory is one of them for
+    # some engines, and the headers read are hashed by content below.
     settings = repr((board.name, variant, str(dtype), str(link), cflags, cxxflags,
-                     toolchain.LDFLAGS, toolchain.compiler_version(), gen.defines,
-                     [str(d) for d in includes])).encode()
+                     toolchain.LDFLAGS, toolchain.compiler_version(), gen.defines)).encode()
     fixed = [*sources, board.linker_script]
     old = _reusable(out_dir, settings, fixed)
     if old is not None:
