@@ -154,5 +154,5 @@ class TflmEngine(Engine):
                               f"{tree.root}; {tree.variant}" + "".join(
                                   f", {k} {v}" for k, v in tree.third_party.items())))
         except ToolMissingError as e:
-            rows.append(Check(f"{ROOT_VAR} (tflm firmware)", False, str(e)))
+            rows.append(Check(f"{ROOT_VAR} (tflm firmware)", False, str(e), required=False))
         return rows
