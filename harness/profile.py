@@ -52,7 +52,8 @@ class Profile:
     total: int  # median instructions between the start and stop marks
     outside_layers: int  # total minus the layers: call overhead around bench_model_run
     firmware_dir: str
-    layers: list[LayerProfile]
+    layers: list[LayerProfile]  # empty when the engine marks no layers (tflm)
+    macs: int = 0  # the model's, whether or not its layers were counted
     timing_model: str | None = None  # what estimated the layers' cycles, e.g. "cortex-m4 v1"
     estimated_cycles: int | None = None  # median per inference
 
@@ -74,7 +75,9 @@ class Estimate:
 
 
 def summarize(run_id: int, source: str, fw: Firmware, totals: list[int],
-              per_sample: list[list[int]], estimate: Estimate | None = None) -> Profile:
+              per_sample: list[list[int]], estimate: Estimate | None = None,
+              model_macs: int | None = None) -> Profile:
+    """``model_macs``: the model's total, when known beyond the marked layers'."""
     if not per_sample:
         raise ConfigError(f"run {run_id}: no per-layer counts to profile")
     n_layers = len(fw.layers)
@@ -99,6 +102,7 @@ def summarize(run_id: int, source: str, fw: Firmware, totals: list[int],
                    outside_layers=_median([t - sum(c) for t, c in zip(totals, per_sample,
                                                                      strict=True)]),
                    firmware_dir=str(fw.dir), layers=layers,
+                   macs=sum(la.macs for la in layers) if model_macs is None else model_macs,
                    timing_model=estimate.timing_model if estimate else None,
                    estimated_cycles=_median(estimate.totals) if estimate else None)
 
@@ -177,8 +181,12 @@ def _measure(run_id: int, row: dict, samples: int) -> Profile:
     data = load_dataset(row["dataset"])
     if data.hash != row["dataset_hash"]:
         raise ConfigError(f"run {run_id}'s dataset {row['dataset']} has changed since the run")
-    fw = build_for(board, graph, get_engine(row["engine"]), row["dtype"], old.link, quant=quant,
-                   per_layer=True)
+    engine = get_engine(row["engine"])
+    if engine.variant() != row["engine"]:
+        raise ConfigError(f"run {run_id} was built as {row['engine']}, this environment builds "
+                          f"{engine.variant()}: set the variables the run had (e.g. "
+                          f"TFLM_CMSIS_NN)")
+    fw = build_for(board, graph, engine, row["dtype"], old.link, quant=quant, per_layer=True)
     totals: list[int] = []
     per_sample: list[list[int]] = []
     results = []
@@ -192,7 +200,9 @@ def _measure(run_id: int, row: dict, samples: int) -> Profile:
             per_sample.append(list(res.layers))
             results.append(res)
     timed = results and all(r.estimated_cycles is not None and r.layer_cycles for r in results)
+    # Without marked layers the model's MACs still say what the total did.
     return summarize(run_id, "measured", fw, totals, per_sample,
                      Estimate(results[0].timing_model or "",
                               [r.estimated_cycles for r in results],  # type: ignore[misc]
-                              [list(r.layer_cycles) for r in results]) if timed else None)
+                              [list(r.layer_cycles) for r in results]) if timed else None,
+                     model_macs=None if fw.layers else graph.macs)

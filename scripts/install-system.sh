@@ -7,6 +7,8 @@ set -euo pipefail
 need=()
 command -v arm-none-eabi-gcc >/dev/null || need+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
 [ -e /usr/lib/arm-none-eabi/newlib/libc.a ] || [ -e /usr/lib/arm-none-eabi/lib/libc.a ] || need+=(libnewlib-arm-none-eabi)
+# The cross C++ library: TFLM firmware (--engine tflm with TFLM_ROOT) is C++.
+[ -e /usr/lib/arm-none-eabi/include/c++ ] || need+=(libstdc++-arm-none-eabi-newlib)
 qemu_ok=0
 if command -v qemu-system-arm >/dev/null; then
   ver=$(qemu-system-arm --version | head -n1 | sed -E 's/.*version ([0-9]+).*/\1/')

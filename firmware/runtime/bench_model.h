@@ -46,6 +46,17 @@ extern const bench_model_info_t bench_model_info;
 int32_t bench_model_run(const void *input, void *output);
 
 /*
+ * Optional (main.c has weak defaults). bench_model_setup() runs once at
+ * boot, before the first handshake and outside every timed region (an
+ * interpreter building itself and allocating its tensors); nonzero means
+ * the model cannot run and every inference answers with an error.
+ * bench_model_arena_bytes() is the activation memory the model actually
+ * uses, for the handshake; the default is bench_model_info.arena_bytes.
+ */
+int32_t bench_model_setup(void);
+uint32_t bench_model_arena_bytes(void);
+
+/*
  * Region markers (bench_marks.c): empty functions whose addresses bench's
  * QEMU plugin reads from the ELF to count instructions exactly. The
  * runtime brackets bench_model_run() with start/stop; generated code calls

@@ -111,7 +111,7 @@ static void send_hello(uint32_t seq)
     p[8] = (uint8_t)kind;
     put_u32(&p[12], bench_model_info.input_bytes);
     put_u32(&p[16], bench_model_info.output_bytes);
-    put_u32(&p[20], bench_model_info.arena_bytes);
+    put_u32(&p[20], bench_model_arena_bytes());
     put_u32(&p[24], (uint32_t)((uintptr_t)&_estack - (uintptr_t)&_sstack));
     put_u32(&p[28], BENCH_MAX_PAYLOAD);
     memcpy(&p[32], bench_model_info.model_hash, 8);
@@ -124,6 +124,29 @@ static void send_hello(uint32_t seq)
     send_frame(BENCH_MSG_HELLO_ACK, seq, p, sizeof p);
 }
 
+__attribute__((weak)) int32_t bench_model_setup(void)
+{
+    return 0;
+}
+
+__attribute__((weak)) uint32_t bench_model_arena_bytes(void)
+{
+    return bench_model_info.arena_bytes;
+}
+
+static int32_t model_status; /* bench_model_setup()'s: nonzero, no inference runs */
+
+/* Paint again what the set-up used of the stack, up to a little below this
+ * frame: the high-water mark then measures inferences, not the set-up. */
+static __attribute__((noinline)) void repaint_stack(void)
+{
+    volatile uint32_t here = 0;
+    const uintptr_t limit = (uintptr_t)&here - 64u;
+    for (uint32_t *p = &_sstack; p < &_estack && (uintptr_t)p < limit; p++) {
+        *p = BENCH_STACK_PAINT;
+    }
+}
+
 static void run_inference(uint32_t seq, const uint8_t *input, uint32_t len)
 {
     uint8_t *out = (uint8_t *)out_words;
@@ -132,8 +155,8 @@ static void run_inference(uint32_t seq, const uint8_t *input, uint32_t len)
         send_error(seq, BENCH_ERR_LENGTH);
         return;
     }
-    if (spike_layers > BENCH_SPIKE_LAYERS) {
-        send_error(seq, BENCH_ERR_MODEL); /* built with too small a RESULT buffer */
+    if (spike_layers > BENCH_SPIKE_LAYERS || model_status != 0) {
+        send_error(seq, BENCH_ERR_MODEL); /* too small a RESULT buffer, or set-up failed */
         return;
     }
     /* Spike counters go between the header and the outputs. */
@@ -199,6 +222,8 @@ int main(void)
 {
     uint8_t *frame = (uint8_t *)rx_words;
     board_init();
+    model_status = bench_model_setup();
+    repaint_stack();
     for (;;) {
         /* Hunt for sync; a corrupt frame costs at most its own bytes. */
         if (next_byte() != BENCH_SYNC0) {

@@ -46,6 +46,7 @@ class Firmware:
     # layers in the order of the device's spike counters ({"name", "neurons"}).
     snn: dict | None = None
     note: str | None = None  # the engine's note on this build (GeneratedModel.note)
+    cxxflags: tuple[str, ...] = ()  # C++ sources' flags, when the build had any
 
     @property
     def spike_layers(self) -> list[str]:
@@ -94,6 +95,7 @@ class Firmware:
         d["elf"] = folder / "firmware.elf"
         d["memory"] = MemoryReport(**d["memory"])
         d["cflags"] = tuple(d["cflags"])
+        d["cxxflags"] = tuple(d.get("cxxflags", ()))
         d["input_shape"] = tuple(d["input_shape"])
         for key in ("input_quant", "output_quant"):
             if d.get(key) is not None:

@@ -13,7 +13,7 @@ import sys
 from rich.table import Table
 
 from harness.backends import BACKENDS, all_boards, get_backend
-from harness.build.toolchain import CC, INSTALL_HINT
+from harness.build.toolchain import CC, CXX, CXX_HINT, INSTALL_HINT, has_cxx_library
 from harness.checks import Check, output, package
 from harness.commands import Command
 from harness.commands.show import out
@@ -34,6 +34,11 @@ def checks() -> list[Check]:
                        "-mfpu=fpv4-sp-d16", "--specs=nano.specs", "-print-file-name=libc_nano.a"])
         rows.append(Check("newlib (nano)", "/" in libc, libc if "/" in libc else
                           "apt-get install libnewlib-arm-none-eabi"))
+    cxx = shutil.which(CXX)
+    rows.append(Check(f"{CXX} C++ library (tflm firmware)",
+                      cxx is not None and has_cxx_library(cxx),
+                      "<cstddef> found" if cxx and has_cxx_library(cxx) else CXX_HINT,
+                      required=False))
     host_cc = shutil.which("gcc")
     rows.append(Check("gcc (host, kernel tests)", host_cc is not None,
                       output(["gcc", "-dumpfullversion"]) if host_cc else "apt-get install gcc",

@@ -35,19 +35,23 @@ def run(args: argparse.Namespace) -> int:
     rows = [(str(la.index), la.name, la.op, f"{la.macs:,}", f"{la.instructions:,}",
              f"{la.percent:.1f}", "-" if la.macs_per_instruction is None
              else f"{la.macs_per_instruction:.3f}") for la in p.layers]
-    macs = sum(la.macs for la in p.layers)
-    rows.append(("", "(outside layers)", "", "", f"{p.outside_layers:,}",
-                 f"{100 * p.outside_layers / p.total:.1f}" if p.total else "-", ""))
-    rows.append(("", "total", "", f"{macs:,}", f"{p.total:,}", "100.0",
-                 f"{macs / p.total:.3f}" if p.total else "-"))
+    if p.layers:
+        rows.append(("", "(outside layers)", "", "", f"{p.outside_layers:,}",
+                     f"{100 * p.outside_layers / p.total:.1f}" if p.total else "-", ""))
+    else:  # e.g. TFLM: no per-layer marks, so no per-layer counts
+        rows.append(("", "(no per-layer counts: the engine marks no layers)", "", "-", "-",
+                     "-", "-"))
+    rows.append(("", "total", "", f"{p.macs:,}", f"{p.total:,}", "100.0",
+                 f"{p.macs / p.total:.3f}" if p.total and p.macs else "-"))
     if p.estimated_cycles is not None:
         # The timing model's cycles and cycles per instruction, beside the counts.
         header += ("est. cycles", "CPI")
-        cycles = [la.estimated_cycles for la in p.layers]
-        cycles += [None, p.estimated_cycles]
+        cycles: list[int | None] = [la.estimated_cycles for la in p.layers]
+        cycles += [None] * (len(rows) - len(cycles) - 1) + [p.estimated_cycles]
         rows = [(*row, "-" if c is None else f"{c:,}",
-                 f"{c / int(row[4].replace(',', '')):.2f}" if c is not None and row[4] != "0"
-                 else "-") for row, c in zip(rows, cycles, strict=True)]
+                 f"{c / int(row[4].replace(',', '')):.2f}"
+                 if c is not None and row[4] not in ("0", "-") else "-")
+                for row, c in zip(rows, cycles, strict=True)]
     model = (f"; cycles estimated (timing model {p.timing_model}), not measured"
              if p.estimated_cycles is not None else "")
     t = Table(title=f"run {p.run_id}: instructions per layer, median of {p.samples} samples",

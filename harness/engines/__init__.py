@@ -21,7 +21,9 @@ ENGINES: Registry[type[Engine]] = Registry("engine", {
 
 
 def get_engine(name: str) -> Engine:
-    return ENGINES.load(name)()
+    """The engine ``name`` names; a stored variant (``tflm+cmsis-nn``) names
+    its engine before the ``+``."""
+    return ENGINES.load(name.partition("+")[0])()
 
 
 def engine_names() -> list[str]:

@@ -116,6 +116,11 @@ class Engine(ABC):
         """Write C for ``graph`` into ``out_dir``; ``quant`` (scheme and
         calibration ranges) is given for integer dtypes."""
 
+    def variant(self) -> str:
+        """The name its firmware and runs are stored under: the engine's, or
+        a variant of it the environment chose (e.g. ``tflm+cmsis-nn``)."""
+        return self.name
+
     def host_reason(self) -> str | None:
         """Why this engine's runs go to its host interpreter instead of a
         board (e.g. tflm without a TFLM source tree); None when it builds

@@ -60,7 +60,9 @@ def new_record(p: Prepared, backend: str) -> RunRecord:
     target's: a backend's name, or "host")."""
     req, fw = p.req, p.fw
     common = dict(
-        board=p.board.name, backend=backend, engine=p.engine.name, dtype=p.dtype,
+        # A build names its engine's variant (tflm+cmsis-nn).
+        board=p.board.name, backend=backend, engine=fw.engine if fw else p.engine.name,
+        dtype=p.dtype,
         model=req.model, dataset=req.dataset, dataset_hash=p.data.hash,
         samples_planned=p.n, git_commit=git_commit(),
         input_shape=input_shape_text(p.graph.input_shape),

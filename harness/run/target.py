@@ -147,6 +147,13 @@ class DeviceTarget(Target):
                       layer_cycles=exact.layer_cycles if estimated is not None and layers else (),
                       timing_model=exact.timing_model if estimated is not None else None)
 
+    def arena_bytes(self) -> int | None:
+        """The arena the device reported using (TFLM's on the target), when
+        it differs from the build's plan."""
+        if self.info is None or self.info.arena_bytes == self.fw.arena_bytes:
+            return None
+        return self.info.arena_bytes
+
     def _count(self, exact: InsnCount | None, raw: int, timer_kind: str,
                index: int) -> tuple[Count, tuple[int, ...]]:
         """The emulator's exact count when the session has one (raw stays the

@@ -11,10 +11,10 @@ Our int8 affine QGraph is written as a ``.tflite`` file
   board), and is stored with backend ``host``.
 - Firmware (``TFLM_ROOT`` points at a tflite-micro source tree, optionally
   with CMSIS-NN under ``TFLM_CMSIS_NN``): firmware.py writes the glue and
-  lists TFLM's sources; the build compiles them for the board under our
-  runtime and protocol. The interpreter is set up inside the first
-  bench_model_run() (our startup runs no C++ constructors), so the first
-  sample's count includes AllocateTensors(); the run's median is unaffected.
+  lists the TFLM sources the model's operators need; the build compiles them
+  for the board under our runtime and protocol. The interpreter is set up at
+  boot, outside the timed region, and the handshake carries the arena bytes
+  TFLM used on the target. A CMSIS-NN build is stored as ``tflm+cmsis-nn``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from harness.model.ir import Graph, numel
 from harness.quant import QuantConfig
 from harness.quant.schemes import QGraph, quantize_graph
 
-ROOT_VAR = "TFLM_ROOT"
+ROOT_VAR = firmware.ROOT_VAR
 
 
 class TflmHostInterpreter(HostInterpreter):
@@ -72,6 +72,13 @@ def tflm_version() -> str:
         return "tflite-micro (not installed)"
 
 
+# PyTorch pads symmetrically; where TFLite's SAME padding differs (stride 2,
+# even kernels), the export writes explicit PAD operators, whose outputs TFLM
+# keeps in its arena.
+PAD_NOTE = ("PyTorch's padding exported as explicit PAD operators where TFLite's SAME "
+            "padding differs (exact arithmetic; TFLM's arena holds the padded tensors)")
+
+
 class TflmEngine(Engine):
     name = "tflm"
     capabilities = Capabilities(
@@ -103,41 +110,49 @@ class TflmEngine(Engine):
             raise ConfigError(f"engine tflm has only the affine scheme, not {quant.scheme!r}")
         return quantize_graph(graph, quant, dtype)
 
+    def variant(self) -> str:
+        if os.environ.get(ROOT_VAR) and os.environ.get(firmware.CMSIS_NN_VAR):
+            return "tflm+cmsis-nn"
+        return self.name
+
     def generate(self, graph: Graph, out_dir: Path, model_hash: bytes, dtype: DType,
                  quant: QuantConfig | None = None) -> GeneratedModel:
-        root = os.environ.get(ROOT_VAR)
-        if not root:
-            raise ToolMissingError(f"TFLM firmware needs a tflite-micro source tree: set "
-                                   f"{ROOT_VAR}=/path/to/tflite-micro (bench run without it "
-                                   f"measures TFLM in its host interpreter)")
-        tree = Path(root)
-        if not (tree / "tensorflow/lite/micro/micro_interpreter.h").exists():
-            raise ToolMissingError(f"{ROOT_VAR}={root} is not a tflite-micro source tree "
-                                   f"(no tensorflow/lite/micro/micro_interpreter.h)")
+        tree = firmware.find_tree()
         qgraph = self._qgraph(graph, dtype, quant)
         data = export_tflite(qgraph)
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "model.tflite").write_bytes(data)
         ops = firmware.operators(data)
-        sources = firmware.tflm_sources(tree, os.environ.get("TFLM_CMSIS_NN"))
+        sources = firmware.tflm_sources(tree, ops)
         arena = firmware.arena_estimate(data, qgraph)
         n_in, n_out = numel(graph.input_shape), numel(graph.output_shape)
         (out_dir / "model.cc").write_text(firmware.glue(data, ops, model_hash, arena, n_in,
-                                                        n_out))
+                                                        n_out, tree.variant))
         return GeneratedModel(
             sources=(out_dir / "model.cc", *sources),
-            include_dirs=tuple(tree / d for d in firmware.TFLM_INCLUDES),
+            include_dirs=tree.include_dirs(),
             input_bytes=n_in, output_bytes=n_out, arena_bytes=arena,
             input_dtype=DType.INT8, output_dtype=DType.INT8,
-            defines=("-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON"),
+            defines=tree.defines(),
             input_quant=qgraph.input_q, output_quant=qgraph.output_q,
             input_layout=Layout.HWC, output_layout=Layout.HWC,
-            extra={"tflm_root": str(tree), "operators": ops})
+            extra={"tflm_root": str(tree.root), "operators": ops},
+            note=PAD_NOTE if "PAD" in ops or "PADV2" in ops else None)
 
     def checks(self) -> list[Check]:
-        root = os.environ.get(ROOT_VAR)
-        return [package("tflite-micro", required=False,
+        rows = [package("tflite-micro", required=False,
                         hint="--engine tflm (host interpreter): pip install -e '.[tflm]' "
-                        "(Linux x86-64 only)"),
-                Check(f"{ROOT_VAR} (tflm firmware)", bool(root), root or
-                      "unset: --engine tflm runs in the host interpreter", required=False)]
+                        "(Linux x86-64 only)")]
+        root = os.environ.get(ROOT_VAR)
+        if not root:
+            return [*rows, Check(f"{ROOT_VAR} (tflm firmware)", False,
+                                 "unset: --engine tflm runs in the host interpreter",
+                                 required=False)]
+        try:
+            tree = firmware.find_tree()
+            rows.append(Check(f"{ROOT_VAR} (tflm firmware)", True,
+                              f"{tree.root}; {tree.variant}" + "".join(
+                                  f", {k} {v}" for k, v in tree.third_party.items())))
+        except ToolMissingError as e:
+            rows.append(Check(f"{ROOT_VAR} (tflm firmware)", False, str(e), required=False))
+        return rows

@@ -1,0 +1,6 @@
+// Stand-in (see tests/tflm_standin/README.md).
+#pragma once
+#include "tensorflow/lite/micro/micro_common.h"
+namespace tflite {
+TFLMRegistration Register_PAD_INT8();
+}  // namespace tflite
