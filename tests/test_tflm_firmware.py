@@ -256,6 +256,6 @@ def test_a_profile_without_marked_layers_keeps_the_models_macs(tmp_path: Path) -
     """TFLM marks no layers: the profile has no per-layer rows, its total
     carries the model's MACs (not a sum over no layers)."""
     fw = _device_target(0, 0, tmp_path).fw
-    p = summarize(7, "measured", fw, [1000, 1200, 1100], [[], [], []], macs=5500)
+    p = summarize(7, "measured", fw, [1000, 1200, 1100], [[], [], []], model_macs=5500)
     assert p.layers == [] and p.total == 1100 and p.macs == 5500
     assert p.outside_layers == 1100
