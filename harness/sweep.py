@@ -10,6 +10,8 @@ A sweep file (TOML) names what to measure; see examples/sweep.toml:
     [[target]]              # one or more
     board = "stm32l452"
     backend = "qemu"
+    # resource = "board:stm32l452:qemu"  # optional, --cluster only: the Dask
+    #                       # worker resource its runs hold (default: harness/cluster.py)
 
     [[model]]               # one or more, each with its dataset
     model = "examples/har_cnn.py:har_cnn"
@@ -82,11 +84,15 @@ class Entry:
     limit: int | None
     quant: dict = field(default_factory=dict)
     snn_kernels: str | None = None  # spiking models: --snn-kernels (None: auto)
+    # bench sweep --cluster: the Dask worker resource a run holds (None: the
+    # backend's, see harness/cluster.py); a local sweep does not use it
+    resource: str | None = None
 
     def _identity(self) -> dict:
         d = asdict(self)
-        if d["snn_kernels"] is None:  # entries of sweeps written before the axis keep their keys
-            del d["snn_kernels"]
+        for optional in ("snn_kernels", "resource"):
+            if d[optional] is None:  # entries of sweeps written before it keep their keys
+                del d[optional]
         return d
 
     @property
@@ -98,7 +104,8 @@ class Entry:
     def label(self) -> str:
         model = Path(self.model.split(":")[0]).stem
         kernels = f" {self.snn_kernels} kernels" if self.snn_kernels else ""
-        return f"{self.board}/{self.backend} {model} {self.engine} {self.dtype}{kernels}"
+        held = f" on {self.resource}" if self.resource else ""
+        return f"{self.board}/{self.backend} {model} {self.engine} {self.dtype}{kernels}{held}"
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,10 @@ class Outcome:
     status: str = "pending"  # pending | skipped (already complete) | complete | failed
     error: str | None = None
     summary: dict | None = None
+    # bench sweep --cluster: the Dask worker that measured it, and when (its clock)
+    worker: str | None = None
+    started: float | None = None
+    ended: float | None = None
 
 
 def _list(raw: dict, key: str, path: Path) -> list:
@@ -174,8 +185,12 @@ def load_plan(path: Path) -> Plan:
     targets = _list(raw, "target", path)
     models = _list(raw, "model", path)
     for t in targets:
-        if not isinstance(t, dict) or set(t) != {"board", "backend"}:
-            raise ConfigError(f"{path}: each [[target]] has exactly 'board' and 'backend'")
+        if not isinstance(t, dict) or set(t) - {"resource"} != {"board", "backend"}:
+            raise ConfigError(f"{path}: each [[target]] has exactly 'board' and 'backend' "
+                              f"(and optionally 'resource')")
+        if "resource" in t and (not isinstance(t["resource"], str) or not t["resource"]):
+            raise ConfigError(f"{path}: a [[target]]'s 'resource' is a Dask worker resource "
+                              f"name (a string), e.g. \"board:stm32l452:probe\"")
     for m in models:
         if not isinstance(m, dict) or set(m) != {"model", "dataset"}:
             raise ConfigError(f"{path}: each [[model]] has exactly 'model' and 'dataset'")
@@ -195,7 +210,7 @@ def load_plan(path: Path) -> Plan:
     entries = [
         Entry(board=t["board"], backend=t["backend"], model=_resolve(m["model"], base),
               dataset=_resolve(m["dataset"], base), engine=e, dtype=d, limit=limit,
-              quant=dict(quant), snn_kernels=k)
+              quant=dict(quant), snn_kernels=k, resource=t.get("resource"))
         for t, m, e, d, k in itertools.product(targets, models, engines, dtypes, kernels)
     ]
     kept, notes = _applicable(entries)

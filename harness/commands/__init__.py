@@ -31,6 +31,7 @@ COMMANDS: Registry[Command] = Registry("command", {
     "run": "harness.commands.run:COMMAND",
     "profile": "harness.commands.profile:COMMAND",
     "sweep": "harness.commands.sweep:COMMAND",
+    "worker": "harness.commands.worker:COMMAND",
     "export": "harness.commands.export:COMMAND",
     "report": "harness.commands.report:COMMAND",
     "import-cubeai": "harness.commands.import_cubeai:COMMAND",

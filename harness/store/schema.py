@@ -80,6 +80,8 @@ class RunRecord:
     top_k: int | None = column("INTEGER", "classification: the k of the top-k accuracy asked for")
     psnr_peak: float | None = column("REAL", "regression: the peak value of the PSNR")
     link: str | None = column("TEXT", "the firmware's host link: uart | semihost")
+    worker: str | None = column("TEXT", "bench sweep --cluster: the Dask worker that measured "
+                                "it (the last one, when a run was continued)")
 
 
 # Columns the store itself keeps for every run, before the record's.
