@@ -359,7 +359,7 @@ def _connect(address: str) -> Any:  # noqa: ANN401 - distributed.Client
     from distributed import Client
 
     try:
-        return Client(address, timeout="15s", set_as_default=False)
+        return Client(address, timeout="10s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:
         raise ConfigError(f"cannot reach the Dask scheduler at {address} ({e}): start one "
                           f"with 'dask scheduler' and workers with 'bench worker --scheduler "
@@ -384,9 +384,11 @@ def _check_resources(client: Any, address: str, entries: list[Entry]) -> None:  
 
 
 def run_cluster_sweep(plan: Plan, db: Path, address: str, resume: bool,
-                      progress: ClusterProgress | None = None) -> tuple[int, list[Outcome]]:
+                      progress: ClusterProgress | None = None,
+                      ready: Callable[[], None] | None = None) -> tuple[int, list[Outcome]]:
     """As ``harness.sweep.run_sweep``, each run sent to the Dask cluster at
-    ``address``; the client's store gets every sample once."""
+    ``address``; the client's store gets every sample once. ``ready`` is
+    called once the cluster is found able to run the plan."""
     check_plan(plan)
     with Store(db) as store:  # open (and its runs held) for the whole sweep
         sweep_id = store.latest_sweep(plan.spec_hash) if resume else None
@@ -417,6 +419,8 @@ def run_cluster_sweep(plan: Plan, db: Path, address: str, resume: bool,
         futures: dict[Any, Entry] = {}
         try:
             _check_resources(client, address, [e for e, _ in todo])
+            if ready:
+                ready()
             if todo:
                 _prepare_shared_tools(plan)
             client.subscribe_topic(topic, lambda event: events.put(event[1]))
@@ -454,7 +458,8 @@ def run_cluster_sweep(plan: Plan, db: Path, address: str, resume: bool,
                                   signum) from e
             raise
         finally:
-            client.unsubscribe_topic(topic)
+            if topic in client._event_handlers:  # subscribed (the checks passed)
+                client.unsubscribe_topic(topic)
             client.close()
         results = [outcomes[e.key] for e in plan.entries]
         ok = all(o.status in (RunStatus.COMPLETE, "skipped") for o in results)

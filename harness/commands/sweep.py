@@ -53,22 +53,28 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     labels = {e.key: e.label for e in plan.entries}
 
-    def sweep(progress: Callable[..., None] | None = None) -> tuple[int, list]:
+    def sweep(progress: Callable[..., None] | None = None,
+              banner: Callable[[], None] | None = None) -> tuple[int, list]:
         if args.cluster:
             from harness.cluster import run_cluster_sweep
 
-            return run_cluster_sweep(plan, args.db, args.cluster, args.resume, progress)
+            # the banner once the cluster can run the plan: else one error line
+            return run_cluster_sweep(plan, args.db, args.cluster, args.resume, progress,
+                                     banner)
+        if banner:
+            banner()
         return run_sweep(plan, args.db, args.workers, args.resume, progress)
 
     if args.json:
         sweep_id, outcomes = sweep()
     else:
-        for note in plan.notes:
-            err.print(f"bench: note: {note}")
-        where = (f"Dask cluster {args.cluster}" if args.cluster
-                 else f"{args.workers} worker(s)")
-        err.print(f"sweep [bold]{plan.name}[/]: {len(plan.entries)} runs, {where}, results in "
-                  f"{args.db}", soft_wrap=True)
+        def banner() -> None:
+            for note in plan.notes:
+                err.print(f"bench: note: {note}")
+            where = (f"Dask cluster {args.cluster}" if args.cluster
+                     else f"{args.workers} worker(s)")
+            err.print(f"sweep [bold]{plan.name}[/]: {len(plan.entries)} runs, {where}, "
+                      f"results in {args.db}", soft_wrap=True)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=err, disable=not err.is_terminal) as bar:
             overall = bar.add_task("[bold]runs finished", total=len(plan.entries))
@@ -88,7 +94,7 @@ def _sweep(args: argparse.Namespace) -> int:
                     tasks[key] = bar.add_task(label, total=total)
                 bar.update(tasks[key], completed=done, total=total, description=label)
 
-            sweep_id, outcomes = sweep(progress)
+            sweep_id, outcomes = sweep(progress, banner)
     failed = [o for o in outcomes if o.status == "failed"]
     if args.json:
         print(json.dumps({"sweep_id": sweep_id, "runs": [
