@@ -281,7 +281,8 @@ def _measure(entry: Entry, sweep_id: int, snapshot: dict | None, db: Path,
             new = {r["idx"] for r in rows["samples"]}
             measured.update(new)
             sent.update(new)
-            msg = {"key": entry.key, "worker": worker, "run": store.run_row(ids[-1]),
+            # "by", not "worker": the scheduler sets an event's "worker" to the address
+            msg = {"key": entry.key, "by": worker, "run": store.run_row(ids[-1]),
                    "rows": rows, "done": done, "total": total}
             if final:  # every sample this attempt measured, in case an event was lost
                 msg["rows"] = store.sample_rows(ids[-1], after=sent - measured)
@@ -309,7 +310,7 @@ def _measure(entry: Entry, sweep_id: int, snapshot: dict | None, db: Path,
             error = f"the run's process ended with exit code {proc.exitcode}"
         final = ship(True)
     if final is None:  # stopped before its run was opened: nothing measured
-        return {"key": entry.key, "worker": worker, "run": None, "rows": {}, "error": error,
+        return {"key": entry.key, "by": worker, "run": None, "rows": {}, "error": error,
                 "done": 0, "total": 0}
     return final | {"error": error}
 
@@ -330,7 +331,7 @@ class _Home:
         if row is None:
             return None
         key = msg["key"]
-        fields = {k: row.get(k) for k in RUN_FIELDS} | {"worker": msg["worker"]}
+        fields = {k: row.get(k) for k in RUN_FIELDS} | {"worker": msg["by"]}
         run_id = self.run_ids.get(key)
         if run_id is None:
             run_id = self.store.create_run(RunRecord(**fields))
@@ -340,7 +341,7 @@ class _Home:
             self.store.update_run(run_id, **fields)
         self.store.copy_sample_rows(run_id, msg["rows"])
         if self.progress and msg.get("total"):
-            self.progress("samples", key, msg["done"], msg["total"], msg["worker"])
+            self.progress("samples", key, msg["done"], msg["total"], msg["by"])
         return run_id
 
     def finish(self, result: dict) -> int | None:
@@ -486,5 +487,5 @@ def _outcome(entry: Entry, future: Any, home: _Home) -> Outcome:  # noqa: ANN401
     complete = result.get("error") is None and result["run"] is not None \
         and result["run"]["status"] == RunStatus.COMPLETE
     return Outcome(entry, run_id, RunStatus.COMPLETE if complete else "failed",
-                   result.get("error"), worker=result["worker"], started=result["started"],
+                   result.get("error"), worker=result["by"], started=result["started"],
                    ended=result["ended"])

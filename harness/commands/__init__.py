@@ -33,6 +33,8 @@ COMMANDS: Registry[Command] = Registry("command", {
     "sweep": "harness.commands.sweep:COMMAND",
     "worker": "harness.commands.worker:COMMAND",
     "export": "harness.commands.export:COMMAND",
+    "baseline": "harness.commands.baseline:COMMAND",
+    "check": "harness.commands.check:COMMAND",
     "report": "harness.commands.report:COMMAND",
     "import-cubeai": "harness.commands.import_cubeai:COMMAND",
     "power": "harness.commands.power:COMMAND",

@@ -202,6 +202,10 @@ class Store:
                                (spec_hash,)).fetchone()
         return row[0] if row else None
 
+    def newest_sweep(self) -> int | None:
+        """The id of the last sweep made in this store, of any plan."""
+        return self._db.execute("SELECT max(sweep_id) FROM sweeps").fetchone()[0]
+
     def finish_sweep(self, sweep_id: int, status: str) -> None:
         self._write("UPDATE sweeps SET status = ?, finished_at = ? WHERE sweep_id = ?",
                     (status, _now(), sweep_id))
