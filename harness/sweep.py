@@ -26,6 +26,8 @@ A sweep file (TOML) names what to measure; see examples/sweep.toml:
 
     snn_kernels = ["dense", "event"]  # optional, spiking models: one more axis
                             # (--snn-kernels; default: auto, one entry)
+    per_layer = true        # optional: --per-layer runs (instructions per layer,
+                            # what bench check compares layer by layer)
 
 Every entry of the product is one ordinary run, stored as it finishes and
 tagged with the sweep (``runs.sweep_key``). Entries run in worker processes,
@@ -67,7 +69,7 @@ from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import Store
 
 _TOP_KEYS = {"name", "limit", "engines", "dtypes", "target", "model", "quant", "data_dir",
-             "snn_kernels"}
+             "snn_kernels", "per_layer"}
 _QUANT_KEYS = {"scheme", "calibrate", "method", "weights"}
 
 
@@ -87,11 +89,12 @@ class Entry:
     # bench sweep --cluster: the Dask worker resource a run holds (None: the
     # backend's, see harness/cluster.py); a local sweep does not use it
     resource: str | None = None
+    per_layer: bool = False  # --per-layer: instructions per layer stored (bench check)
 
     def _identity(self) -> dict:
         d = asdict(self)
-        for optional in ("snn_kernels", "resource"):
-            if d[optional] is None:  # entries of sweeps written before it keep their keys
+        for optional in ("snn_kernels", "resource", "per_layer"):
+            if d[optional] in (None, False):  # entries of sweeps written before it keep their keys
                 del d[optional]
         return d
 
@@ -196,6 +199,9 @@ def load_plan(path: Path) -> Plan:
             raise ConfigError(f"{path}: each [[model]] has exactly 'model' and 'dataset'")
     engines = [str(e) for e in _list(raw, "engines", path)]
     dtypes = [str(d) for d in _list(raw, "dtypes", path)]
+    per_layer = raw.get("per_layer", False)
+    if not isinstance(per_layer, bool):
+        raise ConfigError(f"{path}: 'per_layer' is true or false")
     kernels: list[str | None] = [None]
     if "snn_kernels" in raw:
         kernels = list(_list(raw, "snn_kernels", path))
@@ -210,7 +216,8 @@ def load_plan(path: Path) -> Plan:
     entries = [
         Entry(board=t["board"], backend=t["backend"], model=_resolve(m["model"], base),
               dataset=_resolve(m["dataset"], base), engine=e, dtype=d, limit=limit,
-              quant=dict(quant), snn_kernels=k, resource=t.get("resource"))
+              quant=dict(quant), snn_kernels=k, resource=t.get("resource"),
+              per_layer=per_layer)
         for t, m, e, d, k in itertools.product(targets, models, engines, dtypes, kernels)
     ]
     kept, notes = _applicable(entries)
@@ -286,6 +293,7 @@ def _request(entry: Entry, sweep_id: int, resume: int | None,
     return RunRequest(board=entry.board, backend=entry.backend, model=entry.model,
                       dataset=entry.dataset, engine=entry.engine, dtype=entry.dtype,
                       limit=entry.limit, resume=resume, sweep_key=f"{sweep_id}:{entry.key}",
+                      per_layer=entry.per_layer,
                       data_dir=data_dir, snn=SnnOptions(kernels=entry.snn_kernels),
                       # [quant] is for the integer entries of the matrix.
                       quant=QuantRequest(scheme=scheme,
