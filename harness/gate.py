@@ -215,7 +215,7 @@ def export(db: Path, what: str) -> dict:
         name, ids = run_ids(store, what)
         runs = [measured(store, i) for i in ids]
         commits = {store.run_row(i)["git_commit"] for i in ids} - {None}
-    return {"bench_baseline": FORMAT, "from": name, "db": str(db),
+    return {"bench_baseline": FORMAT, "from": name,
             "git_commit": ", ".join(sorted(commits)) or None,
             "runs": [asdict(m) for m in runs]}
 
