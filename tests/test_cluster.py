@@ -22,6 +22,9 @@ import pytest
 from conftest import TINY_MODEL, Bench
 from hostc import emulator_test
 
+from harness.store.schema import RunRecord, Sample
+from harness.store.store import Store
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = [sys.executable, "-m", "harness.cli"]
 BOARD = "board:stm32l452:qemu"  # a simulated board: a named resource one worker holds
@@ -225,3 +228,51 @@ def test_no_scheduler_is_one_line(bench_main: Bench, tmp_path: Path) -> None:
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert p.returncode == 2 and len(lines) == 1, p.stderr
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in lines[0]
+
+
+def _record() -> RunRecord:
+    return RunRecord(board="stm32l452", backend="qemu", engine="native", dtype="float32",
+                     model="m.py:f", model_hash="ab", dataset="d.npz", dataset_hash="cd",
+                     samples_planned=3, sweep_key="1:k", timer_kind="tcg_plugin")
+
+
+def _sample(i: int) -> Sample:
+    return Sample(idx=i, label=i % 2, predicted=0, count=100 + i, raw_count=100 + i,
+                  stack_bytes=64, max_abs_error=0.0, output=np.arange(3, dtype=np.float32) + i,
+                  layers=(60, 40 + i), spikes=(i,))
+
+
+def test_rows_come_home_once_and_a_continued_run_starts_where_it_stopped(
+        tmp_path: Path) -> None:
+    """What the client and a worker do with a run's rows, on real SQLite:
+    the worker's scratch store seeded with the stored part of a run resumes
+    it (only the missing samples are left to measure), and rows that arrive
+    twice (an event and the task's result) are stored once."""
+    from harness.cluster import _Home, _seed
+
+    with Store(tmp_path / "home.db") as home:
+        run_id = home.create_run(_record())
+        for i in (0, 1):
+            home.add_sample(run_id, _sample(i))
+        snapshot = {"run": home.run_row(run_id), "rows": home.sample_rows(run_id)}
+    scratch = tmp_path / "scratch.db"
+    resume = _seed(scratch, snapshot)
+    with Store(scratch) as worker:
+        assert resume is not None and worker.done_indices(resume) == {0, 1}
+        assert worker.run_row(resume)["timer_kind"] == "tcg_plugin"
+        worker.add_sample(resume, _sample(2))  # the one sample left to measure
+        worker.finish_run(resume, "complete")
+        msg = {"key": "k", "by": "w1", "run": worker.run_row(resume), "done": 3, "total": 3,
+               "rows": worker.sample_rows(resume, after={0, 1})}
+        result = msg | {"rows": worker.sample_rows(resume), "error": None}
+    with Store(tmp_path / "home.db") as store:
+        h = _Home(store, {"k": run_id})
+        assert h.receive(msg) == run_id
+        assert h.finish(result) == run_id  # every sample again: none stored twice
+        assert store.done_indices(run_id) == {0, 1, 2}
+        assert [s.count for s in store.samples(run_id)] == [100, 101, 102]
+        assert store.layer_counts(run_id) == {0: [60, 40], 1: [60, 41], 2: [60, 42]}
+        assert store.spike_counts(run_id) == {0: [0], 1: [1], 2: [2]}
+        row = store.run_row(run_id)
+        assert row["status"] == "complete" and row["worker"] == "w1"
+        assert store.run_ids() == [run_id]
