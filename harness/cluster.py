@@ -418,6 +418,7 @@ def run_cluster_sweep(plan: Plan, db: Path, address: str, resume: bool,
         topic = f"bench-sweep-{uuid.uuid4().hex}"
         events: queue.SimpleQueue = queue.SimpleQueue()
         futures: dict[Any, Entry] = {}
+        subscribed = False
         try:
             _check_resources(client, address, [e for e, _ in todo])
             if ready:
@@ -425,6 +426,7 @@ def run_cluster_sweep(plan: Plan, db: Path, address: str, resume: bool,
             if todo:
                 _prepare_shared_tools(plan)
             client.subscribe_topic(topic, lambda event: events.put(event[1]))
+            subscribed = True
             data_dir = str(plan.data_dir) if plan.data_dir else None
             for e, snapshot in todo:
                 f = client.submit(remote_run, e, sweep_id, snapshot, data_dir, topic,
@@ -459,7 +461,7 @@ def run_cluster_sweep(plan: Plan, db: Path, address: str, resume: bool,
                                   signum) from e
             raise
         finally:
-            if topic in client._event_handlers:  # subscribed (the checks passed)
+            if subscribed:
                 client.unsubscribe_topic(topic)
             client.close()
         results = [outcomes[e.key] for e in plan.entries]
