@@ -41,7 +41,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +63,13 @@ from harness.sweep import (
     _mark_unfinished,
     _prepare_shared_tools,
     _request,
+    _worker_start,
     check_plan,
 )
 
 EMULATOR = "emulator"
 PLUGIN = "bench-boards"
+PROCESSES = "bench-run-processes"
 POLL_S = 0.2
 
 # (event, entry key, done, total, worker name)
@@ -151,6 +156,52 @@ class BoardPool(WorkerPlugin):
                 self._free[resource].append(ident)
 
 
+@dataclass(eq=False)
+class RunProcesses(WorkerPlugin):
+    """One long-lived process per run slot, as a local sweep's workers: torch
+    and bench are imported once per process, not once per run (about 10 s
+    each on a loaded 2-core machine). Started from the worker's main thread
+    (setup), so they die with the worker (PR_SET_PDEATHSIG follows the
+    thread that starts a child)."""
+
+    slots: int
+    name: str = PROCESSES
+    _pool: ProcessPoolExecutor | None = None
+    _manager: SyncManager | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ctx: Any = field(default_factory=lambda: multiprocessing.get_context("spawn"))
+
+    def setup(self, worker: Any) -> None:  # noqa: ANN401 - distributed.Worker
+        self._manager = SyncManager(ctx=self._ctx)
+        self._manager.start(die_with_parent, (os.getpid(),))
+        self._start()
+
+    def _start(self) -> None:
+        self._pool = ProcessPoolExecutor(self.slots, mp_context=self._ctx,
+                                         initializer=_worker_start, initargs=(os.getpid(),))
+        for f in [self._pool.submit(os.getpid) for _ in range(self.slots)]:
+            f.result()  # every process started now, from this thread
+
+    def teardown(self, worker: Any) -> None:  # noqa: ANN401
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._manager is not None:
+            self._manager.shutdown()
+
+    def queue(self) -> Any:  # noqa: ANN401 - a manager's queue proxy
+        assert self._manager is not None
+        return self._manager.Queue()
+
+    def submit(self, *args: Any) -> Future:  # noqa: ANN401
+        with self._lock:
+            assert self._pool is not None
+            try:
+                return self._pool.submit(_pooled_run, *args)
+            except BrokenProcessPool:  # a process died (killed): a new pool
+                self._start()
+                return self._pool.submit(_pooled_run, *args)
+
+
 def worker_resources(boards: list[BoardSpec], emulators: int) -> dict[str, float]:
     out: dict[str, float] = {EMULATOR: float(emulators)} if emulators else {}
     for b in boards:
@@ -187,7 +238,9 @@ async def _serve(scheduler: str, boards: list[BoardSpec], resources: dict[str, f
                     resources=resources, name=name, host=host, nanny=None,
                     # its HTTP server (health, metrics) on loopback, no dashboard
                     dashboard=False, dashboard_address="127.0.0.1:0",
-                    plugins=[BoardPool(boards)], death_timeout=30, silence_logs=40)
+                    plugins=[BoardPool(boards),
+                             RunProcesses(max(1, int(sum(resources.values()))))],
+                    death_timeout=30, silence_logs=40)
     try:
         await asyncio.wait_for(worker, timeout=30)
     except (OSError, TimeoutError, RuntimeError) as e:
@@ -211,6 +264,7 @@ def remote_run(entry: Entry, sweep_id: int, snapshot: dict | None, data_dir: str
 
     worker = get_worker()
     pool: BoardPool | None = worker.plugins.get(PLUGIN)  # type: ignore[assignment]
+    processes: RunProcesses = worker.plugins[PROCESSES]  # type: ignore[assignment]
     resource = resource_of(entry)
     ident = pool.take(resource) if pool is not None else None
     started = time.time()
@@ -219,7 +273,8 @@ def remote_run(entry: Entry, sweep_id: int, snapshot: dict | None, data_dir: str
             db = Path(tmp) / "run.db"
             result = _measure(entry, sweep_id, snapshot, db, data_dir,
                               _ident_env(entry.backend, ident),
-                              lambda msg: worker.log_event(topic, msg), str(worker.name))
+                              lambda msg: worker.log_event(topic, msg), str(worker.name),
+                              processes)
     finally:
         if pool is not None:
             pool.give(resource, ident)
@@ -238,11 +293,12 @@ def _seed(db: Path, snapshot: dict | None) -> int | None:
         return run_id
 
 
-def _child(entry: Entry, sweep_id: int, resume: int | None, db: str, data_dir: str | None,
-           env: dict[str, str], events: multiprocessing.Queue, parent: int) -> None:
-    """In a process of its own (torch, the emulator and its signals stay out
-    of the Dask worker): the run, as a local sweep's worker runs it."""
-    die_with_parent(parent)
+def _pooled_run(entry: Entry, sweep_id: int, resume: int | None, db: str,
+               data_dir: str | None, env: dict[str, str], events: Any) -> None:  # noqa: ANN401
+    """In one of the worker's run processes (torch, the emulator and its
+    signals stay out of the Dask worker): the run, as a local sweep's worker
+    runs it; ``env`` (a board's identity) for this run only."""
+    before = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     from harness.run.execute import run
 
@@ -255,21 +311,23 @@ def _child(entry: Entry, sweep_id: int, resume: int | None, db: str, data_dir: s
     except BenchError as e:
         events.put(("error", str(e), 0))
         return
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     events.put(("done", 0, 0))
 
 
 def _measure(entry: Entry, sweep_id: int, snapshot: dict | None, db: Path,
              data_dir: str | None, env: dict[str, str], send: Callable[[dict], None],
-             worker: str) -> dict:
+             worker: str, processes: RunProcesses) -> dict:
     resume = _seed(db, snapshot)
     sent = {r["idx"] for r in snapshot["rows"]["samples"]} if snapshot else set()
     measured: set[int] = set()
-    ctx = multiprocessing.get_context("spawn")
-    events = ctx.Queue()
-    proc = ctx.Process(target=_child, daemon=True, name=f"bench-run-{entry.key}",
-                       args=(entry, sweep_id, resume, str(db), data_dir, env, events,
-                             os.getpid()))
-    proc.start()
+    events = processes.queue()
+    proc = processes.submit(entry, sweep_id, resume, str(db), data_dir, env, events)
     error: str | None = None
     done = total = 0
     with Store(db) as store:
@@ -295,7 +353,7 @@ def _measure(entry: Entry, sweep_id: int, snapshot: dict | None, db: Path,
             try:
                 kind, a, b = events.get(timeout=POLL_S)
             except queue.Empty:
-                if not proc.is_alive():
+                if proc.done():
                     break
                 continue
             if kind == "progress":
@@ -305,9 +363,9 @@ def _measure(entry: Entry, sweep_id: int, snapshot: dict | None, db: Path,
                 error, finished = str(a), True
             else:
                 finished = True
-        proc.join()
+        crash = proc.exception()  # waits for the pooled call to return
         if not finished and error is None:
-            error = f"the run's process ended with exit code {proc.exitcode}"
+            error = f"the run's process failed: {type(crash).__name__}: {crash}"
         final = ship(True)
     if final is None:  # stopped before its run was opened: nothing measured
         return {"key": entry.key, "by": worker, "run": None, "rows": {}, "error": error,
