@@ -9,17 +9,18 @@ the scheduler sends a board's runs only to the worker that has the board,
 one at a time per board, and spreads emulator runs over every worker.
 
 Results come home. A run is measured on the worker by the same code as a
-local run (``harness.run.execute.run``), in a process of its own, into a
-scratch SQLite file there; each sample the run commits is sent to the
-client as a Dask event (``log_event`` / ``subscribe_topic``) and copied
-into the client's store, and the task's result carries every sample again:
-``Store.copy_sample_rows`` keeps the first copy of a sample, so each is
-stored once. A continued run (``--resume``, or a run a failed attempt left)
-is sent with its stored row and samples: the worker measures only the
-samples missing. A worker that dies mid-run: Dask gives its task to another
-worker (as it was sent: samples that already came home are measured again
-there and not stored twice); if Dask gives up, the run stays incomplete in
-the client's store and ``--resume`` continues it.
+local run (``harness.run.execute.run``), in one of the worker's run
+processes (one per slot, kept), into a scratch SQLite file there; each
+sample the run commits is sent to the client as a Dask event (``log_event``
+/ ``subscribe_topic``) and copied into the client's store, and the task's
+result carries every sample again: ``Store.copy_sample_rows`` keeps the
+first copy of a sample, so each is stored once. A continued run
+(``--resume``, or a run a failed attempt left) is sent with its stored row
+and samples: the worker measures only the samples missing. A worker that
+dies mid-run: Dask gives its task to another worker (as it was sent: samples
+that already came home are measured again there and not stored twice); if
+Dask gives up, the run stays incomplete in the client's store and
+``--resume`` continues it.
 
 Firmware is built where it runs, from the model file and bench's sources
 at the same path on the worker (a shared checkout or the same install): a
@@ -233,7 +234,7 @@ async def _serve(scheduler: str, boards: list[BoardSpec], resources: dict[str, f
                  name: str, host: str | None, announce: Callable[[str], None] | None) -> None:
     from distributed import Worker
 
-    # One thread per run it can hold at once: each run is a process of its own.
+    # One thread per run it can hold at once: each run goes to a run process.
     worker = Worker(scheduler, nthreads=max(1, int(sum(resources.values()))),
                     resources=resources, name=name, host=host, nanny=None,
                     # its HTTP server (health, metrics) on loopback, no dashboard
