@@ -10,6 +10,8 @@ A sweep file (TOML) names what to measure; see examples/sweep.toml:
     [[target]]              # one or more
     board = "stm32l452"
     backend = "qemu"
+    # resource = "board:stm32l452:qemu"  # optional, --cluster only: the Dask
+    #                       # worker resource its runs hold (default: harness/cluster.py)
 
     [[model]]               # one or more, each with its dataset
     model = "examples/har_cnn.py:har_cnn"
@@ -24,6 +26,8 @@ A sweep file (TOML) names what to measure; see examples/sweep.toml:
 
     snn_kernels = ["dense", "event"]  # optional, spiking models: one more axis
                             # (--snn-kernels; default: auto, one entry)
+    per_layer = true        # optional: --per-layer runs (instructions per layer,
+                            # what bench check compares layer by layer)
 
 Every entry of the product is one ordinary run, stored as it finishes and
 tagged with the sweep (``runs.sweep_key``). Entries run in worker processes,
@@ -65,7 +69,7 @@ from harness.run.request import QuantRequest, RunRequest
 from harness.store.store import Store
 
 _TOP_KEYS = {"name", "limit", "engines", "dtypes", "target", "model", "quant", "data_dir",
-             "snn_kernels"}
+             "snn_kernels", "per_layer"}
 _QUANT_KEYS = {"scheme", "calibrate", "method", "weights"}
 
 
@@ -82,11 +86,16 @@ class Entry:
     limit: int | None
     quant: dict = field(default_factory=dict)
     snn_kernels: str | None = None  # spiking models: --snn-kernels (None: auto)
+    # bench sweep --cluster: the Dask worker resource a run holds (None: the
+    # backend's, see harness/cluster.py); a local sweep does not use it
+    resource: str | None = None
+    per_layer: bool = False  # --per-layer: instructions per layer stored (bench check)
 
     def _identity(self) -> dict:
         d = asdict(self)
-        if d["snn_kernels"] is None:  # entries of sweeps written before the axis keep their keys
-            del d["snn_kernels"]
+        for optional in ("snn_kernels", "resource", "per_layer"):
+            if d[optional] in (None, False):  # entries of sweeps written before it keep their keys
+                del d[optional]
         return d
 
     @property
@@ -98,7 +107,8 @@ class Entry:
     def label(self) -> str:
         model = Path(self.model.split(":")[0]).stem
         kernels = f" {self.snn_kernels} kernels" if self.snn_kernels else ""
-        return f"{self.board}/{self.backend} {model} {self.engine} {self.dtype}{kernels}"
+        held = f" on {self.resource}" if self.resource else ""
+        return f"{self.board}/{self.backend} {model} {self.engine} {self.dtype}{kernels}{held}"
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,10 @@ class Outcome:
     status: str = "pending"  # pending | skipped (already complete) | complete | failed
     error: str | None = None
     summary: dict | None = None
+    # bench sweep --cluster: the Dask worker that measured it, and when (its clock)
+    worker: str | None = None
+    started: float | None = None
+    ended: float | None = None
 
 
 def _list(raw: dict, key: str, path: Path) -> list:
@@ -174,13 +188,20 @@ def load_plan(path: Path) -> Plan:
     targets = _list(raw, "target", path)
     models = _list(raw, "model", path)
     for t in targets:
-        if not isinstance(t, dict) or set(t) != {"board", "backend"}:
-            raise ConfigError(f"{path}: each [[target]] has exactly 'board' and 'backend'")
+        if not isinstance(t, dict) or set(t) - {"resource"} != {"board", "backend"}:
+            raise ConfigError(f"{path}: each [[target]] has exactly 'board' and 'backend' "
+                              f"(and optionally 'resource')")
+        if "resource" in t and (not isinstance(t["resource"], str) or not t["resource"]):
+            raise ConfigError(f"{path}: a [[target]]'s 'resource' is a Dask worker resource "
+                              f"name (a string), e.g. \"board:stm32l452:probe\"")
     for m in models:
         if not isinstance(m, dict) or set(m) != {"model", "dataset"}:
             raise ConfigError(f"{path}: each [[model]] has exactly 'model' and 'dataset'")
     engines = [str(e) for e in _list(raw, "engines", path)]
     dtypes = [str(d) for d in _list(raw, "dtypes", path)]
+    per_layer = raw.get("per_layer", False)
+    if not isinstance(per_layer, bool):
+        raise ConfigError(f"{path}: 'per_layer' is true or false")
     kernels: list[str | None] = [None]
     if "snn_kernels" in raw:
         kernels = list(_list(raw, "snn_kernels", path))
@@ -195,7 +216,8 @@ def load_plan(path: Path) -> Plan:
     entries = [
         Entry(board=t["board"], backend=t["backend"], model=_resolve(m["model"], base),
               dataset=_resolve(m["dataset"], base), engine=e, dtype=d, limit=limit,
-              quant=dict(quant), snn_kernels=k)
+              quant=dict(quant), snn_kernels=k, resource=t.get("resource"),
+              per_layer=per_layer)
         for t, m, e, d, k in itertools.product(targets, models, engines, dtypes, kernels)
     ]
     kept, notes = _applicable(entries)
@@ -271,6 +293,7 @@ def _request(entry: Entry, sweep_id: int, resume: int | None,
     return RunRequest(board=entry.board, backend=entry.backend, model=entry.model,
                       dataset=entry.dataset, engine=entry.engine, dtype=entry.dtype,
                       limit=entry.limit, resume=resume, sweep_key=f"{sweep_id}:{entry.key}",
+                      per_layer=entry.per_layer,
                       data_dir=data_dir, snn=SnnOptions(kernels=entry.snn_kernels),
                       # [quant] is for the integer entries of the matrix.
                       quant=QuantRequest(scheme=scheme,

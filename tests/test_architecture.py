@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("build", "fpga"),
     ("flash", "power", "backends"),
     ("run", "imports", "profile", "demo"),
-    ("sweep", "report"),
+    ("sweep", "report", "cluster", "gate"),
     ("commands",),
     ("cli",),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -26,6 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="runs in parallel, each with its own emulator (default: the core count)")
     p.add_argument("--resume", action="store_true",
                    help="continue the newest sweep of this plan: finished runs are not redone")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="send each run to the Dask scheduler at ADDRESS (tcp://HOST:8786), to "
+                   "the 'bench worker's that offer its board or an emulator slot; results "
+                   "come home to --db")
     add_db(p)
     p.add_argument("--json", action="store_true", help="print one JSON object, no progress")
 
@@ -47,36 +52,55 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.workers <= 0:  # (run_sweep checks it too, after the banner)
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     labels = {e.key: e.label for e in plan.entries}
+
+    def sweep(progress: Callable[..., None] | None = None,
+              banner: Callable[[], None] | None = None) -> tuple[int, list]:
+        if args.cluster:
+            from harness.cluster import run_cluster_sweep
+
+            # the banner once the cluster can run the plan: else one error line
+            return run_cluster_sweep(plan, args.db, args.cluster, args.resume, progress,
+                                     banner)
+        if banner:
+            banner()
+        return run_sweep(plan, args.db, args.workers, args.resume, progress)
+
     if args.json:
-        sweep_id, outcomes = run_sweep(plan, args.db, args.workers, args.resume)
+        sweep_id, outcomes = sweep()
     else:
-        for note in plan.notes:
-            err.print(f"bench: note: {note}")
-        err.print(f"sweep [bold]{plan.name}[/]: {len(plan.entries)} runs, {args.workers} "
-                  f"worker(s), results in {args.db}", soft_wrap=True)
+        def banner() -> None:
+            for note in plan.notes:
+                err.print(f"bench: note: {note}")
+            where = (f"Dask cluster {args.cluster}" if args.cluster
+                     else f"{args.workers} worker(s)")
+            err.print(f"sweep [bold]{plan.name}[/]: {len(plan.entries)} runs, {where}, "
+                      f"results in {args.db}", soft_wrap=True)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=err, disable=not err.is_terminal) as bar:
             overall = bar.add_task("[bold]runs finished", total=len(plan.entries))
             tasks: dict[str, int] = {}
 
-            def progress(event: str, key: str, done: int, total: int) -> None:
+            def progress(event: str, key: str, done: int, total: int,
+                         worker: str | None = None) -> None:
+                label = labels[key] + (f" @ {worker}" if worker else "")  # --cluster: where
                 if event == "finished":
                     bar.advance(overall)
                     if key in tasks:
                         bar.remove_task(tasks.pop(key))
                     elif not err.is_terminal:
-                        err.print(f"finished {labels[key]}")
+                        err.print(f"finished {label}", highlight=False)
                     return
                 if key not in tasks:
-                    tasks[key] = bar.add_task(labels[key], total=total)
-                bar.update(tasks[key], completed=done, total=total)
+                    tasks[key] = bar.add_task(label, total=total)
+                bar.update(tasks[key], completed=done, total=total, description=label)
 
-            sweep_id, outcomes = run_sweep(plan, args.db, args.workers, args.resume, progress)
+            sweep_id, outcomes = sweep(progress, banner)
     failed = [o for o in outcomes if o.status == "failed"]
     if args.json:
         print(json.dumps({"sweep_id": sweep_id, "runs": [
             {"label": o.entry.label, "key": o.entry.key, "run_id": o.run_id, "status": o.status,
-             "error": o.error} for o in outcomes]}))
+             "error": o.error, "worker": o.worker, "started": o.started, "ended": o.ended}
+            for o in outcomes]}))
     else:
         print_sweep(sweep_id, outcomes, args.db)
     if failed:

@@ -91,6 +91,8 @@ class RunRecord:
                                  "and route (nextpnr)")
     timing_model: str | None = column("TEXT", "what samples.estimated_cycles were estimated "
                                       "with, e.g. 'cortex-m4 v1' (QEMU plugin); NULL: none")
+    worker: str | None = column("TEXT", "bench sweep --cluster: the Dask worker that measured "
+                                "it (the last one, when a run was continued)")
 
 
 # Columns the store itself keeps for every run, before the record's.

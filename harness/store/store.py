@@ -204,6 +204,10 @@ class Store:
                                (spec_hash,)).fetchone()
         return row[0] if row else None
 
+    def newest_sweep(self) -> int | None:
+        """The id of the last sweep made in this store, of any plan."""
+        return self._db.execute("SELECT max(sweep_id) FROM sweeps").fetchone()[0]
+
     def finish_sweep(self, sweep_id: int, status: str) -> None:
         self._write("UPDATE sweeps SET status = ?, finished_at = ? WHERE sweep_id = ?",
                     (status, _now(), sweep_id))
@@ -252,6 +256,44 @@ class Store:
                                      (*run.values(), run_id))
         except sqlite3.Error as e:
             raise self._write_failed(e) from e
+
+    # -- rows as they are, for another store (bench sweep --cluster) --------------
+
+    SAMPLE_TABLES = ("samples", "layer_counts", "spike_counts")
+
+    def sample_rows(self, run_id: int, after: set[int] | None = None) -> dict[str, list[dict]]:
+        """A run's rows in each sample table, as stored (column -> value), less
+        the samples whose index is in ``after``; every column, so a copy
+        loses nothing a newer schema adds."""
+        skip = after or set()
+        out: dict[str, list[dict]] = {}
+        for table in self.SAMPLE_TABLES:
+            cur = self._db.execute(f"SELECT * FROM {table} WHERE run_id = ? ORDER BY idx",
+                                   (run_id,))
+            names = [d[0] for d in cur.description]
+            out[table] = [row for row in (dict(zip(names, r, strict=True)) for r in cur)
+                          if row["idx"] not in skip]
+        return out
+
+    def copy_sample_rows(self, run_id: int, rows: dict[str, list[dict]]) -> int:
+        """Store rows read by ``sample_rows`` (of another store) under
+        ``run_id``, in one transaction; a sample already here is kept as it
+        is, so rows sent twice are stored once. Returns the samples added."""
+        have = self.done_indices(run_id)
+        new = {r["idx"] for r in rows.get("samples", ()) if r["idx"] not in have}
+        try:
+            with self._db:
+                for table in self.SAMPLE_TABLES:
+                    cols = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+                    for row in rows.get(table, ()):
+                        if row["idx"] not in new:
+                            continue
+                        row = {k: v for k, v in row.items() if k in cols} | {"run_id": run_id}
+                        self._db.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES "
+                                         f"({', '.join('?' * len(row))})", tuple(row.values()))
+        except sqlite3.Error as e:
+            raise self._write_failed(e) from e
+        return len(new)
 
     def layer_counts(self, run_id: int) -> dict[int, list[int]]:
         """Sample index -> per-layer instructions, for samples that have them."""
