@@ -67,6 +67,9 @@ static int32_t dw_quads_s8(const bench_window *win, const bench_qparams *q,
                            const bench_dims *out_dims, const int8_t *weight, const int32_t *bias,
                            int8_t *output);
 #define QDW_QUADS dw_quads_s8
+static int32_t add_affine_s8(const bench_qadd_params *p, int32_t size, const int8_t *a,
+                             const int8_t *b, int8_t *output);
+#define QADD_AFFINE_FAST add_affine_s8
 
 #include "ops_q.inc"
 
@@ -100,45 +103,54 @@ static inline dw_w4 dw_unpack(const int8_t *w)
     return r;
 }
 
-/* acc[i] += (x[i] + offset) * w[i] for the quad's four channels; off2 is
- * offset_pair(offset) (0: no offset, the folded-bias case). */
-static inline __attribute__((always_inline)) void dw_tap(const int8_t *x, dw_w4 w, int32_t off2,
-                                                         int32_t acc[4])
+/* The quad's four accumulators (a struct, so they stay in registers). */
+typedef struct {
+    int32_t a0, a1, a2, a3;
+} dw_acc;
+
+/* acc.i += (x[i] + offset) * w[i] for the quad's four channels; with_off = 0
+ * leaves the offset out (the folded-bias case), else off2 is
+ * offset_pair(offset). */
+static inline __attribute__((always_inline)) dw_acc dw_tap(const int8_t *x, dw_w4 w,
+                                                           int32_t with_off, int32_t off2,
+                                                           dw_acc a)
 {
 #if defined(__ARM_FEATURE_DSP)
     const int32_t v = bench_read_s32(x);
     int32_t x02 = __sxtb16(v), x13 = sxtb16_ror8(v);
-    if (off2) {
+    if (with_off) {
         x02 = __sadd16(x02, off2), x13 = __sadd16(x13, off2);
     }
-    acc[0] = __smlabb(x02, w.w02, acc[0]);
-    acc[2] = __smlatt(x02, w.w02, acc[2]);
-    acc[1] = __smlabb(x13, w.w13, acc[1]);
-    acc[3] = __smlatt(x13, w.w13, acc[3]);
+    a.a0 = __smlabb(x02, w.w02, a.a0);
+    a.a2 = __smlatt(x02, w.w02, a.a2);
+    a.a1 = __smlabb(x13, w.w13, a.a1);
+    a.a3 = __smlatt(x13, w.w13, a.a3);
 #else
-    const int32_t off = (int16_t)off2;
-    acc[0] = bench_wrap_add(acc[0], (x[0] + off) * (int16_t)w.w02);
-    acc[2] = bench_wrap_add(acc[2], (x[2] + off) * (w.w02 >> 16));
-    acc[1] = bench_wrap_add(acc[1], (x[1] + off) * (int16_t)w.w13);
-    acc[3] = bench_wrap_add(acc[3], (x[3] + off) * (w.w13 >> 16));
+    const int32_t off = with_off ? (int16_t)off2 : 0;
+    a.a0 = bench_wrap_add(a.a0, (x[0] + off) * (int16_t)w.w02);
+    a.a2 = bench_wrap_add(a.a2, (x[2] + off) * (w.w02 >> 16));
+    a.a1 = bench_wrap_add(a.a1, (x[1] + off) * (int16_t)w.w13);
+    a.a3 = bench_wrap_add(a.a3, (x[3] + off) * (w.w13 >> 16));
 #endif
+    return a;
 }
 
 /* Taps [0, nky) x [0, nkx) from src (rows in_row apart, taps c apart) with
  * weights w (rows kw apart). */
-static inline __attribute__((always_inline)) void dw_window(const int8_t *src, int32_t in_row,
-                                                            int32_t c, const dw_w4 *w,
-                                                            int32_t kw, int32_t nky,
-                                                            int32_t nkx, int32_t off2,
-                                                            int32_t acc[4])
+static inline __attribute__((always_inline)) dw_acc dw_window(const int8_t *src, int32_t in_row,
+                                                              int32_t c, const dw_w4 *w,
+                                                              int32_t kw, int32_t nky,
+                                                              int32_t nkx, int32_t with_off,
+                                                              int32_t off2, dw_acc a)
 {
 #pragma GCC unroll 3
     for (int32_t ky = 0; ky < nky; ky++, src += in_row, w += kw) {
 #pragma GCC unroll 3
         for (int32_t kx = 0; kx < nkx; kx++) {
-            dw_tap(src + kx * c, w[kx], off2, acc);
+            a = dw_tap(src + kx * c, w[kx], with_off, off2, a);
         }
     }
+    return a;
 }
 
 /* The quad's requantization. fast: TFLite's affine requantization for a
@@ -179,9 +191,9 @@ static inline int32_t dw_smmulr(int32_t a, int32_t b)
 }
 
 static inline __attribute__((always_inline)) void dw_store(const dw_rq *r, const bench_qparams *q,
-                                                           int32_t ch, const int32_t acc[4],
-                                                           int8_t *out)
+                                                           int32_t ch, dw_acc a, int8_t *out)
 {
+    const int32_t acc[4] = {a.a0, a.a1, a.a2, a.a3};
     if (!r->fast) {
         for (int32_t i = 0; i < 4; i++) {
             out[i] = (int8_t)bench_requantize(q, acc[i], ch + i);
@@ -203,9 +215,8 @@ dw_interior(const int8_t *src, int32_t n, int32_t step, int32_t in_row, int32_t 
             const bench_qparams *q, int32_t ch, int8_t *out)
 {
     for (int32_t i = 0; i < n; i++, src += step, out += c) {
-        int32_t acc[4] = {bias4[0], bias4[1], bias4[2], bias4[3]};
-        dw_window(src, in_row, c, w, kw, kh, kw, 0, acc);
-        dw_store(r, q, ch, acc, out);
+        const dw_acc a = {bias4[0], bias4[1], bias4[2], bias4[3]};
+        dw_store(r, q, ch, dw_window(src, in_row, c, w, kw, kh, kw, 0, 0, a), out);
     }
 }
 
@@ -277,14 +288,105 @@ static int32_t dw_quads_s8(const bench_window *win, const bench_qparams *q,
                     continue;
                 }
                 const window_span x = clip_window(ox, sw, win->pad_w, kw, in_dims->w);
-                int32_t acc[4] = {bias[ch], bias[ch + 1], bias[ch + 2], bias[ch + 3]};
-                dw_window(src_row + (x.i0 + x.k0) * c, in_row, c, w + y.k0 * kw + x.k0, kw,
-                          y.k1 - y.k0, x.k1 - x.k0, off2, acc);
-                dw_store(&rq, q, ch, acc, out + ox * c);
+                const dw_acc a = {bias[ch], bias[ch + 1], bias[ch + 2], bias[ch + 3]};
+                dw_store(&rq, q, ch,
+                         dw_window(src_row + (x.i0 + x.k0) * c, in_row, c,
+                                   w + y.k0 * kw + x.k0, kw, y.k1 - y.k0, x.k1 - x.k0, 1, off2,
+                                   a),
+                         out + ox * c);
             }
         }
     }
     return c & ~3;
+}
+
+/*
+ * Affine add (TFLite ADD), int8, per element: each input's
+ * MultiplyByQuantizedMultiplier((x + offset) << left_shift) and the sum's,
+ * with SRDHM(v, m) = SMMULR(2v, m) (exact for m != INT32_MIN while 2v fits,
+ * which |x + offset| <= 255 and left_shift <= 21 ensure) and
+ * RoundingDivideByPOT(h, r) = (h + 2**(r-1) - (h < 0)) >> r (exact while
+ * the sum fits). The output offset rides in the last rounding constant as
+ * offset << r. Where a shift is outside these bounds the general loop runs.
+ */
+typedef struct {
+    int32_t base, mult, round, right; /* base = 2 * (offset << left_shift) */
+} add_in;
+
+static inline int32_t add_rdbp(int32_t h, int32_t round, int32_t right)
+{
+    return (int32_t)((uint32_t)h + (uint32_t)round + (uint32_t)(h >> 31)) >> right;
+}
+
+/* One input scaled. half: the input with the larger scale, whose multiplier
+ * TFLite makes exactly 0.5 (m = 2**30, shift 0): SRDHM(v, 2**30) of an even
+ * v is v / 2, so it is (x + offset) << (left_shift - 1), base holding the
+ * offset part. */
+static inline __attribute__((always_inline)) int32_t add_scaled(int8_t x, int32_t left1,
+                                                                const add_in *in,
+                                                                int32_t half)
+{
+    const int32_t v = (int32_t)(((uint32_t)(int32_t)x << left1) + (uint32_t)in->base);
+    return half ? v : add_rdbp(dw_smmulr(v, in->mult), in->round, in->right);
+}
+
+static inline __attribute__((always_inline)) void
+add_loop(int32_t size, const int8_t *a, const int8_t *b, int8_t *output, int32_t left1,
+         const add_in *ia, int32_t ha, const add_in *ib, int32_t hb, int32_t om, int32_t oround,
+         int32_t ro, int32_t lo, int32_t hi)
+{
+    const add_in ca = *ia, cb = *ib; /* in registers, not re-read after each store */
+    for (int32_t i = 0; i < size; i++) {
+        /* |sa + sb| < 2**29: doubling it never saturates. */
+        const int32_t s = add_scaled(a[i], ha ? left1 - 2 : left1, &ca, ha) +
+                          add_scaled(b[i], hb ? left1 - 2 : left1, &cb, hb);
+        const int32_t v = add_rdbp(dw_smmulr(s * 2, om), oround, ro);
+        output[i] = (int8_t)bench_clamp(v, lo, hi);
+    }
+}
+
+/* An input's constants; returns 1 (half), 0 (general) or -1 (not served). */
+static int32_t add_input(int32_t offset, int32_t mult, int32_t shift, int32_t ls, add_in *in)
+{
+    const int32_t r = -shift;
+    if (mult == (1 << 30) && r == 0) {
+        in->base = (int32_t)((uint32_t)offset << (ls - 1));
+        return 1;
+    }
+    if (r < 1 || r > 30 || mult < 0) {
+        return -1;
+    }
+    in->base = (int32_t)((uint32_t)offset << (ls + 1));
+    in->mult = mult, in->round = (int32_t)(1u << (r - 1)), in->right = r;
+    return 0;
+}
+
+static int32_t add_affine_s8(const bench_qadd_params *p, int32_t size, const int8_t *a,
+                             const int8_t *b, int8_t *output)
+{
+    const int32_t ls = p->left_shift, ro = -p->out_shift;
+    add_in ia = {0, 0, 0, 0}, ib = {0, 0, 0, 0};
+    if (ls < 1 || ls > 21 || ro < 1 || ro > 22 || p->out_mult < 0) {
+        return 0;
+    }
+    const int32_t ha = add_input(p->a_offset, p->a_mult, p->a_shift, ls, &ia);
+    const int32_t hb = add_input(p->b_offset, p->b_mult, p->b_shift, ls, &ib);
+    if (ha < 0 || hb < 0) {
+        return 0;
+    }
+    const int32_t om = p->out_mult, left1 = ls + 1;
+    const int32_t oround = (int32_t)((1u << (ro - 1)) + ((uint32_t)p->output_offset << ro));
+    const int32_t lo = p->act_min, hi = p->act_max;
+    if (ha && !hb) {
+        add_loop(size, a, b, output, left1, &ia, 1, &ib, 0, om, oround, ro, lo, hi);
+    } else if (hb && !ha) {
+        add_loop(size, a, b, output, left1, &ia, 0, &ib, 1, om, oround, ro, lo, hi);
+    } else if (ha && hb) {
+        add_loop(size, a, b, output, left1, &ia, 1, &ib, 1, om, oround, ro, lo, hi);
+    } else {
+        add_loop(size, a, b, output, left1, &ia, 0, &ib, 0, om, oround, ro, lo, hi);
+    }
+    return 1;
 }
 
 #if defined(__ARM_FEATURE_DSP)
