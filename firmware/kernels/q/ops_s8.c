@@ -179,17 +179,6 @@ static void dw_rq_init(const bench_qparams *q, int32_t ch, dw_rq *r)
     }
 }
 
-static inline int32_t dw_smmulr(int32_t a, int32_t b)
-{
-#if defined(__ARM_FEATURE_DSP)
-    int32_t r;
-    __asm("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-#else
-    return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
-#endif
-}
-
 static inline __attribute__((always_inline)) void dw_store(const dw_rq *r, const bench_qparams *q,
                                                            int32_t ch, dw_acc a, int8_t *out)
 {
@@ -202,7 +191,7 @@ static inline __attribute__((always_inline)) void dw_store(const dw_rq *r, const
     }
 #pragma GCC unroll 4
     for (int32_t i = 0; i < 4; i++) {
-        const int32_t h = dw_smmulr(bench_sat_add(acc[i], acc[i]), r->mult[i]);
+        const int32_t h = bench_smmulr(bench_sat_add(acc[i], acc[i]), r->mult[i]);
         const int32_t v = (int32_t)((uint32_t)h + (uint32_t)r->round[i] - ((uint32_t)h >> 31));
         out[i] = (int8_t)bench_clamp(v >> r->right[i], r->lo, r->hi);
     }
@@ -327,7 +316,7 @@ static inline __attribute__((always_inline)) int32_t add_scaled(int8_t x, int32_
                                                                 int32_t half)
 {
     const int32_t v = (int32_t)(((uint32_t)(int32_t)x << left1) + (uint32_t)in->base);
-    return half ? v : add_rdbp(dw_smmulr(v, in->mult), in->round, in->right);
+    return half ? v : add_rdbp(bench_smmulr(v, in->mult), in->round, in->right);
 }
 
 static inline __attribute__((always_inline)) void
@@ -340,7 +329,7 @@ add_loop(int32_t size, const int8_t *a, const int8_t *b, int8_t *output, int32_t
         /* |sa + sb| < 2**29: doubling it never saturates. */
         const int32_t s = add_scaled(a[i], ha ? left1 - 2 : left1, &ca, ha) +
                           add_scaled(b[i], hb ? left1 - 2 : left1, &cb, hb);
-        const int32_t v = add_rdbp(dw_smmulr(s * 2, om), oround, ro);
+        const int32_t v = add_rdbp(bench_smmulr(s * 2, om), oround, ro);
         output[i] = (int8_t)bench_clamp(v, lo, hi);
     }
 }
