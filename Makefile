@@ -69,6 +69,7 @@ fuzz:
 bench: setup
 	$(PY) benchmarks/link_throughput.py --samples 1000
 	$(PY) benchmarks/quant_engines.py
+	$(PY) benchmarks/engines_m4.py
 
 clean:
 	rm -rf build results/demo .pytest_cache

@@ -241,3 +241,27 @@ class Dw2dOddNet(nn.Module):
 def dw2d_odd_net() -> nn.Module:
     torch.manual_seed(4)
     return Dw2dOddNet()
+
+
+class Dw2dStrideNet(nn.Module):
+    """2-D 3x3 depthwise with stride 2 in both dims (MobileNet's) and in one,
+    padding on every side, C = 8 (two SIMD quads) then C = 6 (a quad and a
+    tail), odd heights and widths: the quad path's clipped windows."""
+
+    input_shape = (8, 11, 9)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dw1 = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)
+        self.pw = nn.Conv2d(8, 6, 1)
+        self.dw2 = nn.Conv2d(6, 6, 3, stride=(1, 2), padding=1, groups=6)
+        self.fc = nn.Linear(6 * 6 * 3, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.dw2(torch.clamp(self.pw(torch.relu(self.dw1(x))), 0, 6)))
+        return self.fc(torch.flatten(x, 1))
+
+
+def dw2d_stride_net() -> nn.Module:
+    torch.manual_seed(5)
+    return Dw2dStrideNet()

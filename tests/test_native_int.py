@@ -31,7 +31,7 @@ EXAMPLES = HERE.parent / "examples"
 SPECS = {
     **{name: f"{ZOO}:{name}" for name in
        ["conv1d_net", "conv2d_net", "residual_net", "mlp", "adaptive_net", "ds_net",
-        "dw2d_odd_net"]},
+        "dw2d_odd_net", "dw2d_stride_net"]},
     "har_cnn": f"{EXAMPLES / 'har_cnn.py'}:har_cnn_untrained",
     "digits_cnn": f"{EXAMPLES / 'digits_cnn.py'}:digits_cnn_untrained",
 }

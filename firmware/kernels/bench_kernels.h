@@ -102,6 +102,20 @@ bench_status bench_conv1d_f32(const bench_conv_params *params,
                               const float *bias,
                               const bench_dims *output_dims, float *output);
 
+/* The (kernel width, stride) pairs with a specialised 1-D convolution,
+ * bench_conv1d_f32_k<K>s<S>: same arguments and result as bench_conv1d_f32,
+ * ARG_ERROR for another width or stride. Faster (constant load offsets, fully
+ * unrolled window); the code generator reads this list and calls the variant
+ * a layer matches, so only the variants a model uses are linked. */
+#define BENCH_CONV1D_VARIANTS(X) X(1, 1) X(3, 1) X(3, 2) X(5, 1) X(5, 2) X(7, 1) X(7, 2)
+
+#define BENCH_CONV1D_DECLARE(K, S)                                                        \
+    bench_status bench_conv1d_f32_k##K##s##S(                                            \
+        const bench_conv_params *params, const bench_dims *input_dims, const float *input, \
+        const bench_dims *filter_dims, const float *filter, const float *bias,            \
+        const bench_dims *output_dims, float *output);
+BENCH_CONV1D_VARIANTS(BENCH_CONV1D_DECLARE)
+
 /** @brief Fully connected: output = weight * input + bias, weight (out, in). bias may be NULL. */
 bench_status bench_linear_f32(const bench_linear_params *params,
                               const float *input, const float *weight, const float *bias,

@@ -84,6 +84,39 @@ static inline int32_t bench_mul_by_multiplier_fast(int32_t x, int32_t mult, int3
     return bench_rounding_divide_by_pot(h, right);
 }
 
+/* (a * b + 2**31) >> 32: SMMULR. */
+static inline int32_t bench_smmulr(int32_t a, int32_t b)
+{
+#if defined(__ARM_FEATURE_DSP)
+    int32_t r;
+    __asm("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
+/* Whether bench_requant_s8_fast serves a channel: multiplier >= 0 and a
+ * right shift r = -shift in [1, 21]. */
+static inline int32_t bench_requant_s8_fast_ok(int32_t mult, int32_t shift)
+{
+    return mult >= 0 && shift <= -1 && shift >= -21;
+}
+
+/* MultiplyByQuantizedMultiplier(acc, mult, -right) + offset for an int8
+ * output (clamped by the caller), in 7 instructions: SRDHM(acc, mult) is
+ * SMMULR(2 acc, mult) (QADD doubles: it saturates only where |acc| >=
+ * 2**30, and then the exact result and this one both lie beyond int8's
+ * range on the same side once r <= 21), and RoundingDivideByPOT(h, r) is
+ * (h + 2**(r-1) - (h < 0)) >> r (|h| <= 2**30: no overflow). */
+static inline int32_t bench_requant_s8_fast(int32_t acc, int32_t mult, int32_t right,
+                                            int32_t offset)
+{
+    const int32_t h = bench_smmulr(bench_sat_add(acc, acc), mult);
+    return ((int32_t)((uint32_t)h + (1u << (right - 1)) + (uint32_t)(h >> 31)) >> right) +
+           offset;
+}
+
 static inline int32_t bench_clamp(int32_t v, int32_t lo, int32_t hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);

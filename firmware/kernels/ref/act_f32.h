@@ -18,6 +18,18 @@ static inline float bench_act_f32(float v, bench_activation act)
     return v;
 }
 
+/* a * b + c: one fused VFMA where the FPU has it (Cortex-M4F: one
+ * instruction, one rounding), a multiply and an add elsewhere (the host build
+ * of the tests); both stay within the tests' tolerance of PyTorch. */
+#if defined(__ARM_FEATURE_FMA)
+#define BENCH_FMA(a, b, c) __builtin_fmaf((a), (b), (c))
+#else
+#define BENCH_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* Inlined into each specialised kernel, so its constant arguments fold. */
+#define BENCH_INLINE static inline __attribute__((always_inline))
+
 static inline int bench_act_valid(bench_activation act)
 {
     return act == BENCH_ACT_NONE || act == BENCH_ACT_RELU || act == BENCH_ACT_RELU6;

@@ -20,7 +20,9 @@ greedy size-first planner over lifetimes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +54,15 @@ _RUNTIME = FIRMWARE / "runtime"
 def kernel_sources() -> list[Path]:
     """The kernel .c files a firmware using this engine must compile."""
     return sorted((_KERNELS / "ref").glob("*.c"))
+
+
+@cache
+def conv1d_variants() -> frozenset[tuple[int, int]]:
+    """(kernel width, stride) pairs with a specialised bench_conv1d_f32_k<K>s<S>,
+    as bench_kernels.h lists them (BENCH_CONV1D_VARIANTS)."""
+    header = (_KERNELS / "bench_kernels.h").read_text()
+    line = next(ln for ln in header.splitlines() if ln.startswith("#define BENCH_CONV1D_VARIANTS"))
+    return frozenset((int(k), int(s)) for k, s in re.findall(r"X\((\d+), (\d+)\)", line))
 
 
 def include_dirs() -> list[Path]:
@@ -180,6 +191,8 @@ class _Emitter(CModel):
             self.decls.append(
                 f"static const bench_dims {p}_out = {_dims_init(tuple(layer.out_shape))};"
             )
+            if nd == 1 and (fshape[-1], sw) in conv1d_variants():
+                kernel = f"bench_conv1d_f32_k{fshape[-1]}s{sw}"  # the specialised copy
             w = self.weight(p, "weight", layer.weight)
             b = self.weight(p, "bias", layer.bias)
             self.call(
