@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
      "snn_energy"),
     ("quant",),
     ("engines", "export"),
-    ("build",),
+    ("build", "fpga"),
     ("flash", "power", "backends"),
     ("run", "imports", "profile", "demo"),
     ("sweep", "report"),

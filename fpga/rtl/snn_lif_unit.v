@@ -1,0 +1,94 @@
+// One neuron update, combinational: the synaptic accumulator is requantized
+// to the layer's current (pot scheme: shift_round, then clamp) and one
+// IF/LIF step is taken on the potential, bit for bit as bench's integer
+// reference (harness/quant/lif.py int_step, harness/quant/reference.py
+// shift_round; firmware/kernels/q/lif_q.c). The reference computes in 64
+// bits; 48 suffice for the ranges the host admits (in_shift >= -16, requant
+// left shift <= 15, 16-bit states), which harness/fpga/core.py checks.
+module snn_lif_unit (
+    input  wire signed [31:0] acc_i,        // accumulator + bias, wrapped to 32 bits
+    input  wire signed [7:0]  req_shift_i,  // > 0 right shift with rounding, <= 0 left
+    input  wire signed [31:0] act_min_i,
+    input  wire signed [31:0] act_max_i,
+    input  wire signed [15:0] v_i,          // potential before the step
+    input  wire [1:0]         decay_mode_i, // 0 none, 1 shift, 2 Q15 multiply
+    input  wire [4:0]         decay_shift_i,
+    input  wire [15:0]        decay_mult_i,
+    input  wire [15:0]        in_mult_i,
+    input  wire signed [7:0]  in_shift_i,
+    input  wire signed [31:0] offset_i,
+    input  wire signed [31:0] threshold_i,
+    input  wire signed [31:0] v_reset_i,
+    input  wire [1:0]         reset_i,      // 0 subtract, 1 zero, 2 none
+    input  wire               fire_ge_i,
+    input  wire               pre_reset_i,
+    input  wire               post_reset_i,
+    input  wire signed [31:0] lo_i,         // the state dtype's range
+    input  wire signed [31:0] hi_i,
+    output reg  signed [15:0] v_o,
+    output reg                spike_o
+);
+  localparam int W = 48;
+  localparam logic signed [W-1:0] I32Min = -(48'sd1 <<< 31);
+  localparam logic signed [W-1:0] I32Max = (48'sd1 <<< 31) - 1;
+
+  function automatic logic signed [W-1:0] sat(input logic signed [W-1:0] x,
+                                              input logic signed [W-1:0] lo,
+                                              input logic signed [W-1:0] hi);
+    sat = x < lo ? lo : (x > hi ? hi : x);
+  endfunction
+
+  function automatic logic fires(input logic signed [W-1:0] v, input logic signed [W-1:0] thr,
+                                 input logic ge);
+    fires = ge ? (v >= thr) : (v > thr);
+  endfunction
+
+  logic signed [W-1:0] acc, y, cur, v, thr, vr, lo, hi, base, decayed, in_full, h;
+  logic [5:0] rsh;
+  logic r, s;
+
+  always @* begin
+    lo = W'(lo_i);
+    hi = W'(hi_i);
+    thr = W'(threshold_i);
+    vr = W'(v_reset_i);
+    // requantization (harness/quant/reference.py shift_round), then the clamp
+    acc = W'(acc_i);
+    if (req_shift_i > 0) begin
+      rsh = 6'(req_shift_i);
+      y = sat(acc + (W'(1) <<< (rsh - 6'd1)), I32Min, I32Max) >>> rsh;
+    end else begin
+      rsh = 6'(-req_shift_i);
+      y = sat(acc <<< rsh, I32Min, I32Max);
+    end
+    cur = sat(y, W'(act_min_i), W'(act_max_i));
+    // the neuron (harness/quant/lif.py int_step)
+    v = W'(v_i);
+    r = pre_reset_i ? fires(v, thr, fire_ge_i) : 1'b0;
+    base = (reset_i == 2'd1 && r) ? vr : v;
+    case (decay_mode_i)
+      2'd1: decayed = base - (base >>> decay_shift_i);
+      2'd2: decayed = (base * W'($signed({1'b0, decay_mult_i})) + (W'(1) <<< 14)) >>> 15;
+      default: decayed = base;
+    endcase
+    in_full = cur * W'($signed({1'b0, in_mult_i}));
+    if (in_shift_i > 0) begin
+      rsh = 6'(in_shift_i);
+      in_full = (in_full + (W'(1) <<< (rsh - 6'd1))) >>> rsh;
+    end else begin
+      rsh = 6'(-in_shift_i);
+      in_full = in_full <<< rsh;
+    end
+    h = decayed + in_full + W'(offset_i);
+    if (reset_i == 2'd0 && r) h = h - thr;
+    h = sat(h, lo, hi);
+    s = fires(h, thr, fire_ge_i);
+    if (post_reset_i && s != r) begin
+      // s - r = +1: a spike to reset; -1: snnTorch undoing a reset done before the step
+      if (reset_i == 2'd0) h = sat(s ? h - thr : h + thr, lo, hi);
+      else if (reset_i == 2'd1) h = s ? vr : sat(h + (h - vr), lo, hi);
+    end
+    v_o = 16'(h);
+    spike_o = s;
+  end
+endmodule
