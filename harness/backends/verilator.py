@@ -14,6 +14,7 @@ result: cycles of the RTL, not the UART and not host time.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import select
@@ -59,39 +60,57 @@ def sim_parameters(board: Board, clks_per_bit: int) -> dict[str, int]:
 def simulator(params: dict[str, int]) -> Path:
     """The simulator binary for ``params``, built on first use and cached
     by the design's hash."""
+    return verilate(TOP, rtl_sources(), SIM_MAIN, params,
+                    (f"-DBENCH_CLKS_PER_BIT={params['ClksPerBit']}",), "bench-snn-sim")
+
+
+def verilate(top: str, sources: Sequence[Path], main_cpp: Path, params: dict[str, int],
+             defines: Sequence[str] = (), name: str = "sim") -> Path:
+    """``top`` from ``sources`` compiled with the C++ harness ``main_cpp``;
+    cached under the build root by a hash of everything that goes in (the
+    Verilog, the harness, the parameters, Verilator's version)."""
     exe = shutil.which(VERILATOR)
     if exe is None:
         raise ToolMissingError(f"verilator is not installed: {INSTALL_HINT}")
     h = hashlib.sha256()
-    for p in [*rtl_sources(), SIM_MAIN]:
+    for p in [*sources, main_cpp]:
         h.update(p.name.encode())
         h.update(p.read_bytes())
-    h.update(repr(sorted(params.items())).encode())
+    h.update(repr((top, sorted(params.items()), list(defines))).encode())
     h.update(str(tool_version(VERILATOR)).encode())
-    out = build_root() / f"verilator-{h.hexdigest()[:16]}"
-    binary = out / "bench-snn-sim"
+    root = build_root() / "verilator"
+    out = root / f"{name}-{h.hexdigest()[:16]}"
+    binary = out / name
     if binary.exists():
         return binary
-    build_root().mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="verilator-", dir=build_root()))
-    cmd = [exe, "--cc", "--exe", "--build", "-j", "2", "--top-module", TOP, "-Wall",
+    root.mkdir(parents=True, exist_ok=True)
+    # One build at a time per design: parallel runs wait for it and reuse it.
+    with (root / f".{out.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if binary.exists():
+            return binary
+        _build(exe, top, sources, main_cpp, params, defines, name, root, out)
+    return binary
+
+
+def _build(exe: str, top: str, sources: Sequence[Path], main_cpp: Path,
+           params: dict[str, int], defines: Sequence[str], name: str, root: Path,
+           out: Path) -> None:
+    work = Path(tempfile.mkdtemp(prefix="build-", dir=root))
+    cmd = [exe, "--cc", "--exe", "--build", "-j", "2", "--top-module", top, "-Wall",
            *(f"-G{k}={v}" for k, v in sorted(params.items())),
-           "-CFLAGS", f"-O1 -DBENCH_CLKS_PER_BIT={params['ClksPerBit']}",
-           "--Mdir", str(work / "obj"), "-o", str(work / "bench-snn-sim"),
-           *map(str, rtl_sources()), str(SIM_MAIN)]
+           "-CFLAGS", " ".join(["-O1", *defines]),
+           "--Mdir", str(work / "obj"), "-o", str(work / name),
+           *map(str, sources), str(main_cpp)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     (work / "build.log").write_text(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
     if proc.returncode != 0:
         first = next((ln for ln in proc.stderr.splitlines() if "%Error" in ln or "error" in ln),
                      proc.stderr[-300:])
-        raise BackendError(f"the Verilator build of the SNN core failed: {first.strip()} "
+        raise BackendError(f"the Verilator build of {top} failed: {first.strip()} "
                            f"(full log: {work / 'build.log'})")
     shutil.rmtree(work / "obj", ignore_errors=True)
-    try:
-        work.rename(out)  # another process may have won the race: use its build
-    except OSError:
-        shutil.rmtree(work, ignore_errors=True)
-    return binary
+    work.rename(out)
 
 
 class VerilatorSession(EmulatorSession):
