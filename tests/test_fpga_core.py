@@ -148,8 +148,8 @@ def test_fully_connected_run_is_bit_exact(bench_main: Bench, tmp_path: Path) -> 
 
 @verilator_test
 def test_convolutional_run_is_bit_exact(bench_main: Bench, tmp_path: Path) -> None:
-    """Conv - LIF (hard reset) - max pool - linear - IF (soft reset), int8."""
-    summary = _run_and_compare(bench_main, tmp_path, f"{ZOO}:spikingjelly_conv", "int8")
+    """Conv - LIF - max pool - flatten - linear - LIF (snnTorch, subtract reset), int8."""
+    summary = _run_and_compare(bench_main, tmp_path, f"{ZOO}:snntorch_conv", "int8")
     assert summary["count_min"] > 0 and summary["count_max"] > summary["count_min"]
 
 
