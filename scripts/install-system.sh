@@ -19,6 +19,10 @@ command -v clang >/dev/null || need+=(clang)
 compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a' >/dev/null \
   || need+=(libclang-rt-14-dev)
 python3 -c 'import venv' 2>/dev/null || need+=(python3-venv)
+# Verilator 5.006 (and g++/make, which it compiles with): bench's SNN core (--backend verilator).
+command -v verilator >/dev/null || need+=(verilator)
+command -v g++ >/dev/null || need+=(g++)
+command -v make >/dev/null || need+=(make)
 
 if [ ${#need[@]} -eq 0 ] && [ $qemu_ok -eq 1 ]; then
   exit 0
