@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -207,3 +208,21 @@ def test_board_kinds_are_checked(tmp_path: Path) -> None:
         'title = "t"\npart = "p"\nclock_hz = 1\nconsole = "c"\nbaud = 1\nbackends = ["qemu"]\n')
     with pytest.raises(ConfigError, match="lacks 'core'"):
         read_board(folder)
+
+
+@verilator_test
+def test_half_the_input_events_take_fewer_cycles() -> None:
+    """benchmarks/fpga_events.py's measurement on a few samples: halving an
+    image's non-zero pixels lowers the spikes and the core's cycles."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fpga_events",
+                                                  ROOT / "benchmarks" / "fpga_events.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["fpga_events"] = bench  # its dataclass looks itself up there
+    spec.loader.exec_module(bench)
+    full, half = bench.measure(f"{ZOO}:snntorch_conv", "int8", 4, calibrate=50)
+    for a, b in zip(full, half, strict=True):
+        assert b.input_events < a.input_events and b.cycles < a.cycles
+    assert sum(b.cycles for b in half) < 0.9 * sum(a.cycles for a in full)
