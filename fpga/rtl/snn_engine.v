@@ -179,6 +179,10 @@ module snn_engine #(
   wire in_range = oy >= 0 && ox >= 0 && oy < 11'(out_h_q) && ox < 11'(out_w_q);
   wire last_k = ky_q == k_h_q - 1'b1 && kx_q == k_w_q - 1'b1;
   wire signed [31:0] product = $signed(w_rdata) * ev_val_q;
+  wire [25:0] flat_chan = ev_c_q[9:0] * in_hw_q;  // a linear layer's flattened input index
+  wire [15:0] flat_row = ev_y_q * in_w_q;
+  wire [31:0] w_row = ev_c_q * w_stride_q;  // the event's first weight, from wbase
+  wire [15:0] acc_row = oy[7:0] * out_w_q;  // in range: 0 <= oy < out_h
 
   // ---------------------------------------------------------------- neuron update
   reg [9:0] uc_q;
@@ -189,7 +193,10 @@ module snn_engine #(
   wire [7:0] ph = out_h_q >> pool_q, pw = out_w_q >> pool_q;
   wire [3:0] win = 4'd1 << pool_q;
   wire [7:0] uy = (py_q << pool_q) + 8'(dy_q), ux = (px_q << pool_q) + 8'(dx_q);
-  wire [AAW-1:0] n_flat = AAW'(32'(uc_q) * 32'(out_hw_q) + 32'(uy) * 32'(out_w_q) + 32'(ux));
+  // Multipliers sized to their operands (10 x 16 and 8 x 8 bits), not 32 x 32.
+  wire [25:0] n_chan = uc_q * out_hw_q;
+  wire [15:0] n_row = uy * out_w_q;
+  wire [AAW-1:0] n_flat = AAW'(n_chan + 26'(n_row) + 26'(ux));
   wire signed [15:0] v_new;
   wire spike;
   wire signed [31:0] lo = int8_i ? -32'sd128 : -32'sd32768;
@@ -387,8 +394,7 @@ module snn_engine #(
         end
         SEvSetup: begin
           if (linear_q) begin
-            ev_c_q <= 16'(32'(ev_c_q) * 32'(in_hw_q) + 32'(ev_y_q) * 32'(in_w_q)
-                          + 32'(ev_x_q));
+            ev_c_q <= 16'(flat_chan + 26'(flat_row) + 26'(ev_x_q));
             {ev_y_q, ev_x_q} <= '0;
           end
           ky_q <= '0;
@@ -396,14 +402,14 @@ module snn_engine #(
           st_q <= SKpos;
         end
         SKpos: begin
-          if (kx_q == 0 && ky_q == 0) w_ptr_q <= wbase_q + WAW'(32'(ev_c_q) * 32'(w_stride_q));
+          if (kx_q == 0 && ky_q == 0) w_ptr_q <= wbase_q + WAW'(w_row);
           if (in_range) begin
-            acc_ptr_q <= AAW'(32'(oy) * 32'(out_w_q) + 32'(ox));
+            acc_ptr_q <= AAW'(acc_row + 16'(ox[7:0]));
             co_q <= '0;
             st_q <= SSynRd;
           end else begin
             if (!(kx_q == 0 && ky_q == 0)) w_ptr_q <= w_ptr_q + WAW'(out_c_q);
-            else w_ptr_q <= wbase_q + WAW'(32'(ev_c_q) * 32'(w_stride_q) + 32'(out_c_q));
+            else w_ptr_q <= wbase_q + WAW'(w_row + 32'(out_c_q));
             if (last_k) st_q <= SEvFetch;
             else if (kx_q == k_w_q - 1'b1) begin
               kx_q <= '0;

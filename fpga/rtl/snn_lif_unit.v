@@ -43,7 +43,8 @@ module snn_lif_unit (
     fires = ge ? (v >= thr) : (v > thr);
   endfunction
 
-  logic signed [W-1:0] acc, y, cur, v, thr, vr, lo, hi, base, decayed, in_full, h;
+  logic signed [W-1:0] acc, y, v, thr, vr, lo, hi, base, decayed, in_full, h;
+  logic signed [15:0] cur;  // the current, clamped to the layer's (16-bit) activation range
   logic [5:0] rsh;
   logic r, s;
 
@@ -61,17 +62,18 @@ module snn_lif_unit (
       rsh = 6'(-req_shift_i);
       y = sat(acc <<< rsh, I32Min, I32Max);
     end
-    cur = sat(y, W'(act_min_i), W'(act_max_i));
+    cur = 16'(sat(y, W'(act_min_i), W'(act_max_i)));
     // the neuron (harness/quant/lif.py int_step)
     v = W'(v_i);
     r = pre_reset_i ? fires(v, thr, fire_ge_i) : 1'b0;
     base = (reset_i == 2'd1 && r) ? vr : v;
     case (decay_mode_i)
       2'd1: decayed = base - (base >>> decay_shift_i);
-      2'd2: decayed = (base * W'($signed({1'b0, decay_mult_i})) + (W'(1) <<< 14)) >>> 15;
+      // 17 x 17-bit products (the states are 16-bit): one DSP each, not a 48-bit multiplier
+      2'd2: decayed = (W'(17'(base) * $signed({1'b0, decay_mult_i})) + (W'(1) <<< 14)) >>> 15;
       default: decayed = base;
     endcase
-    in_full = cur * W'($signed({1'b0, in_mult_i}));
+    in_full = W'(17'(cur) * $signed({1'b0, in_mult_i}));
     if (in_shift_i > 0) begin
       rsh = 6'(in_shift_i);
       in_full = (in_full + (W'(1) <<< (rsh - 6'd1))) >>> rsh;
