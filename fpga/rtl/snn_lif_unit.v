@@ -3,8 +3,10 @@
 // IF/LIF step is taken on the potential, bit for bit as bench's integer
 // reference (harness/quant/lif.py int_step, harness/quant/reference.py
 // shift_round; firmware/kernels/q/lif_q.c). The reference computes in 64
-// bits; 48 suffice for the ranges the host admits (in_shift >= -16, requant
-// left shift <= 15, 16-bit states), which harness/fpga/core.py checks.
+// bits; 36 suffice for the ranges the host admits (16-bit states, requant
+// shift in [-3, 31], in_shift <= 33 and |current x in_mult << -in_shift| <
+// 2**33), which harness/fpga/core.py checks: a narrower datapath is what
+// lets the core fit an iCE40 UP5K's LUTs.
 module snn_lif_unit (
     input  wire signed [31:0] acc_i,        // accumulator + bias, wrapped to 32 bits
     input  wire signed [7:0]  req_shift_i,  // > 0 right shift with rounding, <= 0 left
@@ -28,9 +30,9 @@ module snn_lif_unit (
     output reg  signed [15:0] v_o,
     output reg                spike_o
 );
-  localparam int W = 48;
-  localparam logic signed [W-1:0] I32Min = -(48'sd1 <<< 31);
-  localparam logic signed [W-1:0] I32Max = (48'sd1 <<< 31) - 1;
+  localparam int W = 36;
+  localparam logic signed [W-1:0] I32Min = -(36'sd1 <<< 31);
+  localparam logic signed [W-1:0] I32Max = (36'sd1 <<< 31) - 1;
 
   function automatic logic signed [W-1:0] sat(input logic signed [W-1:0] x,
                                               input logic signed [W-1:0] lo,

@@ -289,9 +289,15 @@ def _stage(syn: QLayer, lif: QLayer, pool: int, shape: tuple[int, int, int], pba
         _check_range(syn, what, v, 1, 255)
     for what, v in (("kernel", kh), ("kernel", kw)):
         _check_range(syn, what, v, 1, 15)
-    shift = _check_range(syn, "requantization shift", int(shifts[0]), -15, 31)
-    _check_range(lif, "input shift", n.in_shift, -16, 47)
+    # The neuron unit computes in 36 bits (fpga/rtl/snn_lif_unit.v): these keep
+    # every intermediate of the 64-bit reference inside them.
+    shift = _check_range(syn, "requantization shift", int(shifts[0]), -3, 31)
+    _check_range(lif, "input shift", n.in_shift, -31, 33)
     _check_range(lif, "input multiplier", n.in_mult, 0, 0xFFFF)
+    most = max(abs(syn.act_min), abs(syn.act_max)) * n.in_mult << max(0, -n.in_shift)
+    if most >= 2**33:
+        raise _refuse(lif, f"its scaled input current reaches {most:.3g}, beyond the 2**33 "
+                      "the SNN core's neuron unit holds")
     _check_range(lif, "decay multiplier", n.decay_mult, 0, 0xFFFF)
     _check_range(lif, "decay shift", n.decay_shift, 0, 31)
     neurons = out[0] * out[1] * out[2]
