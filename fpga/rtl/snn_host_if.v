@@ -89,10 +89,13 @@ module snn_host_if #(
   reg [7:0] tx_type_q, err_code_q;
   reg [15:0] tx_len_q, ti_q;
   reg [31:0] tx_crc_q;
-  wire [15:0] pj = ti_q - 16'd8;  // payload byte index
-  wire [15:0] spikes_end = 16'd16 + 16'({n_layers_q, 2'b00});
-  wire [15:0] oj = pj - spikes_end;  // output byte index
-  assign spk_sel_o = LW'((pj - 16'd16) >> 2);
+  // Reply payloads are short (HELLO_ACK 84 bytes, a RESULT 16 + 4 per layer + the
+  // outputs): their byte index and its comparisons need only PW bits.
+  localparam int PW = $clog2(84 + 16 + 4 * MaxLayers + 2 * MaxOutputs);
+  wire [PW-1:0] pj = PW'(ti_q - 16'd8);  // payload byte index
+  wire [PW-1:0] spikes_end = PW'(16) + PW'({n_layers_q, 2'b00});
+  wire [PW-1:0] oj = pj - spikes_end;  // output byte index
+  assign spk_sel_o = LW'((pj - PW'(16)) >> 2);
   assign out_sel_o = OW'(dtype_q == 2'd2 ? oj : oj >> 1);
 
   function automatic [7:0] le(input [63:0] v, input [2:0] k);
@@ -120,15 +123,15 @@ module snn_host_if #(
       MsgHelloAck: begin
         if (pj == 0) pay = 8'd1;  // protocol version
         else if (pj == 2 || pj == 3) pay = {6'd0, dtype_q};
-        else if (pj >= 4 && pj < 8) pay = le({32'd0, ClockWord}, 3'(pj - 16'd4));
+        else if (pj >= 4 && pj < 8) pay = le({32'd0, ClockWord}, 3'(pj - PW'(4)));
         else if (pj == 8) pay = TimerCoreCycles;
-        else if (pj >= 12 && pj < 16) pay = le({48'd0, in_bytes}, 3'(pj - 16'd12));
-        else if (pj >= 16 && pj < 20) pay = le({48'd0, out_bytes}, 3'(pj - 16'd16));
-        else if (pj >= 28 && pj < 32) pay = le({32'd0, MaxPayloadWord}, 3'(pj - 16'd28));
-        else if (pj >= 32 && pj < 40) pay = le(model_hash_q, 3'(pj - 16'd32));
-        else if (pj >= 40 && pj < 48) pay = le(build_id_q, 3'(pj - 16'd40));
-        else if (pj >= 48 && pj < 64) pay = name_byte(4'(pj - 16'd48));
-        else if (pj >= 64 && pj < 80) pay = name_byte(4'(pj - 16'd64));
+        else if (pj >= 12 && pj < 16) pay = le({48'd0, in_bytes}, 3'(pj - PW'(12)));
+        else if (pj >= 16 && pj < 20) pay = le({48'd0, out_bytes}, 3'(pj - PW'(16)));
+        else if (pj >= 28 && pj < 32) pay = le({32'd0, MaxPayloadWord}, 3'(pj - PW'(28)));
+        else if (pj >= 32 && pj < 40) pay = le(model_hash_q, 3'(pj - PW'(32)));
+        else if (pj >= 40 && pj < 48) pay = le(build_id_q, 3'(pj - PW'(40)));
+        else if (pj >= 48 && pj < 64) pay = name_byte(4'(pj - PW'(48)));
+        else if (pj >= 64 && pj < 80) pay = name_byte(4'(pj - PW'(64)));
       end
       MsgResult: begin
         if (pj < 8) pay = le(cycles_i, 3'(pj));
@@ -143,7 +146,7 @@ module snn_host_if #(
       end
       MsgError: begin
         if (pj == 0) pay = err_code_q;
-        else if (pj == 2 || pj == 3) pay = le({48'd0, seq_q}, 3'(pj - 16'd2));
+        else if (pj == 2 || pj == 3) pay = le({48'd0, seq_q}, 3'(pj - PW'(2)));
       end
       default: ;
     endcase
@@ -314,7 +317,7 @@ module snn_host_if #(
             default: error(ErrType);
           endcase
         end
-        RWait: if (done_i) reply(MsgResult, spikes_end + out_bytes);
+        RWait: if (done_i) reply(MsgResult, 16'(spikes_end) + out_bytes);
         RSend: if (!tx_full_i) begin
           if (ti_q >= 16'd2 && ti_q < tx_len_q + 16'd8) tx_crc_q <= crc_next;
           ti_q <= ti_q + 1'b1;

@@ -45,7 +45,9 @@ module snn_lif_unit (
     fires = ge ? (v >= thr) : (v > thr);
   endfunction
 
-  logic signed [W-1:0] acc, y, v, thr, vr, lo, hi, base, decayed, in_full, h;
+  logic signed [W-1:0] acc, y, v, thr, vr, lo, hi, decayed, in_full, h;
+  logic signed [16:0] base, dec;
+  logic signed [33:0] dprod;
   logic signed [15:0] cur;  // the current, clamped to the layer's (16-bit) activation range
   logic [5:0] rsh;
   logic r, s;
@@ -62,19 +64,24 @@ module snn_lif_unit (
       y = sat(acc + (W'(1) <<< (rsh - 6'd1)), I32Min, I32Max) >>> rsh;
     end else begin
       rsh = 6'(-req_shift_i);
-      y = sat(acc <<< rsh, I32Min, I32Max);
+      y = sat(acc <<< rsh[1:0], I32Min, I32Max);  // the host admits left shifts up to 3
     end
     cur = 16'(sat(y, W'(act_min_i), W'(act_max_i)));
     // the neuron (harness/quant/lif.py int_step)
     v = W'(v_i);
     r = pre_reset_i ? fires(v, thr, fire_ge_i) : 1'b0;
-    base = (reset_i == 2'd1 && r) ? vr : v;
+    // The leak works on 17 bits: the potential and the reset value are 16-bit.
+    base = (reset_i == 2'd1 && r) ? 17'(v_reset_i) : 17'(v_i);
+    dprod = '0;
     case (decay_mode_i)
-      2'd1: decayed = base - (base >>> decay_shift_i);
-      // 17 x 17-bit products (the states are 16-bit): one DSP each, not a 48-bit multiplier
-      2'd2: decayed = (W'(17'(base) * $signed({1'b0, decay_mult_i})) + (W'(1) <<< 14)) >>> 15;
-      default: decayed = base;
+      2'd1: dec = base - (base >>> decay_shift_i);
+      2'd2: begin  // a 17 x 17-bit product: one DSP
+        dprod = base * $signed({1'b0, decay_mult_i});
+        dec = 17'((dprod + 34'sd16384) >>> 15);
+      end
+      default: dec = base;
     endcase
+    decayed = W'(dec);
     in_full = W'(17'(cur) * $signed({1'b0, in_mult_i}));
     if (in_shift_i > 0) begin
       rsh = 6'(in_shift_i);
