@@ -263,11 +263,12 @@ module snn_engine #(
       layer_q <= '0;
       dword_q <= '0;
     end else begin
-      if (busy_o) cycles_o <= cycles_o + 1'b1;
+      // 40 bits (25 hours at 12 MHz) are counted; RESULT's u64 gets them zero-extended.
+      if (busy_o) cycles_o[39:0] <= cycles_o[39:0] + 1'b1;
       case (st_q)
         SIdle: if (start_i) begin
           busy_o <= 1'b1;
-          cycles_o <= 64'd1;
+          cycles_o <= 64'd1;  // the upper 24 bits stay 0
           for (int i = 0; i < MaxLayers; i++) spk_q[i] <= '0;
           for (int i = 0; i < MaxOutputs; i++) out_q[i] <= '0;
           layer_q <= LW'(n_layers_i - 1'b1);  // last to first: layer 0's shape is

@@ -61,7 +61,8 @@ module snn_lif_unit (
     acc = W'(acc_i);
     if (req_shift_i > 0) begin
       rsh = 6'(req_shift_i);
-      y = sat(acc + (W'(1) <<< (rsh - 6'd1)), I32Min, I32Max) >>> rsh;
+      y = acc + (W'(1) <<< (rsh - 6'd1));  // adds a positive half: only the top can saturate
+      y = (y > I32Max ? I32Max : y) >>> rsh;
     end else begin
       rsh = 6'(-req_shift_i);
       y = sat(acc <<< rsh[1:0], I32Min, I32Max);  // the host admits left shifts up to 3
