@@ -58,6 +58,24 @@ def test_rtl_is_lint_clean() -> None:
 
 
 @verilator_test
+def test_core_sized_for_a_model_is_lint_clean() -> None:
+    """config_for's parameters (the memories a model needs, powers of two)
+    give a design Verilator accepts without a warning."""
+    from harness.fpga.core import TOP, config_for
+    from harness.quant.calibrate import calibrate
+
+    graph = load_graph(f"{ZOO}:snntorch_conv")
+    qgraph = quantize_graph(graph, QuantConfig("pot", calibrate(
+        graph, load_dataset("digits").x[:20])), "int8")
+    cfg = config_for(qgraph)
+    assert (cfg.parameters["WeightDepth"], cfg.parameters["PotDepth"]) == (2048, 1024)
+    proc = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", TOP,
+                           *cfg.args(), *map(str, rtl_sources())], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0 and "%Warning" not in proc.stderr, proc.stderr
+
+
+@verilator_test
 def test_uart_loopback() -> None:
     exe = verilate("uart_loop", [SIM / "uart_loop.v", *_rtl("snn_uart_tx", "snn_uart_rx")],
                    SIM / "tb_uart.cpp", {"ClksPerBit": 6}, ("-DTB_CLKS_PER_BIT=6",), "tb-uart")

@@ -345,3 +345,9 @@ def load_payloads(model: CoreModel, model_hash: bytes, build_id: bytes,
 
 def _chunk(region: int, start: int, values: np.ndarray | list[int], fmt: str) -> bytes:
     return struct.pack("<BBHI", region, 0, len(values), start) + _words(values, fmt)
+
+
+def config_for(qgraph: QGraph) -> CoreConfig:
+    """The core sized for a quantized SNN (what synthesis builds for it);
+    ModelError or BuildError naming what it cannot express or hold."""
+    return size_core(core_model(qgraph))
