@@ -118,7 +118,7 @@ def test_neuron_unit_matches_the_reference(dtype: str) -> None:
     for _ in range(3000):
         n = _random_neuron(rng, lo, hi)
         if rng.integers(0, 4) == 0:  # a left shift of the input, in the range the host admits
-            n = replace(n, in_mult=1, in_shift=-int(rng.integers(1, 33 - 15)))
+            n = replace(n, in_mult=int(rng.integers(1, 2**14)), in_shift=-int(rng.integers(1, 4)))
         acc = int(rng.integers(-2**31, 2**31))
         shift = int(rng.integers(-3, 32))
         v = int(rng.integers(lo, hi + 1))

@@ -4,7 +4,7 @@
 // reference (harness/quant/lif.py int_step, harness/quant/reference.py
 // shift_round; firmware/kernels/q/lif_q.c). The reference computes in 64
 // bits; 36 suffice for the ranges the host admits (16-bit states, requant
-// shift in [-3, 31], in_shift <= 33 and |current x in_mult << -in_shift| <
+// shift in [-3, 31], in_shift in [-3, 33] and |current x in_mult << -in_shift| <
 // 2**33), which harness/fpga/core.py checks: a narrower datapath is what
 // lets the core fit an iCE40 UP5K's LUTs.
 module snn_lif_unit (
@@ -89,7 +89,7 @@ module snn_lif_unit (
       in_full = (in_full + (W'(1) <<< (rsh - 6'd1))) >>> rsh;
     end else begin
       rsh = 6'(-in_shift_i);
-      in_full = in_full <<< rsh;
+      in_full = in_full <<< rsh[1:0];  // the host admits left shifts up to 3
     end
     h = decayed + in_full + W'(offset_i);
     if (reset_i == 2'd0 && r) h = h - thr;

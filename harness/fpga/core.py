@@ -292,7 +292,7 @@ def _stage(syn: QLayer, lif: QLayer, pool: int, shape: tuple[int, int, int], pba
     # The neuron unit computes in 36 bits (fpga/rtl/snn_lif_unit.v): these keep
     # every intermediate of the 64-bit reference inside them.
     shift = _check_range(syn, "requantization shift", int(shifts[0]), -3, 31)
-    _check_range(lif, "input shift", n.in_shift, -31, 33)
+    _check_range(lif, "input shift", n.in_shift, -3, 33)
     _check_range(lif, "input multiplier", n.in_mult, 0, 0xFFFF)
     most = max(abs(syn.act_min), abs(syn.act_max)) * n.in_mult << max(0, -n.in_shift)
     if most >= 2**33:
