@@ -28,22 +28,29 @@ from harness.paths import BOARDS, ROOT
 F = TypeVar("F")
 
 
+BOARD_KINDS = ("mcu", "fpga")
+# What a microcontroller board must state and an FPGA board does not have:
+# an FPGA runs no firmware (the SNN core is configured over its link).
+MCU_ONLY = ("core", "rom_bytes", "ram_bytes", "sources", "linker_script", "cflags")
+
+
 @dataclass(frozen=True)
 class Board:
     name: str  # the --board name: the folder's name
     folder: Path
     title: str
     part: str
-    core: str
     clock_hz: int
-    rom_bytes: int  # flash the application may use, from load_address on
-    ram_bytes: int
     console: str
     baud: int
-    sources: tuple[Path, ...]
-    linker_script: Path
-    cflags: tuple[str, ...]
     backends: tuple[str, ...]  # the first is the default where none is named
+    kind: str = "mcu"  # "mcu" (firmware) or "fpga" (bench's SNN core, harness/fpga)
+    core: str = ""
+    rom_bytes: int = 0  # flash the application may use, from load_address on
+    ram_bytes: int = 0
+    sources: tuple[Path, ...] = ()
+    linker_script: Path = Path()
+    cflags: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
     trigger_pin: str = ""  # high during the timed region, for power meters
     load_address: int = 0  # where the application image starts in flash
@@ -92,6 +99,17 @@ def read_board(folder: Path) -> Board:
         values[f.name] = value
     missing = [f.name for f in fields(Board) if f.default is MISSING and f.default_factory is
                MISSING and f.name not in values and f.name not in ("name", "folder")]
+    kind = values.get("kind", "mcu")
+    if kind not in BOARD_KINDS:
+        raise ConfigError(f"board file {path}: kind {kind!r} is not one of "
+                          f"{', '.join(BOARD_KINDS)}")
+    if kind == "mcu":
+        missing += [k for k in MCU_ONLY if k not in values]
+    else:
+        extra = [k for k in MCU_ONLY if k in values]
+        if extra:
+            raise ConfigError(f"board file {path}: {extra[0]!r} is a microcontroller's; an "
+                              f"FPGA board (kind = \"fpga\") runs no firmware")
     if missing:
         raise ConfigError(f"board file {path} lacks {missing[0]!r}")
     return Board(name=folder.name, folder=folder, sections=sections, **values)

@@ -52,12 +52,14 @@ MAX_LENGTH = 0xFFFF
 
 MSG_HELLO, MSG_INFER, MSG_PING = 0x01, 0x02, 0x03
 MSG_HELLO_ACK, MSG_RESULT, MSG_PONG, MSG_ERROR = 0x81, 0x82, 0x83, 0xFF
+MSG_LOAD, MSG_LOAD_ACK = 0x04, 0x84  # an FPGA core's model load (docs/fpga-protocol.md)
 ERR_CRC, ERR_LENGTH, ERR_TYPE, ERR_MODEL = 1, 2, 3, 4
 ERRORS = {ERR_CRC: "crc mismatch", ERR_LENGTH: "bad length", ERR_TYPE: "unknown message type",
           ERR_MODEL: "model failed"}
 ERROR_BYTES = 4
 DTYPES = {0: DType.FLOAT32, 1: DType.INT16, 2: DType.INT8}  # bench_model.h bench_dtype
-TIMER_KINDS = {0: "none", 1: "dwt_cycles", 2: "systick"}
+# 3: an FPGA core's own clock cycles (docs/fpga-protocol.md)
+TIMER_KINDS = {0: "none", 1: "dwt_cycles", 2: "systick", 3: "core_cycles"}
 
 HELLO_ACK = struct.Struct("<HBBIB3xIIIII8s8s16s16sI")
 RESULT_HEADER = struct.Struct("<QIBBH")  # count, stack, timer kind, spike counts S, layer counts L

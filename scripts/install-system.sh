@@ -27,6 +27,10 @@ command -v yosys >/dev/null || need+=(yosys)
 command -v nextpnr-ice40 >/dev/null || need+=(nextpnr-ice40)
 command -v icepack >/dev/null || need+=(fpga-icestorm)
 command -v openFPGALoader >/dev/null || need+=(openfpgaloader)
+# Verilator 5.006 (and g++/make, which it compiles with): bench's SNN core (--backend verilator).
+command -v verilator >/dev/null || need+=(verilator)
+command -v g++ >/dev/null || need+=(g++)
+command -v make >/dev/null || need+=(make)
 
 if [ ${#need[@]} -eq 0 ] && [ $qemu_ok -eq 1 ]; then
   exit 0

@@ -104,6 +104,10 @@ def session_build_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     plugin.mkdir(exist_ok=True)
     if not (build / "qemu-plugin").exists():
         (build / "qemu-plugin").symlink_to(plugin, target_is_directory=True)
+    verilator = shared / "verilator"  # Verilator builds: locked, shared by the workers
+    verilator.mkdir(exist_ok=True)
+    if not (build / "verilator").exists():
+        (build / "verilator").symlink_to(verilator, target_is_directory=True)
     with _environ(BUILD_DIR_VAR, build):
         yield build
 

@@ -54,7 +54,8 @@ def test_boards_json_lists_each_backend_and_its_availability(
         capsys: pytest.CaptureFixture) -> None:
     assert main(["boards", "--json"]) == 0
     boards = {b["name"]: b for b in json.loads(capsys.readouterr().out)}
-    assert set(boards) == {"stm32l452", "apollo3", "mps2-an386"}
+    assert set(boards) == {"stm32l452", "apollo3", "mps2-an386", "icebreaker"}
+    assert boards["icebreaker"]["kind"] == "fpga" and boards["stm32l452"]["kind"] == "mcu"
     nucleo = boards["stm32l452"]
     assert nucleo["clock_hz"] == 80_000_000 and nucleo["part"] == "STM32L452RE"
     backends = {b["name"]: b for b in nucleo["backends"]}

@@ -21,6 +21,7 @@ BACKENDS: Registry[type[Backend]] = Registry("backend", {
     "renode": "harness.backends.renode:RenodeBackend",
     "probe": "harness.backends.probe:ProbeBackend",
     "ambiq-uart": "harness.backends.ambiq_uart:AmbiqUartBackend",
+    "verilator": "harness.backends.verilator:VerilatorBackend",
 })
 POWER_TABLE = "power"  # board.toml's table for the energy estimate
 

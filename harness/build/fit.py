@@ -40,6 +40,10 @@ def largest_tensor_bytes(graph: Graph, dtype: DType) -> int:
 def check_fits(board: Board, graph: Graph, dtype: DType) -> None:
     """BuildError saying by how much a model is over the board's flash or
     RAM, when it certainly is; nothing when it may fit."""
+    if board.kind != "mcu":
+        raise BuildError(f"board {board.name} is an FPGA running bench's SNN core: it takes no "
+                         f"firmware (bench run --board {board.name} --backend "
+                         f"{board.backends[0]} loads the model into the core)")
     weights = weight_bytes(graph, dtype)
     rom = weights + CODE_BYTES_MIN
     ram = largest_tensor_bytes(graph, dtype)

@@ -31,7 +31,8 @@ def describe() -> list[dict]:
             ok, detail = found[name]
             backends.append({"name": name, "title": backend.title, "emulator": backend.emulator,
                              "available": ok, "detail": detail})
-        boards.append({"name": b.name, "title": b.title, "part": b.part, "core": b.core,
+        boards.append({"name": b.name, "kind": b.kind, "title": b.title, "part": b.part,
+                       "core": b.core,
                        "clock_hz": b.clock_hz, "rom_bytes": b.rom_bytes,
                        "ram_bytes": b.ram_bytes, "backends": backends})
     return boards
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     # said once, below the table, so the table fits 80 columns.
     notes: dict[str, int] = {}
     t = Table(title="boards", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for col in ("board", "part", "clock", "flash/RAM", "backend", "kind", "here"):
+    for col in ("board", "part", "MHz", "flash/RAM", "backend", "kind", "here"):
         t.add_column(col, no_wrap=True)
     for b in boards:
         for k, be in enumerate(b["backends"]):
@@ -65,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
                 here = f"no [{note}]"
             first = k == 0
             t.add_row(b["name"] if first else "", b["part"] if first else "",
-                      f"{b['clock_hz'] / 1e6:g} MHz" if first else "",
-                      _sizes(b["rom_bytes"], b["ram_bytes"]) if first else "",
+                      f"{b['clock_hz'] / 1e6:g}" if first else "",
+                      ("FPGA" if b["kind"] == "fpga" else
+                       _sizes(b["rom_bytes"], b["ram_bytes"])) if first else "",
                       be["name"], "emulator" if be["emulator"] else "board", here,
                       end_section=k == len(b["backends"]) - 1)
     out.print(t)

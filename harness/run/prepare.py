@@ -16,6 +16,7 @@ from harness.datasets import Dataset, load_dataset
 from harness.engines import get_engine
 from harness.engines.base import Engine, HostModel
 from harness.errors import ConfigError, ToolMissingError
+from harness.fpga.build import build_core
 from harness.kinds import DType
 from harness.link import MAX_FRAME_PAYLOAD
 from harness.metrics import check_task, check_top_k
@@ -93,7 +94,7 @@ def prepare(req: RunRequest) -> Prepared:
     if n <= 0:
         raise ConfigError(f"dataset {data.name} has no samples to run (limit {req.limit})")
     dtype = engine.check_dtype(req.dtype)
-    if on_host is None:
+    if on_host is None and board.kind == "mcu":
         check_fits(board, graph, dtype)  # before calibrating a model that cannot fit
     quant, record = quant_for(graph, engine, dtype, req.dataset, req.quant, req.data_dir)
     if on_host is not None:
@@ -101,8 +102,11 @@ def prepare(req: RunRequest) -> Prepared:
         host = engine.host_model(graph, out, dtype, quant)
         return Prepared(req, board, backend, engine, dtype, graph, data, n, None, host, record,
                         quant, on_host)
-    fw = build_for(board, graph, engine, dtype, link, quant=quant,
-                   per_layer=req.per_layer)
+    if board.kind == "fpga":  # no firmware: the model is loaded into bench's SNN core
+        fw = build_core(board, graph, dtype, quant)
+    else:
+        fw = build_for(board, graph, engine, dtype, link, quant=quant,
+                       per_layer=req.per_layer)
     if fw.input_bytes > MAX_FRAME_PAYLOAD:
         # The input could never be sent: bench's frames carry a 16-bit length.
         raise ConfigError(f"one {dtype} input of this model is {fw.input_bytes:,} bytes; bench's "
