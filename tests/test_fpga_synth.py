@@ -209,6 +209,11 @@ def test_an_fpga_runs_resources_are_stored_and_reported_where_rom_ram_are(
             s.fmax_hz) == ("up5k", r.luts, r.ffs, r.bram_blocks, r.spram_blocks, r.dsp_blocks,
                            r.fmax_hz)
     assert s.rom_bytes is None and s.ram_bytes is None
+    from harness.commands.show import summary_rows
+
+    rows = dict(summary_rows(s))  # the core's measured cycles at the routed design's Fmax
+    assert rows["latency at Fmax"] == (f"{1200 / r.fmax_hz * 1e6:,.0f} us (measured cycles / "
+                                       f"{r.fmax_hz / 1e6:,.2f} MHz)")
     md = bench_main("report", "--db", str(db), "--format", "md")
     assert md.returncode == 0, md.stderr
     assert f"FPGA up5k: {r.luts:,} LUT4, {r.ffs:,} FF" in md.stdout
@@ -242,6 +247,11 @@ def test_an_older_database_gains_the_fpga_columns_and_keeps_its_runs(tmp_path: P
 @needs_tools
 @pytest.mark.emulator
 @pytest.mark.slow
+# Known not to fit today (nextpnr: 7,369 logic cells of 5,280 with yosys
+# -abc9): issue 15 stays open until the core shrinks. strict: the day it
+# fits, this marker has to go.
+@pytest.mark.xfail(strict=True, raises=BuildError,
+                   reason="the SNN core does not fit the UP5K's logic cells yet")
 def test_the_cores_reference_configuration_fits_the_up5k() -> None:
     """bench's SNN core (harness/fpga/core.py, its REFERENCE parameters: the
     one bitstream every model that fits runs on) through the whole flow for

@@ -105,6 +105,10 @@ def summary_rows(s: RunSummary) -> list[tuple[str, str]]:
             ("Fmax (place and route)", "-" if s.fmax_hz is None else f"{s.fmax_hz / 1e6:,.2f} "
              f"MHz"),
         ]
+        if s.fmax_hz and s.count_kind == CountKind.CYCLES and s.count_per_inference:
+            # The core's measured cycles at the clock place and route says it can take.
+            rows.append(("latency at Fmax", f"{s.count_per_inference / s.fmax_hz * 1e6:,.0f} us "
+                         f"(measured cycles / {s.fmax_hz / 1e6:,.2f} MHz)"))
     else:
         rows += [
             ("ROM", kb(s.rom_bytes)),

@@ -45,7 +45,7 @@ PARTS: dict[str, FpgaPart] = {
         luts=5280, ffs=5280, bram_blocks=30, bram_block_bits=4096, spram_blocks=4,
         spram_block_bits=262144, dsp_blocks=8, io=39,
         # -dsp: map multipliers to the UP5K's SB_MAC16 blocks (off by default in yosys)
-        synth_options=("-dsp",),
+        synth_options=("-dsp", "-abc9"),
         source="Lattice iCE40 UltraPlus Family Data Sheet (FPGA-DS-02008): 5,280 LUTs, "
                "30 x 4 Kbit EBR, 4 x 256 Kbit SPRAM, 8 DSP, 39 I/O in SG48"),
 }
