@@ -6,6 +6,7 @@ trigger GPIO, so the simulator's pulses stand in for the board's pin."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -57,8 +58,20 @@ def test_run_with_meter_stores_per_sample_energy(bench_main: Bench, tiny_model: 
     p = _run(bench_main, tiny_model, tiny_data, db)
     est = json.loads(p.stdout)
     assert est["energy_kind"] == "estimated" and est["trace_file"] is None
-    # instructions x CPI 1 x 100 uA/MHz x 3.3 V
-    assert est["energy_uj"] == pytest.approx(est["count_per_inference"] * 100 * 3.3e-6, rel=0.01)
+    # QEMU's estimated cycles x 100 uA/MHz x 3.3 V, as the latency shown
+    assert est["estimated_cycles_per_inference"] > est["count_per_inference"]
+    assert est["energy_uj"] == pytest.approx(
+        est["estimated_cycles_per_inference"] * 100 * 3.3e-6, rel=0.01)
+    assert est["energy_basis"].startswith("estimated: cycles estimated (timing model cortex-m4")
+    # without the plugin there is no timing model: instructions at the board's CPI, still labelled
+    p = bench_main("run", "--board", "stm32l452", "--backend", "qemu", "--model", tiny_model,
+                   "--dataset", str(tiny_data), "--limit", "2", "--db", str(db), "--json",
+                   env={**os.environ, "BENCH_QEMU_PLUGIN": "0"})
+    plain = json.loads(p.stdout)
+    assert plain["timing_model"] is None and plain["energy_kind"] == "estimated"
+    assert "x CPI 1 /" in plain["energy_basis"]
+    assert plain["energy_uj"] == pytest.approx(plain["count_per_inference"] * 100 * 3.3e-6,
+                                               rel=0.01)
     rep = bench_main("report", "--db", str(db))
     assert rep.returncode == 0, rep.stderr
     assert "(measured)" in rep.stdout and "(estimated)" in rep.stdout

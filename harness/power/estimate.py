@@ -1,8 +1,10 @@
 """Energy per inference without a meter, from the board's datasheet figures.
 
     energy = time x run current x supply voltage
-    time   = cycles / f_clk            (cycles measured on a real board)
-           = instructions x CPI / f_clk (instruction counts, e.g. QEMU: CPI from the board file)
+    time   = cycles / f_clk            (cycles measured on a real board, or estimated
+                                        by the emulator's timing model: QEMU)
+           = instructions x CPI / f_clk (instruction counts without a timing model, e.g.
+                                        Renode: CPI from the board file)
 
 The run current is the datasheet's run-mode figure in uA/MHz, so it scales
 with the clock and f_clk cancels: energy = count x CPI x uA/MHz x V. Always
@@ -51,8 +53,14 @@ def estimate_uj(count: int, count_kind: str, facts: PowerFacts) -> float:
     return cycles * facts.run_ua_per_mhz * facts.supply_v * 1e-6
 
 
-def basis(board: Board, facts: PowerFacts, count_kind: str) -> str:
-    """One line saying how the estimate was made."""
-    cpi = f" x CPI {facts.cpi:g}" if count_kind == CountKind.INSTRUCTIONS else ""
-    return (f"{LABEL}: {count_kind}{cpi} / {board.clock_hz / 1e6:g} MHz x "
+def basis(board: Board, facts: PowerFacts, count_kind: str,
+          timing_model: str | None = None) -> str:
+    """One line saying how the estimate was made (``timing_model``: from the
+    cycles that model estimated)."""
+    if timing_model is not None:
+        what = f"cycles estimated (timing model {timing_model})"
+    else:
+        what = count_kind + (f" x CPI {facts.cpi:g}" if count_kind == CountKind.INSTRUCTIONS
+                             else "")
+    return (f"{LABEL}: {what} / {board.clock_hz / 1e6:g} MHz x "
             f"{facts.run_ua_per_mhz:g} uA/MHz x {facts.supply_v:g} V ({facts.source})")

@@ -55,14 +55,17 @@ def stream(store: Store, run_id: int, target: Target, board: Board, data: Datase
         count = res.count
         can_estimate = (facts is not None and count is not None
                         and count.kind in (CountKind.CYCLES, CountKind.INSTRUCTIONS))
+        # Where the emulator estimated cycles, the energy estimate takes them
+        # (as the latency shown does), not instructions at the board's CPI.
+        timed = res.estimated_cycles is not None and res.timing_model is not None
         if pos == 0 and count is not None:
             store.update_run(run_id, count_kind=count.kind)
-        if pos == 0 and res.timing_model is not None:
-            store.update_run(run_id, timing_model=res.timing_model)
+            if res.timing_model is not None:
+                store.update_run(run_id, timing_model=res.timing_model)
             if can_estimate:
                 assert facts is not None
-                store.update_run(run_id, energy_kind=estimate.LABEL,
-                                 energy_basis=estimate.basis(board, facts, count.kind))
+                store.update_run(run_id, energy_kind=estimate.LABEL, energy_basis=estimate.basis(
+                    board, facts, count.kind, res.timing_model if timed else None))
         classes = data.task == Task.CLASSIFICATION
         # NaN/inf outputs are what the device gave: stored and flagged, never
         # an argmax (NaN's would be 0) nor an error figure (SQLite drops NaN).
@@ -79,8 +82,9 @@ def stream(store: Store, run_id: int, target: Target, board: Board, data: Datase
             score=None if nonfinite else sample_score(
                 data.task, res.output, data.x[i],
                 data.y[i] if data.task == Task.REGRESSION else None),
-            energy_uj=estimate.estimate_uj(count.value, count.kind, facts)  # type: ignore[union-attr,arg-type]
-            if can_estimate else None))
+            energy_uj=None if not can_estimate else (
+                estimate.estimate_uj(res.estimated_cycles, CountKind.CYCLES, facts)  # type: ignore[arg-type]
+                if timed else estimate.estimate_uj(count.value, count.kind, facts))))  # type: ignore[union-attr,arg-type]
         streamed.append(i)
         pos += 1
         done += 1
