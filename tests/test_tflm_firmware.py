@@ -252,6 +252,35 @@ def test_the_arena_stored_is_what_the_device_reported(tmp_path: Path) -> None:
     assert _device_target(5584, 5584, tmp_path).arena_bytes() is None
 
 
+def test_the_arena_a_target_reported_is_what_the_next_build_reserves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point 9 of the TFLM issue: a build reserves the host interpreter's
+    figure until a target has reported what it used; then the engine keeps
+    that figure (per model file, tree and variant) and a rebuild reserves
+    exactly it, 16-byte aligned. A report that saves nothing asks for no
+    rebuild; another variant or model file has its own figure."""
+    env = _tree(tmp_path / "tflite-micro")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv(firmware.CMSIS_NN_VAR, raising=False)
+    monkeypatch.setenv("BENCH_BUILD_DIR", str(tmp_path / "build"))
+    tree, measured = firmware.find_tree(), tmp_path / "build" / "tflm-arena"
+    build = tmp_path / "fw"
+    build.mkdir()
+    (build / "model.tflite").write_bytes(b"TFL3 model one")
+    engine = TflmEngine()
+    assert engine.capabilities.arena_on_target
+    assert engine.arena_reported(build, 6400, 5284)  # 5,296 reserved next time: rebuild
+    assert firmware.arena_estimate(b"TFL3 model one", None, tree, measured) == (5296, "target")
+    assert not engine.arena_reported(build, 5296, 5284)  # already exact: no rebuild
+    assert not engine.arena_reported(build, 6400, 0)  # the device reported nothing
+    cmsis = firmware.find_tree({**env, **_tree(tmp_path / "b" / "tflite-micro", cmsis=True)})
+    other = firmware._measured_file(b"TFL3 model one", cmsis, measured)
+    assert other != firmware._measured_file(b"TFL3 model one", tree, measured)
+    assert not other.exists()
+    assert not firmware._measured_file(b"TFL3 model two", tree, measured).exists()
+
+
 def test_a_profile_without_marked_layers_keeps_the_models_macs(tmp_path: Path) -> None:
     """TFLM marks no layers: the profile has no per-layer rows, its total
     carries the model's MACs (not a sum over no layers)."""

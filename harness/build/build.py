@@ -172,7 +172,8 @@ def build(board: Board, graph: Graph, engine: Engine, dtype: str, out_dir: Path,
         input_quant=gen.input_quant, output_quant=gen.output_quant, layers=tuple(gen.layers),
         input_layout=gen.input_layout, output_layout=gen.output_layout,
         output_shape=tuple(graph.output_shape),
-        snn=_snn_manifest(graph, engine.capabilities.spike_counters), note=gen.note)
+        snn=_snn_manifest(graph, engine.capabilities.spike_counters), note=gen.note,
+        arena_from=gen.extra.get("arena_from"))
     manifest_path.write_text(json.dumps(fw.manifest(), indent=2) + "\n")
     return fw
 

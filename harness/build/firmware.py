@@ -47,6 +47,9 @@ class Firmware:
     snn: dict | None = None
     note: str | None = None  # the engine's note on this build (GeneratedModel.note)
     cxxflags: tuple[str, ...] = ()  # C++ sources' flags, when the build had any
+    # Where arena_bytes came from when the engine could not plan it exactly:
+    # "host" (its host interpreter's figure) or "target" (what a target reported)
+    arena_from: str | None = None
 
     @property
     def spike_layers(self) -> list[str]:

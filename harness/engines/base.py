@@ -39,6 +39,10 @@ class Capabilities:
     # Its spiking models count every spiking layer's spikes on the device
     # (bench_model_info.spike_counts); a peer without counters stores none.
     spike_counters: bool = False
+    # It plans its activation memory on the host with a figure the target
+    # beats (TFLM): a run first asks the target what it used, then rebuilds
+    # with exactly that (Engine.arena_reported).
+    arena_on_target: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,13 @@ class Engine(ABC):
         """The name its firmware and runs are stored under: the engine's, or
         a variant of it the environment chose (e.g. ``tflm+cmsis-nn``)."""
         return self.name
+
+    def arena_reported(self, out_dir: Path, planned_bytes: int, used_bytes: int) -> bool:
+        """The target ran the firmware in ``out_dir`` and reported using
+        ``used_bytes`` of the ``planned_bytes`` arena it reserves: True when
+        a rebuild would reserve less (the engine kept the figure for it).
+        Engines that plan their own memory reserve what they use: False."""
+        return False
 
     def host_reason(self) -> str | None:
         """Why this engine's runs go to its host interpreter instead of a

@@ -4,6 +4,7 @@ quantization, and the firmware or the engine's host model."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.backends import resolve_board_backend
@@ -53,6 +54,20 @@ class Prepared:
             return HostTarget(self.host)
         assert self.fw is not None
         return DeviceTarget(self.backend, self.board, self.fw)
+
+
+def _arena_as_used(board: Board, backend: Backend, engine: Engine, fw: Firmware,
+                   rebuild: Callable[[], Firmware]) -> Firmware:
+    """Start the firmware once for its handshake, which carries the arena
+    the engine used on the target; when that is less than the build
+    reserved, rebuild reserving exactly that (the engine keeps the figure,
+    so later builds of the model start from it)."""
+    with DeviceTarget(backend, board, fw) as probe:
+        probe.start()
+        used = probe.info.arena_bytes if probe.info is not None else 0
+    if not engine.arena_reported(fw.dir, fw.arena_bytes, used):
+        return fw
+    return rebuild()
 
 
 def prepare(req: RunRequest) -> Prepared:
@@ -107,6 +122,9 @@ def prepare(req: RunRequest) -> Prepared:
     else:
         fw = build_for(board, graph, engine, dtype, link, quant=quant,
                        per_layer=req.per_layer)
+        if engine.capabilities.arena_on_target and fw.arena_from == "host":
+            fw = _arena_as_used(board, backend, engine, fw, lambda: build_for(
+                board, graph, engine, dtype, link, quant=quant, per_layer=req.per_layer))
     if fw.input_bytes > MAX_FRAME_PAYLOAD:
         # The input could never be sent: bench's frames carry a 16-bit length.
         raise ConfigError(f"one {dtype} input of this model is {fw.input_bytes:,} bytes; bench's "

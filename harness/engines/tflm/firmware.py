@@ -11,6 +11,8 @@ where its Makefile downloads them.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -238,14 +240,43 @@ def cmsis_nn_sources(cmsis_nn: Path, kernels: list[Path]) -> list[Path]:
     return sorted(chosen)
 
 
-def arena_estimate(tflite: bytes, qgraph: QGraph) -> int:
-    """The arena the firmware reserves: what the host interpreter recorded for
-    the same file (64-bit pointers: at least the Cortex-M's need), rounded
-    to TFLM's 16-byte alignment. The device reports what it used."""
+def _aligned(n: int) -> int:
+    return (n + 15) // 16 * 16  # TFLM's arena alignment
+
+
+def _measured_file(tflite: bytes, tree: TflmTree, measured_dir: Path) -> Path:
+    """Where a target's report of this model's arena is kept: per model file,
+    TFLM tree and kernel variant (CMSIS-NN's kernels keep scratch buffers)."""
+    key = hashlib.sha256(tflite + str(tree.root).encode() + tree.variant.encode())
+    return measured_dir / f"{key.hexdigest()[:24]}.json"
+
+
+def record_target_arena(tflite: bytes, tree: TflmTree, measured_dir: Path,
+                        used_bytes: int) -> None:
+    """Keep what a Cortex-M target reported using (arena_used_bytes()), for
+    the next build of the same model to reserve exactly that."""
+    measured_dir.mkdir(parents=True, exist_ok=True)
+    _measured_file(tflite, tree, measured_dir).write_text(json.dumps({"used_bytes": used_bytes}))
+
+
+def arena_estimate(tflite: bytes, qgraph: QGraph, tree: TflmTree | None = None,
+                   measured_dir: Path | None = None) -> tuple[int, str]:
+    """The arena the firmware reserves and where the figure comes from: what
+    a Cortex-M target reported using for the same model, tree and variant
+    when one has; else what the host interpreter recorded (64-bit pointers:
+    at least what the Cortex-M needs). Rounded to 16 bytes."""
+    if tree is not None and measured_dir is not None:
+        try:
+            used = int(json.loads(_measured_file(tflite, tree, measured_dir).read_text())
+                       ["used_bytes"])
+            if used > 0:
+                return _aligned(used), "target"
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # not measured yet (or unreadable): the host's figure
     recorded = TflmInterpreter(tflite, qgraph).arena_bytes()
     if recorded is None:
         raise ToolMissingError("TFLM did not report its arena use for this model")
-    return (recorded + 15) // 16 * 16
+    return _aligned(recorded), "host"
 
 
 def _registration(op: Op) -> str:
