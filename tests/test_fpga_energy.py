@@ -107,5 +107,8 @@ def test_an_fpga_run_without_a_meter_is_shown_with_the_estimate_labelled(
     # a measured run, or a microcontroller's, is left as stored
     measured = replace(fpga, energy_uj=5.0, energy_kind="measured")
     assert with_estimate(measured) is measured
-    mcu = replace(fpga, fpga_part=None)
+    mcu = replace(fpga, board="stm32l452")
     assert with_estimate(mcu) is mcu
+    # the core's run before any synthesis of it (none fits the UP5K yet): estimated as well
+    unsynthesised = replace(fpga, fpga_part=None, fpga_luts=None, fmax_hz=None)
+    assert with_estimate(unsynthesised).energy_uj == pytest.approx(want.energy_uj)

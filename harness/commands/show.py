@@ -109,6 +109,12 @@ def summary_rows(s: RunSummary) -> list[tuple[str, str]]:
             # The core's measured cycles at the clock place and route says it can take.
             rows.append(("latency at Fmax", f"{s.count_per_inference / s.fmax_hz * 1e6:,.0f} us "
                          f"(measured cycles / {s.fmax_hz / 1e6:,.2f} MHz)"))
+    elif s.count_kind == CountKind.CYCLES and s.timer_kind == "core_cycles":
+        # bench's SNN core, not yet synthesised: what the model takes of its memories
+        rows += [
+            ("core memories: weights, biases, descriptors", kb(s.rom_bytes)),
+            ("core memories: potentials, accumulators", kb(s.ram_bytes)),
+        ]
     else:
         rows += [
             ("ROM", kb(s.rom_bytes)),

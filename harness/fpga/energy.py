@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from harness.errors import ConfigError
+from harness.fpga.facts import fpga_board
 from harness.kinds import EnergyKind
 from harness.snn_energy import HOROWITZ_INT, Lemaire2022
 from harness.snn_metrics import SnnActivity
@@ -128,8 +129,11 @@ def with_estimate(s: RunSummary) -> RunSummary:
     estimated, its basis saying how); every other run as it is. Computed when
     the run is shown, from its median cycle count and its activity, so the
     store keeps only what was measured."""
-    if (s.fpga_part is None or s.energy_uj is not None or s.activity is None
-            or not s.count_per_inference or not s.clock_hz):
+    board = fpga_board(s.board)
+    # bench's core on a board it synthesises for (the model's figures are the
+    # iCE40UP5K's), whether or not a synthesis of it exists yet
+    if (board is None or not board.facts.synthesise or s.energy_uj is not None
+            or s.activity is None or not s.count_per_inference or not s.clock_hz):
         return s
     bits = 8 if s.dtype == "int8" else 16
     e = estimate(core_events(s.count_per_inference, s.activity), s.clock_hz, bits)
