@@ -106,3 +106,21 @@ def test_bench_build_reports_rom_and_ram_for_apollo3(bench_main: Bench, tiny_mod
     assert "RAM (.data + .bss)" in p.stdout
     # No QEMU machine for the Apollo3: the default is the UART link a board speaks.
     assert Firmware.load(out).link == "uart"
+
+
+def test_parallel_builds_of_one_model_wait_and_reuse(tiny_model: str, tiny_data: Path,
+                                                     tmp_path: Path) -> None:
+    """Sweep or Dask workers on one machine building the same firmware at
+    once: one builds, the others wait for it and reuse it (before the lock,
+    a worker's link could fail on objects another was rewriting)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    graph = load_graph(tiny_model)  # once: torch.export is not thread-safe
+    native = get_engine("native")
+    quant, _ = quant_for(graph, native, "int8", str(tiny_data), QuantRequest(scheme="pot"))
+    out = tmp_path / "fw"
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        fws = list(pool.map(lambda _: build_for(get_board("stm32l452"), graph, native, "int8",
+                                                "semihost", out, quant=quant), range(3)))
+    assert len({fw.build_id for fw in fws}) == 1
+    assert fws[0].elf.is_file() and "warning" not in (out / "build.log").read_text()

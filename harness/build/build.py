@@ -8,6 +8,7 @@ manifest already has the same build id is reused as it is.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -83,99 +84,104 @@ def build(board: Board, graph: Graph, engine: Engine, dtype: str, out_dir: Path,
     cc = toolchain.compiler()
     model_hash = graph_hash(graph)
     output_dir(out_dir, "build directory")
-    if dtype.is_integer and quant is None:
-        raise ConfigError(f"a {dtype} build needs calibration ranges and a scheme")
-    gen: GeneratedModel = engine.generate(graph, out_dir, model_hash[:8], dtype,
-                                          quant if dtype.is_integer else None)
-    if quant is not None and dtype.is_integer:
-        quant.calibration.save(out_dir / "calibration.json")
+    # One build per directory at a time: runs of one model in parallel (sweep
+    # or Dask workers on one machine) wait, then reuse it instead of linking
+    # over each other's objects.
+    with (out_dir / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if dtype.is_integer and quant is None:
+            raise ConfigError(f"a {dtype} build needs calibration ranges and a scheme")
+        gen: GeneratedModel = engine.generate(graph, out_dir, model_hash[:8], dtype,
+                                              quant if dtype.is_integer else None)
+        if quant is not None and dtype.is_integer:
+            quant.calibration.save(out_dir / "calibration.json")
 
-    runtime = [FIRMWARE / "runtime" / s for s in (*RUNTIME_SOURCES, f"link_{link}.c")]
-    sources = [*runtime, *board.sources, *gen.sources]
-    includes = [FIRMWARE / "runtime", board.folder, *gen.include_dirs]
-    cflags = (*board.cflags, *toolchain.CFLAGS, *extra_cflags)
-    cxx = any(toolchain.is_cxx(s) for s in sources)
-    cxxflags = (*board.cflags, *toolchain.CXXFLAGS, *extra_cflags) if cxx else ()
-    # Sources from outside bench know nothing of bench's own switches
-    # (-DBENCH_PER_LAYER): without them their cached objects serve both.
-    plain = (tuple(f for f in cflags if f not in extra_cflags),
-             tuple(f for f in cxxflags if f not in extra_cflags))
-    variant = engine.variant()
-    # Not the include directories: the build directory is one of them for
-    # some engines, and the headers read are hashed by content below.
-    settings = repr((board.name, variant, str(dtype), str(link), cflags, cxxflags,
-                     toolchain.LDFLAGS, toolchain.compiler_version(), gen.defines)).encode()
-    fixed = [*sources, board.linker_script]
-    old = _reusable(out_dir, settings, fixed)
-    if old is not None:
-        return old
+        runtime = [FIRMWARE / "runtime" / s for s in (*RUNTIME_SOURCES, f"link_{link}.c")]
+        sources = [*runtime, *board.sources, *gen.sources]
+        includes = [FIRMWARE / "runtime", board.folder, *gen.include_dirs]
+        cflags = (*board.cflags, *toolchain.CFLAGS, *extra_cflags)
+        cxx = any(toolchain.is_cxx(s) for s in sources)
+        cxxflags = (*board.cflags, *toolchain.CXXFLAGS, *extra_cflags) if cxx else ()
+        # Sources from outside bench know nothing of bench's own switches
+        # (-DBENCH_PER_LAYER): without them their cached objects serve both.
+        plain = (tuple(f for f in cflags if f not in extra_cflags),
+                 tuple(f for f in cxxflags if f not in extra_cflags))
+        variant = engine.variant()
+        # Not the include directories: the build directory is one of them for
+        # some engines, and the headers read are hashed by content below.
+        settings = repr((board.name, variant, str(dtype), str(link), cflags, cxxflags,
+                         toolchain.LDFLAGS, toolchain.compiler_version(), gen.defines)).encode()
+        fixed = [*sources, board.linker_script]
+        old = _reusable(out_dir, settings, fixed)
+        if old is not None:
+            return old
 
-    common = [*gen.defines, *(f"-I{d}" for d in includes)]
-    ours = [f"-DBENCH_MAX_PAYLOAD={max(gen.input_bytes, 64)}u",
-            f"-DBENCH_OUTPUT_BYTES={gen.output_bytes}u"]
-    compiler = _Compiler(cc, (cflags, cxxflags), plain, out_dir)
-    main_c = runtime[0]
-    # Everything but main.c first: the build id (main.c's one define) hashes
-    # every header they read. Sources from outside bench (a TFLM tree) get
-    # no bench define, so their objects are shared between builds.
-    jobs = [(i, src, common if _external(src, out_dir) else [*ours, *common],
-             _external(src, out_dir)) for i, src in enumerate(sources) if src != main_c]
-    objects: dict[int, Path] = {}
-    headers: set[Path] = set()
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        for i, obj, deps in pool.map(lambda j: (j[0], *compiler.compile(*j)), jobs):
-            objects[i] = obj
-            headers.update(deps)
-    headers.update(compiler.dependencies(main_c, [*ours, *common]))
-    build_id = _identity(settings, [*fixed, *headers])
-    index = sources.index(main_c)
-    objects[index], _ = compiler.compile(
-        index, main_c, [*ours, f"-DBENCH_BUILD_ID=0x{int.from_bytes(build_id, 'little'):016x}ull",
-                        *common], False)
-    compiler.write_log()
-    objects_list = [objects[i] for i in range(len(sources))]
-    (out_dir / INPUTS).write_text(json.dumps(sorted(str(h) for h in headers), indent=0) + "\n")
+        common = [*gen.defines, *(f"-I{d}" for d in includes)]
+        ours = [f"-DBENCH_MAX_PAYLOAD={max(gen.input_bytes, 64)}u",
+                f"-DBENCH_OUTPUT_BYTES={gen.output_bytes}u"]
+        compiler = _Compiler(cc, (cflags, cxxflags), plain, out_dir)
+        main_c = runtime[0]
+        # Everything but main.c first: the build id (main.c's one define) hashes
+        # every header they read. Sources from outside bench (a TFLM tree) get
+        # no bench define, so their objects are shared between builds.
+        jobs = [(i, src, common if _external(src, out_dir) else [*ours, *common],
+                 _external(src, out_dir)) for i, src in enumerate(sources) if src != main_c]
+        objects: dict[int, Path] = {}
+        headers: set[Path] = set()
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            for i, obj, deps in pool.map(lambda j: (j[0], *compiler.compile(*j)), jobs):
+                objects[i] = obj
+                headers.update(deps)
+        headers.update(compiler.dependencies(main_c, [*ours, *common]))
+        build_id = _identity(settings, [*fixed, *headers])
+        index = sources.index(main_c)
+        define = f"-DBENCH_BUILD_ID=0x{int.from_bytes(build_id, 'little'):016x}ull"
+        objects[index], _ = compiler.compile(index, main_c, [*ours, define, *common], False)
+        compiler.write_log()
+        objects_list = [objects[i] for i in range(len(sources))]
+        (out_dir / INPUTS).write_text(json.dumps(sorted(str(h) for h in headers), indent=0) + "\n")
 
-    elf = out_dir / "firmware.elf"
-    manifest_path = out_dir / "manifest.json"
-    linker = toolchain.cxx_compiler() if cxx else cc
-    cmd = [linker, *cflags, *map(str, objects_list), "-T", str(board.linker_script),
-           *toolchain.LDFLAGS, f"-Wl,-Map={out_dir / 'firmware.map'}", *map(str, gen.libraries),
-           "-lm", "-o", str(elf)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    with (out_dir / "build.log").open("a") as log:
-        log.write(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        elf.unlink(missing_ok=True)
-        over = OVERFLOW.findall(proc.stderr)
-        if over:
-            what = ", ".join(f"{region} by {int(n):,} bytes" for region, n in over)
-            raise BuildError(f"model does not fit {board.name} ({board.part}: "
-                             f"{board.rom_bytes // 1024} KB flash, {board.ram_bytes // 1024} KB "
-                             f"RAM): {what} too large")
-        first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr[-300:])
-        raise BuildError(f"firmware build failed: {first.strip()} (full log: "
-                         f"{out_dir / 'build.log'})")
-    components = {obj.name: _component(src, out_dir) for obj, src in zip(objects_list, sources,
-                                                                          strict=True)}
+        elf = out_dir / "firmware.elf"
+        manifest_path = out_dir / "manifest.json"
+        linker = toolchain.cxx_compiler() if cxx else cc
+        cmd = [linker, *cflags, *map(str, objects_list), "-T", str(board.linker_script),
+               *toolchain.LDFLAGS, f"-Wl,-Map={out_dir / 'firmware.map'}", *map(str, gen.libraries),
+               "-lm", "-o", str(elf)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        with (out_dir / "build.log").open("a") as log:
+            log.write(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            elf.unlink(missing_ok=True)
+            over = OVERFLOW.findall(proc.stderr)
+            if over:
+                what = ", ".join(f"{region} by {int(n):,} bytes" for region, n in over)
+                raise BuildError(f"model does not fit {board.name} ({board.part}: "
+                                 f"{board.rom_bytes // 1024} KB flash, "
+                                 f"{board.ram_bytes // 1024} KB RAM): {what} too large")
+            first = next((ln for ln in proc.stderr.splitlines() if "error" in ln),
+                         proc.stderr[-300:])
+            raise BuildError(f"firmware build failed: {first.strip()} (full log: "
+                             f"{out_dir / 'build.log'})")
+        components = {obj.name: _component(src, out_dir) for obj, src in zip(objects_list, sources,
+                                                                              strict=True)}
 
-    fw = Firmware(
-        dir=out_dir, elf=elf, build_id=build_id.hex(), board=board.name, engine=variant,
-        dtype=dtype, link=link, model_hash=model_hash.hex(), input_bytes=gen.input_bytes,
-        output_bytes=gen.output_bytes, arena_bytes=gen.arena_bytes,
-        input_dtype=gen.input_dtype, output_dtype=gen.output_dtype,
-        input_shape=tuple(graph.sample_shape),
-        n_outputs=gen.output_bytes // gen.output_dtype.itemsize,
-        compiler=toolchain.compiler_version(), cflags=cflags, cxxflags=cxxflags,
-        memory=memory_report(elf, out_dir / "firmware.map", components),
-        quant_scheme=quant.scheme if quant is not None and dtype.is_integer else None,
-        input_quant=gen.input_quant, output_quant=gen.output_quant, layers=tuple(gen.layers),
-        input_layout=gen.input_layout, output_layout=gen.output_layout,
-        output_shape=tuple(graph.output_shape),
-        snn=_snn_manifest(graph, engine.capabilities.spike_counters), note=gen.note,
-        arena_from=gen.extra.get("arena_from"))
-    manifest_path.write_text(json.dumps(fw.manifest(), indent=2) + "\n")
-    return fw
+        fw = Firmware(
+            dir=out_dir, elf=elf, build_id=build_id.hex(), board=board.name, engine=variant,
+            dtype=dtype, link=link, model_hash=model_hash.hex(), input_bytes=gen.input_bytes,
+            output_bytes=gen.output_bytes, arena_bytes=gen.arena_bytes,
+            input_dtype=gen.input_dtype, output_dtype=gen.output_dtype,
+            input_shape=tuple(graph.sample_shape),
+            n_outputs=gen.output_bytes // gen.output_dtype.itemsize,
+            compiler=toolchain.compiler_version(), cflags=cflags, cxxflags=cxxflags,
+            memory=memory_report(elf, out_dir / "firmware.map", components),
+            quant_scheme=quant.scheme if quant is not None and dtype.is_integer else None,
+            input_quant=gen.input_quant, output_quant=gen.output_quant, layers=tuple(gen.layers),
+            input_layout=gen.input_layout, output_layout=gen.output_layout,
+            output_shape=tuple(graph.output_shape),
+            snn=_snn_manifest(graph, engine.capabilities.spike_counters), note=gen.note,
+            arena_from=gen.extra.get("arena_from"))
+        manifest_path.write_text(json.dumps(fw.manifest(), indent=2) + "\n")
+        return fw
 
 
 def _snn_manifest(graph: Graph, counted: bool) -> dict | None:
