@@ -91,7 +91,7 @@ def summarize(run_id: int, source: str, fw: Firmware, totals: list[int],
         insns = _median([c[i] for c in per_sample])
         macs = int(info.get("macs", 0))
         layers.append(LayerProfile(
-            index=i, name=str(info.get("name", i)) + (f" t={info['t']}" if "t" in info else ""),
+            index=i, name=str(info.get("name", i)) + _step_label(info),
             op=str(info.get("op", "?")), macs=macs,
             instructions=insns, percent=100.0 * insns / total if total else 0.0,
             macs_per_instruction=macs / insns if macs and insns else None,
@@ -206,3 +206,10 @@ def _measure(run_id: int, row: dict, samples: int) -> Profile:
                               [r.estimated_cycles for r in results],  # type: ignore[misc]
                               [list(r.layer_cycles) for r in results]) if timed else None,
                      model_macs=None if fw.layers else graph.macs)
+
+
+def _step_label(info: dict) -> str:
+    """Which timestep a spiking layer's mark is, or that it runs once per sample."""
+    if "t" in info:
+        return f" t={info['t']}"
+    return " (once)" if info.get("once") else ""

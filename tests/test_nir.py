@@ -441,4 +441,6 @@ def test_run_nir_on_qemu(bench_main, tmp_path: Path) -> None:
     r = bench_main("profile", str(summary["run_id"]), "--samples", "1", "--db", str(db),
                    "--json")
     assert r.returncode == 0, r.stderr
-    assert len(json.loads(r.stdout)["layers"]) == 4 * 4  # fc1, lif1, fc2, lif2 per step
+    # fc1 reads only the input: once per sample; lif1, fc2, lif2 per step
+    assert [layer["name"].split(" ")[1] for layer in json.loads(r.stdout)["layers"]] == [
+        "(once)", *[f"t={t}" for t in range(4) for _ in range(3)]]

@@ -114,6 +114,20 @@ def test_layer_names_and_readouts() -> None:
     assert (graph.timesteps, graph.readout) == (3, "membrane_last")
 
 
+def test_layers_before_the_first_neuron_run_once_per_sample(tmp_path: Path) -> None:
+    """With direct encoding every step sees the same input, so the layers
+    before the first neuron compute the same tensor T times: the engines run
+    them once, before the steps. With one frame per step they cannot."""
+    graph = load_graph(f"{ZOO}:snntorch_conv", SnnOptions(timesteps=4))
+    assert graph.steady_prefix() == 1 and graph.layers[0].op == "conv2d"
+    iterate = load_graph(f"{ZOO}:snntorch_conv", SnnOptions(timesteps=4, encoding="iterate"))
+    assert iterate.steady_prefix() == 0
+    source = generate(graph, tmp_path, b"\0" * 8).model_c.read_text()
+    run = source[source.index("bench_model_run("):]
+    loop = run.index("for (int32_t t = 0;")
+    assert run.index("bench_conv2d") < loop < run.index("bench_lif")
+
+
 def test_verify_import_catches_a_wrong_neuron(monkeypatch: pytest.MonkeyPatch) -> None:
     """The guard fails when the imported neuron means something else: here a
     subtract reset imported as no reset."""
@@ -221,7 +235,10 @@ def test_run_on_qemu_counts_spikes_on_the_device(bench_main, tmp_path: Path) -> 
                    "--json")
     assert r.returncode == 0, r.stderr
     layers = json.loads(r.stdout)["layers"]
-    assert len(layers) == 4 * 5  # conv, lif, pool, linear, lif at each of the 4 steps
+    # the conv reads only the input (direct encoding): once per sample; then
+    # lif, pool, linear, lif at each of the 4 steps
+    assert len(layers) == 1 + 4 * 4
+    assert layers[0]["name"] == "0 (once)" and layers[0]["op"] == "conv2d"
     assert layers[3]["name"] == "4 t=0" and layers[-1]["name"] == "5 t=3"
     r = bench_main("export", str(summary["run_id"]), "-o", str(tmp_path / "e.npz"),
                    "--db", str(db))

@@ -178,6 +178,15 @@ class Graph:
         """The layers whose potential is kept between steps, in execution order."""
         return [layer for layer in self.layers if layer.op in STATEFUL]
 
+    def steady_prefix(self) -> int:
+        """How many leading layers compute the same tensor at every step: with
+        direct encoding, the layers before the first stateful one read only
+        the sample's input, so an engine runs them once per sample, not T
+        times (0 for a conventional or an ``iterate`` graph)."""
+        if not self.spiking or self.encoding != "direct":
+            return 0
+        return next(i for i, layer in enumerate(self.layers) if layer.op in STATEFUL)
+
     def spiking_layers(self) -> list[Layer]:
         """The layers whose spikes are counted, in execution order."""
         return [layer for layer in self.layers if layer.op in SPIKING]

@@ -59,7 +59,7 @@ def scratch_name(layer_index: int) -> str:
 def plan_memory(graph: Graph, size_of: Callable[[str], int] | None = None,
                 scratch: dict[int, int] | None = None,
                 overlap: dict[int, int] | None = None,
-                output_in_arena: bool = False) -> MemoryPlan:
+                output_in_arena: bool = False, steady_prefix: int = 0) -> MemoryPlan:
     """Assign buffers to tensors; see the module docstring for the rules.
 
     Args:
@@ -75,6 +75,9 @@ def plan_memory(graph: Graph, size_of: Callable[[str], int] | None = None,
         output_in_arena: the graph output gets an arena buffer like any
             tensor instead of the caller's output buffer (a spiking model's
             caller buffer holds the readout over the timesteps).
+        steady_prefix: the first layers run once before the timestep loop
+            (Graph.steady_prefix): what they make and the loop reads stays
+            alive to the end, since every step reads it again.
     """
     size_of = size_of or (lambda t: numel(graph.shape_of(t)))
     n = len(graph.layers)
@@ -85,6 +88,11 @@ def plan_memory(graph: Graph, size_of: Callable[[str], int] | None = None,
         for t in layer.inputs:
             uses[t].append(i)
     uses[graph.output].append(n)  # the output is read after the last layer
+    steady = {layer.output for layer in graph.layers[:steady_prefix]}
+    for layer in graph.layers[steady_prefix:]:
+        for t in layer.inputs:
+            if t in steady:
+                uses[t].append(n)
 
     root: dict[str, str] = {graph.input_name: graph.input_name}
     members: dict[str, list[str]] = {graph.input_name: [graph.input_name]}

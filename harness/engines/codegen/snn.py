@@ -51,10 +51,11 @@ def declarations(states: list[StateArray], ctype: str, spike_layers: int) -> lis
 
 
 def run_body(graph: Graph, states: list[StateArray], step: str, y: str, readout: Readout,
-             input_ctype: str, reads_input: bool) -> list[str]:
+             input_ctype: str, reads_input: bool, once: str = "") -> list[str]:
     """bench_model_run()'s statements after its declarations. ``step`` is the
     one-step graph's code (reading ``x_t`` for iterate encoding), ``y`` the
-    graph output's buffer."""
+    graph output's buffer, ``once`` the code of the graph's steady prefix
+    (Graph.steady_prefix), run before the steps."""
     n_out = numel(graph.output_shape)
     lines = [] if reads_input else ["    (void)in; /* the output does not depend on the input */"]
     lines += ["    /* A sample starts from rest. */"]
@@ -68,6 +69,9 @@ def run_body(graph: Graph, states: list[StateArray], step: str, y: str, readout:
     if graph.readout != "membrane_last":
         lines += [f"    for (int32_t i = 0; i < {n_out}; i++) {{",
                   f"        {readout.acc}[i] = {readout.zero};", "    }"]
+    if once:
+        lines += ["    /* The layers before the first neuron read only the input, the same",
+                  "     * at every step (direct encoding): run once per sample. */", once]
     lines += [f"    for (int32_t t = 0; t < {graph.timesteps}; t++) {{"]
     if graph.encoding == "iterate":
         lines += [f"        const {input_ctype} *x_t = in + t * {numel(graph.input_shape)}; "

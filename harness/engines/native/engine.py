@@ -38,6 +38,7 @@ class NativeEngine(Engine):
                 input_layout=Layout.HWC if len(graph.input_shape) > 1 else Layout.CHW,
                 output_layout=q.output_layout,
                 layers=_marked_layers(graph, [{k: li[k] for k in ("name", "op", "macs")}
+                                              | {"once": li.get("once", False)}
                                               for li in q.layers]),
                 defines=(f"-DBENCH_SPIKE_LAYERS={len(graph.spiking_layers())}u",)
                 if graph.spiking else (),
@@ -49,7 +50,8 @@ class NativeEngine(Engine):
             include_dirs=(Path(out_dir), *float32.include_dirs()),
             input_bytes=gen.input_bytes, output_bytes=gen.output_bytes,
             arena_bytes=gen.arena_bytes, input_dtype=DType.FLOAT32, output_dtype=DType.FLOAT32,
-            layers=_marked_layers(graph, [{"name": li.name, "op": li.op, "macs": li.macs}
+            layers=_marked_layers(graph, [{"name": li.name, "op": li.op, "macs": li.macs,
+                                           "once": li.once}
                                           for li in gen.layers if li.kernel is not None]),
             defines=(f"-DBENCH_SPIKE_LAYERS={len(spiking)}u",) if spiking else (),
             extra={"weight_bytes": gen.weight_bytes, "state_bytes": gen.state_bytes,
@@ -59,7 +61,11 @@ class NativeEngine(Engine):
 def _marked_layers(graph: Graph, coded: list[dict]) -> tuple[dict, ...]:
     """What each BENCH_LAYER_MARK() of one inference refers to: every layer
     with code, once per timestep for a spiking model (the step loop marks
-    each layer T times; "t" says which step)."""
+    each layer T times; "t" says which step) except its steady prefix, run
+    once before the loop ("once": true)."""
+    plain = [{k: v for k, v in li.items() if k != "once"} for li in coded]
     if not graph.spiking:
-        return tuple(coded)
-    return tuple({**li, "t": t} for t in range(graph.timesteps) for li in coded)
+        return tuple(plain)
+    once = [{**p, "once": True} for p, li in zip(plain, coded, strict=True) if li["once"]]
+    steps = [p for p, li in zip(plain, coded, strict=True) if not li["once"]]
+    return (*once, *({**li, "t": t} for t in range(graph.timesteps) for li in steps))

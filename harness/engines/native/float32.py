@@ -20,6 +20,7 @@ greedy size-first planner over lifetimes.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -81,6 +82,7 @@ class LayerInfo:
     weight_bytes: int
     output_bytes: int
     location: str  # "arena+<byte offset>", "input", "output"
+    once: bool = False  # in a spiking graph's steady prefix: run once per sample
 
 
 @dataclass
@@ -132,6 +134,7 @@ class _Emitter(CModel):
         self.spike_layers = 0  # lif layers so far: the index of the next spike counter
         # One frame per timestep: layers read this step's slice of the input.
         self.input_ptr = "x_t" if graph.encoding == "iterate" else "in"
+        self.once_lines = 0  # body[:once_lines]: the steady prefix, run before the steps
 
     def ptr(self, tensor: str) -> str:
         kind, offset = self.plan.storage[self.plan.root[tensor]]
@@ -315,9 +318,13 @@ def generate(graph: Graph, out_dir: Path, model_hash: bytes) -> FloatModel:
     if len(graph.spiking_layers()) > MAX_SPIKE_LAYERS:
         raise EngineError(f"{len(graph.spiking_layers())} spiking layers; the device reports "
                           f"at most {MAX_SPIKE_LAYERS}")
-    plan = plan_memory(graph, output_in_arena=graph.spiking)
+    steady = graph.steady_prefix()
+    plan = plan_memory(graph, output_in_arena=graph.spiking, steady_prefix=steady)
     em = _Emitter(graph, plan)
     for i, layer in enumerate(graph.layers):
+        if i == steady:
+            em.once_lines = len(em.body)
+            em.infos = [dataclasses.replace(li, once=True) for li in em.infos]
         em.layer(i, layer)
 
     input_floats = numel(graph.input_shape)
@@ -388,8 +395,10 @@ def _model_source(graph: Graph, em: _Emitter, plan: MemoryPlan, info: ModelInfo)
         readout = snn.Readout(acc="out", zero="0.0f",
                               mean=f"out[{{i}}] = out[{{i}}] / {c_float(graph.timesteps)};",
                               count="", membrane="out[{i}] = {state}[{i}];")
-        lines += ["", *snn.run_body(graph, em.states, body, em.ptr(graph.output), readout,
-                                    "float", "input" in em.used), "    return 0;", "}", ""]
+        lines += ["", *snn.run_body(graph, em.states, "\n".join(em.body[em.once_lines:]),
+                                    em.ptr(graph.output), readout, "float", "input" in em.used,
+                                    once="\n".join(em.body[:em.once_lines])),
+                  "    return 0;", "}", ""]
         return "\n".join(lines)
     if "input" not in em.used:
         lines.append("    (void)in; /* the output does not depend on the input */")

@@ -419,9 +419,11 @@ def generate(qgraph: QGraph, out_dir: Path, model_hash: bytes, wide: bool = Fals
                   if (d := conv_overlap(q, itemsize) if q.op.startswith("conv")
                       else pool_overlap(q, itemsize)) is not None}
 
+    steady = graph.steady_prefix()
+
     def arena(chosen: dict[int, int]) -> int:
-        return plan_memory(graph, size_of, scratch, chosen,
-                           output_in_arena=graph.spiking).arena_size
+        return plan_memory(graph, size_of, scratch, chosen, output_in_arena=graph.spiking,
+                           steady_prefix=steady).arena_size
 
     added: dict[int, int] = {}
     for i, d in candidates.items():
@@ -433,12 +435,18 @@ def generate(qgraph: QGraph, out_dir: Path, model_hash: bytes, wide: bool = Fals
         if arena(without) <= arena(kept):
             kept = without
     overlap = min(added, kept, key=arena)
-    plan = plan_memory(graph, size_of, scratch, overlap, output_in_arena=graph.spiking)
+    plan = plan_memory(graph, size_of, scratch, overlap, output_in_arena=graph.spiking,
+                       steady_prefix=steady)
     if plan.copy_output:
         raise EngineError("the model's output is its input: nothing to run")
     orders = tensor_orders(qgraph)
     em = _Emitter(qgraph, plan, orders, wide, scratch)
+    once_lines = 0  # em.body[:once_lines]: the steady prefix, run before the steps
     for i, q in enumerate(qgraph.layers):
+        if i == steady:
+            once_lines = len(em.body)
+            for info in em.layers:
+                info["once"] = True
         em.layer(i, q)
 
     out_order = orders[graph.output]
@@ -495,7 +503,8 @@ def generate(qgraph: QGraph, out_dir: Path, model_hash: bytes, wide: bool = Fals
     body = "\n".join(em.body)
     lines.append("    bench_status st;")
     if graph.spiking:
-        lines += ["", *_spiking_run(qgraph, em, body), "    return 0;", "}", ""]
+        lines += ["", *_spiking_run(qgraph, em, "\n".join(em.body[once_lines:]),
+                                    "\n".join(em.body[:once_lines])), "    return 0;", "}", ""]
     else:
         if not em.reads_input:
             lines.append("    (void)in;")
@@ -508,7 +517,7 @@ def generate(qgraph: QGraph, out_dir: Path, model_hash: bytes, wide: bool = Fals
                     layers=em.layers)
 
 
-def _spiking_run(qgraph: QGraph, em: _Emitter, step: str) -> list[str]:
+def _spiking_run(qgraph: QGraph, em: _Emitter, step: str, once: str) -> list[str]:
     """The T-step loop (harness/engines/codegen/snn.py) with an int32
     readout accumulator: spike counts and sums of outputs saturate into the
     output dtype at the end; a mean rounds as the integer reference does."""
@@ -525,7 +534,7 @@ def _spiking_run(qgraph: QGraph, em: _Emitter, step: str) -> list[str]:
     lines = ([f"    static int32_t {acc}[{numel(graph.output_shape)}];"]
              if graph.readout != "membrane_last" else [])
     return lines + snn.run_body(graph, em.states, step, em.ptr(graph.output), readout, ctype,
-                                em.reads_input)
+                                em.reads_input, once=once)
 
 
 def generate_int(graph, out_dir: Path, model_hash: bytes, dtype: str,  # noqa: ANN001
