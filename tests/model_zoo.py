@@ -189,6 +189,16 @@ def passthrough() -> nn.Module:
 ZOO = ["conv1d_net", "conv2d_net", "residual_net", "mlp", "adaptive_net", "passthrough"]
 
 
+def pool_odd_net() -> nn.Module:
+    """2x2 max pools (the kernels' fast path) over odd heights and widths:
+    the last row and column are dropped, as PyTorch drops them."""
+    torch.manual_seed(5)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 1 * 2, 3))
+    net.input_shape = (3, 7, 9)  # -> (4, 3, 4) -> (4, 1, 2)
+    return net
+
+
 class DsNet(nn.Module):
     """Depthwise-separable 1-D net whose time goes to depthwise and linear
     layers: two depthwise convs (C = 24, borders, stride 2), a flatten into

@@ -28,7 +28,8 @@ ZOO = HERE / "model_zoo.py"
 EXAMPLES = HERE.parent / "examples"
 SPECS = {
     **{name: f"{ZOO}:{name}" for name in
-       ["conv1d_net", "conv2d_net", "residual_net", "mlp", "adaptive_net", "passthrough"]},
+       ["conv1d_net", "conv2d_net", "residual_net", "mlp", "adaptive_net", "passthrough",
+        "pool_odd_net"]},
     "har_cnn": f"{EXAMPLES / 'har_cnn.py'}:har_cnn_untrained",
     "digits_cnn": f"{EXAMPLES / 'digits_cnn.py'}:digits_cnn_untrained",
 }
