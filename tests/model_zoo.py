@@ -194,8 +194,9 @@ def pool_odd_net() -> nn.Module:
     the last row and column are dropped, as PyTorch drops them."""
     torch.manual_seed(5)
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 1 * 2, 3))
-    net.input_shape = (3, 7, 9)  # -> (4, 3, 4) -> (4, 1, 2)
+                        nn.MaxPool2d(2), nn.Flatten(1, 2), nn.MaxPool1d(2), nn.Flatten(),
+                        nn.Linear(4 * 1, 3))
+    net.input_shape = (3, 7, 9)  # -> (4, 3, 4) -> (4, 1, 2) -> (4, 2) -> (4, 1)
     return net
 
 

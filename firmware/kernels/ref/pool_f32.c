@@ -23,29 +23,32 @@ static int pool_1d_ok(const bench_pool_params *p, const bench_dims *in, const be
            p->stride_h == 1 && p->pad_h == 0;
 }
 
-static int max_pool_2x2(const bench_pool_params *p)
+/* 2x2 / stride 2 (2-D) or 2 / stride 2 (1-D: one row), no padding. */
+static int max_pool_by_2(const bench_pool_params *p)
 {
-    return p->kernel_h == 2 && p->kernel_w == 2 && p->stride_h == 2 && p->stride_w == 2 &&
-           p->pad_h == 0 && p->pad_w == 0;
+    return p->kernel_w == 2 && p->stride_w == 2 && p->pad_w == 0 && p->pad_h == 0 &&
+           (p->kernel_h == 1 || p->kernel_h == 2) && p->stride_h == p->kernel_h;
 }
 
-/* The common 2x2 / stride 2 pool without window arithmetic: most of the
- * general loop's cost per output was clipping a window that never clips.
- * Same comparison order as the general loop (row by row), so the same
- * result for any input, NaN included. */
-static void max_pool_2x2_f32(int32_t channels, int32_t in_h, int32_t in_w,
-                             int32_t out_h, int32_t out_w, const float *input, float *out)
+/* The common pool by 2 without window arithmetic: most of the general
+ * loop's cost per output was clipping a window that never clips. Same
+ * comparison order as the general loop (row by row), so the same result
+ * for any input, NaN included. */
+static void max_pool_by_2_f32(int32_t rows, int32_t channels, int32_t in_h, int32_t in_w,
+                              int32_t out_h, int32_t out_w, const float *input, float *out)
 {
     for (int32_t c = 0; c < channels; c++) {
         const float *in_ch = input + c * in_h * in_w;
         for (int32_t oy = 0; oy < out_h; oy++) {
-            const float *r0 = in_ch + 2 * oy * in_w;
-            const float *r1 = r0 + in_w;
+            const float *r0 = in_ch + rows * oy * in_w;
+            const float *r1 = rows == 2 ? r0 + in_w : r0;  /* 1-D: not read */
             for (int32_t ox = 0; ox < out_w; ox++) {
                 float best = r0[0];
                 best = r0[1] > best ? r0[1] : best;
-                best = r1[0] > best ? r1[0] : best;
-                best = r1[1] > best ? r1[1] : best;
+                if (rows == 2) {
+                    best = r1[0] > best ? r1[0] : best;
+                    best = r1[1] > best ? r1[1] : best;
+                }
                 *out++ = best;
                 r0 += 2;
                 r1 += 2;
@@ -65,8 +68,9 @@ bench_status bench_max_pool2d_f32(const bench_pool_params *params,
     const int32_t out_h = output_dims->h, out_w = output_dims->w;
     const int32_t in_plane = in_h * in_w;
     float *out = output;
-    if (max_pool_2x2(params)) {
-        max_pool_2x2_f32(input_dims->c, in_h, in_w, out_h, out_w, input, output);
+    if (max_pool_by_2(params)) {
+        max_pool_by_2_f32(params->kernel_h, input_dims->c, in_h, in_w, out_h, out_w, input,
+                          output);
         return BENCH_OK;
     }
     for (int32_t c = 0; c < input_dims->c; c++) {
