@@ -401,6 +401,44 @@ def test_generated_c_matches_reference(tmp_path: Path) -> None:
     assert gen.state_bytes == 4 * (10 + 3)  # the IF's and the integrator's potentials
 
 
+@pytest.mark.skipif(GCC is None, reason="host gcc not installed")
+@pytest.mark.parametrize("dtype", ["int16", "int8"])
+@pytest.mark.parametrize("readout", ["output_mean", "membrane_last"])
+def test_integer_li_readout_is_bit_exact(tmp_path: Path, readout: str, dtype: str) -> None:
+    """The leaky-integrator readout on integers: the host-compiled C equals
+    the integer reference in every output and spike count, and in int16 the
+    readout stays near the float model's (the potential is the output, in
+    the state's format)."""
+    from harness.engines.native import integer
+    from harness.quant import QuantConfig
+    from harness.quant.calibrate import calibrate
+    from harness.quant.reference import run_qsnn
+    from harness.quant.schemes import quantize_graph
+
+    path = _write(tmp_path, _if_li_graph(np.random.default_rng(5)))
+    graph = load_graph(str(path), SnnOptions(timesteps=T, readout=readout))
+    # inputs small enough for the IF's potential to fit int8 with its threshold
+    cal = calibrate(graph, _inputs((6,), n=64, seed=3, gain=0.5))
+    qgraph = quantize_graph(graph, QuantConfig("pot", cal), dtype)
+    x = _inputs((6,), n=16, seed=9, gain=0.5)
+    xq = qgraph.input_q.quantize(x)
+    want_out, want_spikes = run_qsnn(qgraph, xq)
+    out_dir = tmp_path / "gen"
+    integer.generate(qgraph, out_dir, b"\2" * 8)
+    objs = compile_objects(integer.kernel_sources(), integer.include_dirs(), tmp_path)
+    raw = run_model(out_dir, objs, integer.include_dirs(), len(x), xq.tobytes())
+    out_b = struct.unpack_from("<I", raw, 4)[0]
+    body = np.frombuffer(raw[38:], dtype=np.uint8).reshape(len(x), out_b + 4)
+    assert want_spikes.sum() > 0
+    np.testing.assert_array_equal(body[:, out_b:].copy().view("<u4"), want_spikes)
+    np.testing.assert_array_equal(body[:, :out_b].copy().view(dtype), want_out)
+    if dtype == "int16":  # (in int8 the IF layer's spike times move, and the readout)
+        out_q = qgraph.readout_q or qgraph.tensors[graph.output]
+        real = (want_out.astype(np.float64) - out_q.zero_point) * out_q.scale
+        float_out = run_snn(graph, x).outputs
+        assert np.abs(real - float_out).max() <= 0.05 * np.abs(float_out).max()
+
+
 @emulator_test
 def test_run_nir_on_qemu(bench_main, tmp_path: Path) -> None:
     """bench run with a .nir on the emulated board: complete, spike counts as

@@ -11,18 +11,20 @@ integers in that format. The leak is a shift when beta = 1 - 2**-k
 (the producing layer's format ``f_i``) enters the state's format through
 ``(i * in_mult) >> in_shift``, rounded half up (a plain shift when the gain
 is 1). Every step computes in 64 bits and saturates the potential to the
-dtype, never wraps. Spikes are 0/1 integers: a format of 0 fractional bits.
+dtype, never wraps. Spikes are 0/1 integers: a format of 0 fractional bits. A leaky
+integrator (NIR ``LI``) takes the same step without ever firing; its output
+is the potential, in the state's format.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from harness.errors import ModelError
-from harness.model.neuron import Neuron
+from harness.model.neuron import Integrator, Neuron
 
 Q15 = 15
 DECAY_NONE, DECAY_SHIFT, DECAY_MULT = 0, 1, 2
@@ -107,6 +109,21 @@ def quantize_neuron(neuron: Neuron, name: str, in_frac_bits: int, state_frac_bit
                      reset=RESETS[neuron.reset], fire_ge=int(neuron.fire == "ge"),
                      pre_reset=int(neuron.pre_reset), post_reset=int(neuron.post_reset),
                      lo=lo, hi=hi)
+
+
+def as_neuron(li: Integrator) -> Neuron:
+    """A leaky integrator is a neuron without reset whose threshold is never
+    crossed: the same step, so the same kernel and reference."""
+    return Neuron(decay=li.decay, threshold=0.0, reset="none", gain=li.gain, offset=li.offset,
+                  v_init=li.v_init, pre_reset=False, post_reset=False, source=li.source)
+
+
+def quantize_integrator(li: Integrator, name: str, in_frac_bits: int, state_frac_bits: int,
+                        lo: int, hi: int) -> IntNeuron:
+    """The integrator's constants in its state format; its threshold is the
+    dtype's top with "v > threshold", which a saturated potential never is."""
+    q = quantize_neuron(as_neuron(li), name, in_frac_bits, state_frac_bits, lo, hi)
+    return replace(q, threshold=hi, fire_ge=0)
 
 
 def state_frac_bits(lo: float, hi: float, neuron: Neuron, bits: int) -> int:

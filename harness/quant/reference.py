@@ -234,6 +234,10 @@ def _run_layers(qgraph: QGraph, values: dict[str, np.ndarray], peaks: dict[str, 
                 peaks[q.name + "#steps"] = peaks.get(q.name + "#steps", 0) + before.size
             spikes[q.name] += s.reshape(len(s), -1).sum(axis=1)
             out = s.astype(q.out_q.dtype)
+        elif op == "li":  # never fires: its output is the potential
+            assert q.neuron is not None and states is not None
+            _, states[q.name], _ = int_step(q.neuron, states[q.name], args[0])
+            out = states[q.name].astype(q.out_q.dtype)
         else:
             raise ValueError(f"layer {q.name!r}: no integer reference for op {op!r}")
         values[q.layer.output] = out
@@ -274,7 +278,7 @@ def run_qsnn(qgraph: QGraph, xq: np.ndarray,
     n = len(xq)
     lifs = [q for q in qgraph.layers if q.op == "lif"]
     states = {q.name: np.full((n, *q.layer.out_shape), q.neuron.v_init, dtype=np.int64)
-              for q in lifs if q.neuron is not None}
+              for q in qgraph.layers if q.op in ("lif", "li") and q.neuron is not None}
     spikes = {q.name: np.zeros(n, dtype=np.int64) for q in lifs}
     acc = np.zeros((n, int(np.prod(graph.output_shape))), dtype=np.int64)
     for t in range(graph.timesteps):

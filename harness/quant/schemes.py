@@ -35,10 +35,16 @@ import numpy as np
 from harness.errors import ConfigError, ModelError
 from harness.kinds import DType, Scheme
 from harness.model.ir import ALIASING, Graph, Layer, fuse_activations
-from harness.model.neuron import Neuron
+from harness.model.neuron import Integrator, Neuron
 from harness.model.reference import STATE
 from harness.quant import QDTYPES, SCHEMES, QuantConfig, TensorQuant
-from harness.quant.lif import IntNeuron, quantize_neuron, state_frac_bits
+from harness.quant.lif import (
+    IntNeuron,
+    as_neuron,
+    quantize_integrator,
+    quantize_neuron,
+    state_frac_bits,
+)
 
 # Ops whose output format is the input's (values are moved, compared or averaged).
 SAME_FORMAT: frozenset[str] = frozenset(
@@ -72,7 +78,7 @@ class QLayer:
     act_min: int = 0
     act_max: int = 0
     extra: dict[str, int] = field(default_factory=dict)
-    neuron: IntNeuron | None = None  # lif: the neuron in its state format
+    neuron: IntNeuron | None = None  # lif, li: the neuron in its state format
 
     @property
     def name(self) -> str:
@@ -188,14 +194,13 @@ def quantize_graph(graph: Graph, config: QuantConfig, dtype: str) -> QGraph:
     tensors: dict[str, TensorQuant] = {graph.input_name: fmt(*cal.range_of(graph.input_name))}
     layers: list[QLayer] = []
     for layer in graph.layers:
-        if layer.op == "li":
-            raise ModelError(f"layer {layer.name!r}: a leaky integrator (NIR LI) has no integer "
-                             "kernel yet; use --dtype float32")
         in_q = [tensors[t] for t in layer.inputs]
         if layer.op in SAME_FORMAT:
             out_q = in_q[0]
         elif layer.op == "lif":
             out_q = spike_format(dtype)
+        elif layer.op == "li":  # the output is the potential: the state's format
+            out_q = _li_format(layer, dtype, cal.range_of(layer.output))
         else:
             out_q = fmt(*cal.range_of(layer.output))
         tensors[layer.output] = out_q
@@ -212,6 +217,8 @@ def quantize_graph(graph: Graph, config: QuantConfig, dtype: str) -> QGraph:
                 _affine_add(q)
         elif layer.op == "lif":
             _pot_lif(q, dtype, cal.range_of(layer.name + STATE))
+        elif layer.op == "li":
+            _pot_li(q, dtype)
         _clamp(q, dtype)
         layers.append(q)
     qgraph = QGraph(scheme=config.scheme, dtype=dtype, graph=graph, layers=layers,
@@ -233,6 +240,20 @@ def _pot_lif(q: QLayer, dtype: str, state_range: tuple[float, float]) -> None:
     f_v = state_frac_bits(*state_range, neuron, _bits(dtype))
     lo, hi = QDTYPES[dtype]
     q.neuron = quantize_neuron(neuron, q.name, f_i, f_v, lo, hi)
+
+
+def _li_format(layer: Layer, dtype: str, out_range: tuple[float, float]) -> TensorQuant:
+    li = Integrator.from_params(layer.params["integrator"])
+    f = state_frac_bits(*out_range, as_neuron(li), _bits(dtype))
+    return TensorQuant(dtype=dtype, scale=2.0**-f, zero_point=0, frac_bits=f)
+
+
+def _pot_li(q: QLayer, dtype: str) -> None:
+    li = Integrator.from_params(q.layer.params["integrator"])
+    f_i, f_v = q.in_q[0].frac_bits, q.out_q.frac_bits
+    assert f_i is not None and f_v is not None
+    lo, hi = QDTYPES[dtype]
+    q.neuron = quantize_integrator(li, q.name, f_i, f_v, lo, hi)
 
 
 def _readout_format(qgraph: QGraph) -> TensorQuant | None:

@@ -253,6 +253,14 @@ bench_status bench_lif_s8(const bench_lif_qparams *p, int32_t size, const int8_t
 bench_status bench_lif_s16(const bench_lif_qparams *p, int32_t size, const int16_t *current,
                            int16_t *state, int16_t *spikes, uint32_t *count);
 
+/* Leaky integrators (NIR LI, a readout): the step above with reset none, no
+ * pre/post reset and a threshold the saturated potential never passes; the
+ * new potential is also the output. */
+bench_status bench_li_s8(const bench_lif_qparams *p, int32_t size, const int8_t *current,
+                         int8_t *state, int8_t *output);
+bench_status bench_li_s16(const bench_lif_qparams *p, int32_t size, const int16_t *current,
+                          int16_t *state, int16_t *output);
+
 #ifdef __cplusplus
 }
 #endif

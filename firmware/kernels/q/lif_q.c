@@ -1,7 +1,7 @@
 /*
- * lif_q.c - spiking neurons, int8 and int16: one timestep of a layer,
- * counting its spikes (bench_qkernels.h has the arithmetic; it is
- * harness/quant/lif.py's, bit for bit).
+ * lif_q.c - spiking neurons and leaky integrators, int8 and int16: one
+ * timestep of a layer, counting its spikes (bench_qkernels.h has the
+ * arithmetic; it is harness/quant/lif.py's, bit for bit).
  */
 #include "bench_qkernels.h"
 
@@ -164,3 +164,28 @@ lif_fast(const bench_lif_qparams *p, const fast_params *f, int32_t lo, int32_t h
 
 LIF_KERNEL(bench_lif_s8, int8_t, -128, 127)
 LIF_KERNEL(bench_lif_s16, int16_t, -32768, 32767)
+
+/* A leaky integrator is a neuron without reset whose threshold is never
+ * crossed (the generator sets it to the dtype's top): lif_one's step, and
+ * the potential is the output. A readout layer: the general step is enough. */
+#define LI_KERNEL(NAME, T, LO, HI)                                                          \
+    bench_status NAME(const bench_lif_qparams *params, int32_t size, const T *current,      \
+                      T *state, T *output)                                                  \
+    {                                                                                       \
+        uint32_t unused = 0;                                                                \
+        if (!valid(params, size, current, state, output, &unused) ||                        \
+            params->reset != BENCH_RESET_NONE || params->pre_reset || params->post_reset) {   \
+            return BENCH_ARG_ERROR;                                                         \
+        }                                                                                   \
+        const bench_lif_qparams copy = *params;                                             \
+        for (int32_t i = 0; i < size; i++) {                                                \
+            int32_t s;                                                                      \
+            const int32_t h = lif_one(&copy, LO, HI, state[i], current[i], &s);             \
+            state[i] = (T)h;                                                                \
+            output[i] = (T)h;                                                               \
+        }                                                                                   \
+        return BENCH_OK;                                                                    \
+    }
+
+LI_KERNEL(bench_li_s8, int8_t, -128, 127)
+LI_KERNEL(bench_li_s16, int16_t, -32768, 32767)

@@ -90,7 +90,8 @@ class _Emitter(CModel):
         self.sfx = _SUFFIX[qgraph.dtype]
         self.layers: list[dict] = []
         self.reads_input = False
-        self.states: list[snn.StateArray] = []  # spiking layers' potentials
+        self.states: list[snn.StateArray] = []  # stateful layers' potentials (lif, li)
+        self.spike_layers = 0  # lif layers so far: the index of the next spike counter
         self.input_ptr = "x_t" if qgraph.graph.encoding == "iterate" else "in"
 
     def ptr(self, tensor: str, ctype: str | None = None) -> str:
@@ -245,10 +246,19 @@ class _Emitter(CModel):
             assert q.neuron is not None
             fields = ", ".join(f".{k} = {v}" for k, v in q.neuron.c_fields().items())
             self.decls.append(f"static const bench_lif_qparams {p}_lif = {{{fields}}};")
-            size, k = numel(in_shape), len(self.states)
+            size, k = numel(in_shape), self.spike_layers
+            self.spike_layers += 1
             self.states.append(snn.StateArray(f"{p}_state", size, str(q.neuron.v_init)))
             kernel = f"bench_lif_{sfx}"
             self.call(f"{kernel}(&{p}_lif, {size}, {x[0]}, {p}_state, {y}, &spike_counts[{k}])")
+        elif op == "li":
+            assert q.neuron is not None
+            fields = ", ".join(f".{k} = {v}" for k, v in q.neuron.c_fields().items())
+            self.decls.append(f"static const bench_lif_qparams {p}_li = {{{fields}}};")
+            size = numel(in_shape)
+            self.states.append(snn.StateArray(f"{p}_state", size, str(q.neuron.v_init)))
+            kernel = f"bench_li_{sfx}"
+            self.call(f"{kernel}(&{p}_li, {size}, {x[0]}, {p}_state, {y})")
         elif op in ALIASING:
             self.body.append("    /* (no code: same buffer, new shape) */")
             return
@@ -470,7 +480,7 @@ def generate(qgraph: QGraph, out_dir: Path, model_hash: bytes, wide: bool = Fals
     info = ModelInfo(engine=ENGINE, input_bytes=input_bytes, output_bytes=output_bytes,
                      arena_bytes=plan.arena_size + state_bytes, input_dtype=DType(dtype),
                      output_dtype=DType(dtype), model_hash=model_hash,
-                     spike_layers=len(em.states))
+                     spike_layers=em.spike_layers)
     arena_words = (plan.arena_size + 3) // 4
     lines = [
         header,
